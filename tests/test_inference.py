@@ -1,0 +1,211 @@
+"""fdcmdie.inference.Predictor on a tiny checkpoint trained on an MMSA-layout fixture (t, v, a; MiniLM with its top
+layer fine-tuned): agreement with evaluate.predict and the model's forward, what-if, missing inputs, bad inputs."""
+from __future__ import annotations
+
+import json
+import pickle
+import time
+
+import numpy as np
+import pytest
+import torch
+
+from fdcmdie.checkpoint import save_checkpoint
+from fdcmdie.config import Config, ModelConfig, load_config
+from fdcmdie.data import collate
+from fdcmdie.data.mmsa import EXTRACT_KEY, extract_marker, load_mmsa
+from fdcmdie.evaluate import model_dims, predict
+from fdcmdie.inference import Explanation, Predictor, class7, polarity
+from fdcmdie.model import build_model
+from fdcmdie.train import Run
+from mmsa_fixture import make_mmsa_pickle
+
+T, V, A = 0, 1, 2  # column of each modality in alpha for a t, v, a checkpoint
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    """(Run, Predictor) of a 1-epoch t+v+a model on a MOSI-dims MMSA fixture (5-d audio, 20-d vision)."""
+    root = tmp_path_factory.mktemp("inference")
+    pkl = make_mmsa_pickle(root / "unaligned_50.pkl", dataset="mosi", aligned=False, n=(12, 4, 6))
+    cfg = load_config(None, ["data.source=mmsa", f"data.path={pkl}", "model.modalities=[t,v,a]",
+                             "model.text_finetune_layers=1", "model.d=32", "model.n_heads=2", "model.k=2",
+                             "model.lstm_layers=1", "loss.k_cl=3", "loss.members_per_step=1", "train.epochs=1",
+                             "train.batch_size=4", "train.device=cpu", f"train.cache_dir={root / 'cache'}"])
+    run = Run(cfg, progress=False)
+    run.fit()
+    ckpt = save_checkpoint(root / "tiny-run" / "checkpoint", run.model, cfg, run.normalizer, fp16=False,
+                           meta={"dataset": run.dataset.name, "notes": run.dataset.notes})
+    return run, Predictor.load(ckpt)
+
+
+@pytest.fixture(scope="module")
+def text_only(tmp_path_factory):
+    cfg = Config(model=ModelConfig(modalities=["t"], d=16, n_heads=2, k=1))
+    cfg.validate()
+    torch.manual_seed(0)
+    path = tmp_path_factory.mktemp("text-only") / "checkpoint"
+    save_checkpoint(path, build_model(cfg.model), cfg, run_normalizer(), meta={"dataset": "test"})
+    return Predictor.load(path)
+
+
+def run_normalizer():
+    from fdcmdie.data import Normalizer
+    return Normalizer({})
+
+
+def test_load_names_and_describes(tiny):
+    run, p = tiny
+    assert p.name == "tiny-run" and p.modalities == ["t", "v", "a"]
+    assert Predictor.load(p.path.parent).name == "tiny-run"  # the run folder works too
+    d = p.describe()
+    assert d["k"] == 2 and d["modalities"] == ["t", "v", "a"]
+    with pytest.raises(FileNotFoundError, match="config.json"):
+        Predictor.load(p.path.parent.parent)
+
+
+def test_predict_split_is_evaluate_predict(tiny):
+    run, p = tiny
+    preds = p.predict_split("test")
+    ref = predict(run.model, run.sets["test"], run.cfg)  # the trained in-memory model, the trainer's own inputs
+    assert preds.ids == ref.ids and len(preds.ids) == 6
+    np.testing.assert_allclose(preds.pred, ref.pred, atol=1e-5)
+    np.testing.assert_allclose(preds.alpha, ref.alpha, atol=1e-5)
+    assert p.predict_split("test") is preds  # cached
+    assert p.dataset() is p.dataset()
+
+
+def test_single_inputs_equal_the_forward_pass(tiny):
+    run, p = tiny
+    test = run.dataset.test                      # raw (un-normalised) frames, as a user would pass them
+    preds = p.predict_split("test")
+    exps = p.predict(test.texts, audio=test.audio, vision=test.vision)
+    np.testing.assert_allclose([e.pred for e in exps], preds.pred, atol=1e-5)
+    for i in (0, 3):
+        [one] = p.predict([test.texts[i]], audio=[test.audio[i]], vision=[test.vision[i]])
+        batch = run.sets["test"].batch([i], model_dims(run.cfg))   # the trainer's batch of the same sample
+        with torch.no_grad():
+            out = p.model(batch)
+        assert one.pred == pytest.approx(float(out["pred"][0]), abs=1e-5)
+        np.testing.assert_allclose(one.alpha, out["alpha"][0].numpy(), atol=1e-5)
+        np.testing.assert_allclose(one.features["decoupled"]["Ts"], out["decoupled"]["Ts"][0].numpy(), atol=1e-5)
+        np.testing.assert_allclose(one.features["cmdie"]["G"], preds.features["cmdie"]["G"][i], atol=1e-5)
+        assert one.alpha.shape == (2, 3) and one.gates.shape == (2, 3)
+        np.testing.assert_allclose(one.alpha.sum(1), 1.0, atol=1e-5)
+        assert one.used == ["t", "v", "a"] and one.ignored == {} and one.present == [True, True, True]
+        assert one.polarity == polarity(one.pred) and one.class7 == class7(one.pred)
+    # raw=False: the caller normalised the frames already
+    [norm] = p.predict([test.texts[0]], audio=[run.sets["test"][0]["audio"]], vision=[run.sets["test"][0]["vision"]],
+                       raw=False)
+    assert norm.pred == pytest.approx(float(preds.pred[0]), abs=1e-5)
+
+
+def test_what_if_dropping_audio_zeroes_its_weight(tiny):
+    run, p = tiny
+    test = run.dataset.test
+    before, after = p.what_if(test.texts[0], test.audio[0], test.vision[0], drop={"a"})
+    assert before.pred == pytest.approx(float(p.predict_split("test").pred[0]), abs=1e-5)
+    assert (before.alpha[:, A] > 0).all() and (after.alpha[:, A] == 0).all()
+    np.testing.assert_allclose(after.alpha.sum(1), 1.0, atol=1e-5)
+    assert after.present == [True, True, False] and after.used == ["t", "v"]
+    assert "dropped" in after.ignored["a"] and before.ignored == {}
+    assert after.pred != before.pred
+    # dropping a modality in predict() is the same thing
+    [same] = p.predict([test.texts[0]], audio=[test.audio[0]], vision=[test.vision[0]], drop={"a"})
+    assert same.pred == pytest.approx(after.pred, abs=1e-5)
+
+
+def test_edited_text_changes_the_prediction(tiny):
+    run, p = tiny
+    test = run.dataset.test
+    before, after = p.what_if(test.texts[1], test.audio[1], test.vision[1],
+                              edited_text="an absolutely dreadful waste of time, i hated every second")
+    assert after.text.startswith("an absolutely") and before.text == test.texts[1]
+    assert abs(after.pred - before.pred) > 1e-4
+    assert not np.allclose(after.features["decoupled"]["Ts"], before.features["decoupled"]["Ts"])
+    np.testing.assert_allclose(after.features["decoupled"]["As"], before.features["decoupled"]["As"], atol=1e-6)
+
+
+def test_missing_modalities_are_masked(tiny):
+    run, p = tiny
+    [e] = p.predict(["it was fine"], audio=[run.dataset.test.audio[0]])           # no vision
+    assert e.present == [True, False, True] and e.used == ["t", "a"]
+    assert (e.alpha[:, V] == 0).all() and "no visual input" in e.ignored["v"]
+    [e] = p.predict([""], audio=[run.dataset.test.audio[0]], vision=[np.zeros((0, 20))])  # empty text and vision
+    assert e.used == ["a"] and e.ignored["t"] == "the text is empty" and "empty" in e.ignored["v"]
+    assert e.alpha[:, A] == pytest.approx(1.0)
+    [e] = p.predict(["good"], audio=[run.dataset.test.audio[0][0]])  # a (d,) vector is one frame
+    assert e.used == ["t", "a"]
+    json.dumps(e.to_dict())  # JSON-friendly for the app
+    assert e.weights().keys() == {"t", "v", "a"}
+
+
+def test_bad_inputs_raise_value_errors(tiny, text_only):
+    run, p = tiny
+    a = run.dataset.test.audio[0]
+    cases = [
+        (lambda: p.predict(["x"], audio=[np.zeros((4, 22))]), "acoustic features are 22-d but this checkpoint "
+                                                             "expects 5-d"),
+        (lambda: p.predict(["x"], vision=[np.zeros((4, 5, 2))]), r"shape \(4, 5, 2\)"),
+        (lambda: p.predict(["x"], vision=[[["a", "b"]]]), "not a numeric array"),
+        (lambda: p.predict("hello", audio=[a]), "list of strings"),
+        (lambda: p.predict(["x", "y"], audio=[a]), "1 entries for 2 text"),
+        (lambda: p.predict(["x"], audio=a), "not a single array"),
+        (lambda: p.predict([3.5]), "text must be a string"),
+        (lambda: p.predict(["x"], drop={"audio"}), "drop must name modalities"),
+        (lambda: p.what_if("x", a, drop={"t", "a"}), "modified input: nothing left to predict from"),
+        (lambda: p.predict([""]), "nothing left to predict from"),
+        (lambda: p.predict(["x"], audio=[np.zeros((5000, 5))]), "at most 4096"),
+        (lambda: p.predict_split("dev"), "split must be"),
+        (lambda: text_only.predict(["   "]), "text is empty and this checkpoint reads text only"),
+    ]
+    for call, message in cases:
+        with pytest.raises(ValueError, match=message):
+            call()
+    assert p.predict([]) == []
+    [e] = text_only.predict(["lovely"])
+    assert e.used == ["t"] and e.alpha.shape == (1, 1) and set(e.ignored) == {"v", "a"}
+    assert "does not use the visual modality" in e.ignored["v"]
+
+
+def test_non_finite_frames_are_zeroed_like_the_loaders_do(tiny):
+    run, p = tiny
+    a = run.dataset.test.audio[0].copy()
+    b = a.copy()
+    b[0, 0] = -np.inf
+    a[0, 0] = 0.0
+    [x, y] = p.predict(["same", "same"], audio=[a, b])
+    assert x.pred == pytest.approx(y.pred, abs=1e-6)
+
+
+def test_fixture_checkpoint_refuses_clip_features(tiny):
+    _, p = tiny
+    support = p.clip_support()
+    assert support["t"] is None
+    assert "no record of being made by `python -m fdcmdie extract`" in support["a"]
+    assert "5-d acoustic features" in support["a"] and "20-d visual" in support["v"]
+    assert p.extract_marker() is None
+
+
+def test_loader_passes_the_extract_marker_into_notes(tmp_path):
+    pkl = make_mmsa_pickle(tmp_path / "f.pkl", n=(3, 1, 1))
+    data = pickle.loads(pkl.read_bytes())
+    data[EXTRACT_KEY] = {"format": "fdcmdie-extract/1", "audio_columns": ["a"] * 5, "vision_columns": ["v"] * 20,
+                         "config": {"audio_hop_s": 0.1}}
+    pkl.write_bytes(pickle.dumps(data))
+    ds = load_mmsa(pkl)
+    assert extract_marker(ds.notes) == data[EXTRACT_KEY]
+    assert extract_marker(load_mmsa(make_mmsa_pickle(tmp_path / "g.pkl", n=(3, 1, 1))).notes) is None
+
+
+def test_one_sample_is_fast(tiny):
+    _, p = tiny
+    test = p.dataset().test
+    p.predict([test.texts[0]], audio=[test.audio[0]], vision=[test.vision[0]])  # warm-up
+    times = []
+    for i in range(5):
+        t0 = time.perf_counter()
+        p.predict([test.texts[i % 6]], audio=[test.audio[i % 6]], vision=[test.vision[i % 6]])
+        times.append(time.perf_counter() - t0)
+    print(f"one-sample predict: median {np.median(times) * 1000:.0f} ms")
+    assert np.median(times) < 1.0  # ~20-60 ms on a free core; generous for a shared CI machine

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import copy
 import threading
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterable, Sequence
@@ -50,6 +51,7 @@ ORDER = ("t", "v", "a")
 NAMES = {"t": "text", "v": "visual", "a": "acoustic"}
 SEQ_KEY = {"a": "audio", "v": "vision"}
 MAX_STEPS = 4096  # the positional encoding's length: text + visual + acoustic steps of one sample
+SMALL_BATCH = 8   # up to this many inputs run with Predictor.threads intra-op threads
 
 
 @dataclass
@@ -95,8 +97,9 @@ class Predictor:
     """A loaded checkpoint ready for single inputs, clips, what-if comparisons and whole splits."""
 
     def __init__(self, model: FDCMDIE, cfg: Config, normalizer: Normalizer, meta: dict, *, name: str = "",
-                 path: str | Path | None = None, device: str | torch.device = "cpu"):
+                 path: str | Path | None = None, device: str | torch.device = "cpu", threads: int | None = 1):
         self.model, self.cfg, self.normalizer, self.meta = model.eval(), cfg, normalizer, meta or {}
+        self.threads = threads  # intra-op CPU threads for a few inputs (None: torch's setting); see _threads
         self.name = name or (Path(path).name if path else "model")
         self.path = Path(path) if path else None
         self.device = torch.device(device)
@@ -110,9 +113,12 @@ class Predictor:
     # ------------------------------------------------------------------------------------------ loading
 
     @classmethod
-    def load(cls, checkpoint_dir: str | Path, *, device: str | torch.device = "cpu") -> "Predictor":
+    def load(cls, checkpoint_dir: str | Path, *, device: str | torch.device = "cpu",
+             threads: int | None = 1) -> "Predictor":
         """Read a checkpoint folder (``model.safetensors`` + ``config.json``). A run folder holding
-        ``checkpoint/`` is accepted too; the name is the run's."""
+        ``checkpoint/`` is accepted too; the name is the run's. ``threads``: CPU threads for single inputs (one is
+        fastest for one sample: several threads on tiny matrices mostly wait for each other, badly so on a busy
+        machine); None leaves torch's setting alone."""
         path = Path(checkpoint_dir)
         if not (path / "config.json").is_file() and (path / "checkpoint" / "config.json").is_file():
             path = path / "checkpoint"
@@ -120,7 +126,7 @@ class Predictor:
             device = "cuda" if torch.cuda.is_available() else "cpu"
         model, cfg, normalizer, meta = load_checkpoint(path, device=device)
         name = path.resolve().parent.name if path.name == "checkpoint" else path.name
-        return cls(model, cfg, normalizer, meta, name=name, path=path, device=device)
+        return cls(model, cfg, normalizer, meta, name=name, path=path, device=device, threads=threads)
 
     def warmup(self) -> None:
         """Load the text encoder and run one forward pass, so the first real request is fast."""
@@ -168,6 +174,11 @@ class Predictor:
         n = len(texts)
         if n == 0:
             return []
+        with _threads(self.threads if n <= SMALL_BATCH and self.device.type == "cpu" else None):
+            return self._run_inner(texts, audio, vision, drops, raw=raw, labels=labels)
+
+    def _run_inner(self, texts: list, audio, vision, drops: list[set], *, raw: bool, labels) -> list[Explanation]:
+        n = len(texts)
         mods = self.modalities
         m_cfg = self.cfg.model
         label = (lambda i: labels[i]) if labels else (lambda i: f"input {i + 1}" if n > 1 else "the input")
@@ -236,7 +247,7 @@ class Predictor:
         batch = collate(samples, model_dims(self.cfg))
         if "t" in mods and text_missing.any():
             batch = batch.drop("t", torch.from_numpy(text_missing))
-        with torch.no_grad():
+        with torch.inference_mode():
             out = self.model(batch.to(self.device))
         return [self._explanation(out, i, texts[i] or "", reasons[i]) for i in range(n)]
 
@@ -430,6 +441,33 @@ class Predictor:
 
 
 # ---------------------------------------------------------------------------------------------- helpers
+
+_thread_lock = threading.Lock()
+_thread_users = 0
+_saved_threads = 0
+
+
+@contextmanager
+def _threads(n: int | None):
+    """Run the block with ``n`` intra-op threads (process-wide, restored when the last concurrent user leaves)."""
+    global _thread_users, _saved_threads
+    if not n:
+        yield
+        return
+    with _thread_lock:
+        if _thread_users == 0:
+            _saved_threads = torch.get_num_threads()
+            if _saved_threads != n:
+                torch.set_num_threads(n)
+        _thread_users += 1
+    try:
+        yield
+    finally:
+        with _thread_lock:
+            _thread_users -= 1
+            if _thread_users == 0 and torch.get_num_threads() != _saved_threads:
+                torch.set_num_threads(_saved_threads)
+
 
 
 def _names(mods: Iterable[str]) -> str:

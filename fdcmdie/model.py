@@ -276,9 +276,13 @@ class FDCMDIE(nn.Module):
                              **{PRIVATE[m]: v for m, v in pooled(private).items()}}}
         return out, shared, private, masks
 
-    def forward(self, batch: Batch) -> dict:
+    def forward(self, batch: Batch, members: Batch | None = None) -> dict:
+        """Full model on ``batch``; ``members`` (contrastive set members of a training step) only go through
+        §2–3 and come back as ``out["members"]``."""
         mods = self.cfg.modalities
         out, shared, private, masks = self.decouple(batch)
+        if members is not None:
+            out["members"] = self.decouple(members)[0]
         present = out["present"]
         pooled = lambda seqs: {m: masked_mean(seqs[m], masks[m]) for m in mods}
         if self.cmdie is None:

@@ -70,6 +70,8 @@ class Run:
         set_seed(cfg.train.seed)
         self.device = resolve_device(cfg.train.device)
         self.dataset = load_dataset(cfg)
+        if cfg.train.limit_train:
+            self.dataset.train = self.dataset.train.subset(range(min(cfg.train.limit_train, len(self.dataset.train))))
         fill_dims(cfg, self.dataset)
         self.sets, self.normalizer = prepare(self.dataset, cfg, progress=progress)
         self.dims = model_dims(cfg)
@@ -81,7 +83,17 @@ class Run:
         groups = [{"params": rest, "lr": t.lr}] + ([{"params": enc, "lr": t.encoder_lr}] if enc else [])
         self.opt = torch.optim.AdamW(groups, weight_decay=t.weight_decay)
         self.rng = np.random.default_rng(t.seed)
-        self.log_path = Path(log_path) if log_path else None
+        # Data-parallel under `accelerate launch` / torchrun: every process draws the same global batch and
+        # takes its shard of the anchors; DDP averages the gradients, so the step equals the single-process one.
+        self.acc, self.rank, self.world = None, 0, int(os.environ.get("WORLD_SIZE", "1"))
+        self.net = self.model                      # what the training step calls (DDP wrapper when distributed)
+        if self.world > 1:
+            from accelerate import Accelerator
+            self.acc = Accelerator(cpu=self.device.type == "cpu")
+            self.device, self.rank = self.acc.device, self.acc.process_index
+            self.model.to(self.device)
+            self.net, self.opt = self.acc.prepare(self.model, self.opt)
+        self.log_path = Path(log_path) if log_path and self.rank == 0 else None
         if self.log_path:
             self.log_path.parent.mkdir(parents=True, exist_ok=True)
             self.log_path.write_text("")
@@ -118,11 +130,15 @@ class Run:
 
     def step_batch(self, anchors: np.ndarray, similar, different):
         """The anchors' batch, the members' batch (or None) and pos/neg row indices into [anchors; members]."""
+        if similar is not None:  # drawn for the whole global batch so every process consumes the rng alike
+            mps = self.cfg.loss.members_per_step
+            pos_members, neg_members = self.members(similar, anchors, mps), self.members(different, anchors, mps)
+        shard = slice(self.rank, None, self.world)
+        anchors = anchors[shard]
         batch = self.sets["train"].batch(anchors, self.dims).to(self.device)
         if similar is None:
             return batch, None, None, None
-        mps, n = self.cfg.loss.members_per_step, len(anchors)
-        pos_members, neg_members = self.members(similar, anchors, mps), self.members(different, anchors, mps)
+        n, pos_members, neg_members = len(anchors), pos_members[shard], neg_members[shard]
         pos = np.where(pos_members >= 0, n + np.arange(n * mps).reshape(n, mps), -1)
         neg = np.where(neg_members >= 0, n + n * mps + np.arange(n * mps).reshape(n, mps), -1)
         rows = np.concatenate([np.where(pos_members >= 0, pos_members, anchors[:, None]).ravel(),
@@ -148,39 +164,41 @@ class Run:
         order = self.rng.permutation(len(self.sets["train"]))
         bs = cfg.train.batch_size
         steps = range(0, len(order), bs)
-        if self.progress:
+        if self.progress and self.rank == 0:
             from tqdm.auto import tqdm
             steps = tqdm(steps, desc=f"epoch {epoch}/{cfg.train.epochs}", unit="step", leave=False)
         totals = {"loss": 0.0, "mae": 0.0, "cl": 0.0, "nt_xent": 0.0, "triplet": 0.0}
+        seen = 0
         for s in steps:
             anchors = order[s: s + bs]
             batch, members, pos, neg = self.step_batch(anchors, similar, different)
             batch = self.modality_dropout(batch)
-            out = self.model(batch)
+            members = self.modality_dropout(members) if members is not None else None
+            out = self.net(batch, members)                                        # members skip CMDIE
             n = len(anchors)
             mae = (out["pred"] - batch.label).abs().mean()                        # L_pred (eq. 31)
             loss = mae
             parts = {}
             if use_cl:
                 z, present = out["decoupled"], out["present"]
-                if members is not None:                                            # members skip CMDIE
-                    extra = self.model.decouple(self.modality_dropout(members))[0]
-                    z = {k: torch.cat([v, extra["decoupled"][k]]) for k, v in z.items()}
-                    present = torch.cat([present, extra["present"]])
+                if members is not None:
+                    z = {k: torch.cat([v, out["members"]["decoupled"][k]]) for k, v in z.items()}
+                    present = torch.cat([present, out["members"]["present"]])
                 l_cl, parts = contrastive_loss(z, full_present(present, cfg.model.modalities), pos, neg,
                                                tau=cfg.loss.tau, margin=cfg.loss.margin,
                                                lambda_tri=cfg.loss.lambda_tri, denominator=cfg.loss.denominator)
                 loss = mae + cfg.loss.lambda_cl * l_cl                            # L (eq. 32)
             self.opt.zero_grad(set_to_none=True)
-            loss.backward()
+            loss.backward() if self.acc is None else self.acc.backward(loss)
             if cfg.train.grad_clip > 0:
                 torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.train.grad_clip)
             self.opt.step()
+            seen += n
             totals["loss"] += loss.item() * n
             totals["mae"] += mae.item() * n
             for k in ("cl", "nt_xent", "triplet"):
                 totals[k] += parts.get(k, 0.0) * n
-        return {k: v / len(order) for k, v in totals.items()}
+        return {k: v / max(seen, 1) for k, v in totals.items()}  # this process's share of the epoch
 
     def fit(self) -> dict:
         cfg = self.cfg
@@ -192,7 +210,7 @@ class Run:
             train = self.train_epoch(epoch)
             valid = predict(self.model, self.sets["valid"], cfg, device=self.device, keep_features=False).metrics()
             self.log({"event": "epoch", "epoch": epoch, "train": train, "valid": valid, "seconds": time.time() - te})
-            if self.progress:
+            if self.rank == 0:
                 print(f"epoch {epoch:3d}  train loss {train['loss']:.4f} (mae {train['mae']:.4f} cl {train['cl']:.4f})"
                       f"  valid MAE {valid['mae']:.4f}  {time.time() - te:.1f}s", flush=True)
             if valid["mae"] < best[0]:
@@ -236,6 +254,8 @@ def main(args) -> int:
     print(f"{run.dataset.name}: {', '.join(f'{k} {len(v)}' for k, v in run.sets.items())}; device {run.device}; "
           f"{sum(p.numel() for p in run.model.parameters() if p.requires_grad):,} trainable parameters", flush=True)
     result = run.fit()
+    if run.rank != 0:
+        return 0
     from .checkpoint import save_checkpoint
     ckpt = save_checkpoint(out / "checkpoint", run.model, cfg, run.normalizer,
                            meta={"dataset": run.dataset.name, "notes": run.dataset.notes, "best_epoch": result["best_epoch"],

@@ -27,7 +27,7 @@ T, V, A = 0, 1, 2  # column of each modality in alpha for a t, v, a checkpoint
 def tiny(tmp_path_factory):
     """(Run, Predictor) of a 1-epoch t+v+a model on a MOSI-dims MMSA fixture (5-d audio, 20-d vision)."""
     root = tmp_path_factory.mktemp("inference")
-    pkl = make_mmsa_pickle(root / "unaligned_50.pkl", dataset="mosi", aligned=False, n=(12, 4, 6))
+    pkl = make_mmsa_pickle(root / "aligned_50.pkl", dataset="mosi", aligned=True, n=(12, 4, 6))
     cfg = load_config(None, ["data.source=mmsa", f"data.path={pkl}", "model.modalities=[t,v,a]",
                              "model.text_finetune_layers=1", "model.d=32", "model.n_heads=2", "model.k=2",
                              "model.lstm_layers=1", "loss.k_cl=3", "loss.members_per_step=1", "train.epochs=1",

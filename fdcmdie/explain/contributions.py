@@ -1,0 +1,121 @@
+"""Modality contributions: the GAP weights α and gates g of each CMDIE layer (spec §5.2; paper Fig. 6–7).
+
+In layer i, GAP scores the three enhanced globals and mixes them with α = softmax(S_T, S_V, S_A): α_M is the share
+modality M gets in the next global feature (a missing modality gets 0). The gate g_M in [0, 1] scales G_M before it
+is scored. Averaged over a split, α is the "modality contribution" the paper plots (text dominates).
+
+    avg = average_contributions(preds.alpha, preds.present)       # (k, M) mean α per layer
+    fig = gap_figure([GapEntry("original", e.alpha, e.gates), GapEntry("modified", m.alpha, m.gates)], e.modalities)
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from . import MOD_COLORS, MOD_NAMES
+
+PATTERNS = ("", "/", ".", "x", "-", "+")
+
+
+@dataclass
+class GapEntry:
+    """One set of bars: a label, α (k, M) and optionally the gates (k, M)."""
+
+    label: str
+    alpha: np.ndarray | None
+    gates: np.ndarray | None = None
+
+
+def average_contributions(alpha: np.ndarray | None, present: np.ndarray | None = None, *,
+                          complete_only: bool = True) -> np.ndarray | None:
+    """Mean α (k, M) over samples of ``alpha`` (N, k, M). With ``complete_only`` only samples that have every
+    modality (``present`` (N, M) all True) are averaged, so a missing modality's α = 0 does not pull the mean down.
+    None when the model has no GAP weights (w/o CMDIE)."""
+    if alpha is None:
+        return None
+    alpha = np.asarray(alpha, np.float64)
+    if alpha.ndim != 3:
+        raise ValueError(f"alpha must be (N, k, M), got shape {alpha.shape}")
+    if present is not None and complete_only:
+        keep = np.asarray(present, bool).all(axis=1)
+        if keep.any():
+            alpha = alpha[keep]
+    if len(alpha) == 0:
+        raise ValueError("no samples to average")
+    return alpha.mean(axis=0)
+
+
+def contribution_rows(alpha: np.ndarray | None, modalities: list[str], gates: np.ndarray | None = None) -> list[dict]:
+    """A table of α (and g) per layer: [{"layer": 1, "text": 0.61, …, "gate text": 0.5, …}, …]."""
+    if alpha is None:
+        return []
+    alpha = np.atleast_2d(np.asarray(alpha))
+    rows = []
+    for i, a in enumerate(alpha):
+        row: dict = {"layer": i + 1}
+        row.update({MOD_NAMES[m]: round(float(x), 4) for m, x in zip(modalities, a)})
+        if gates is not None:
+            row.update({f"gate {MOD_NAMES[m]}": round(float(x), 4) for m, x in zip(modalities, np.atleast_2d(gates)[i])})
+        rows.append(row)
+    return rows
+
+
+def dominant_modality(alpha: np.ndarray | None, modalities: list[str]) -> str | None:
+    """Name of the modality with the largest α in the last layer."""
+    if alpha is None:
+        return None
+    last = np.atleast_2d(np.asarray(alpha))[-1]
+    return MOD_NAMES[modalities[int(np.argmax(last))]]
+
+
+def gap_figure(entries: list[GapEntry], modalities: list[str], *, title: str = "", height: int = 330,
+               show_gates: bool = True):
+    """Grouped bars of α per (layer, modality), one bar per entry (solid, hatched, …), colour = modality; beside
+    them the gates g the same way when ``show_gates`` and the entries have gates. An entry whose α is None (a model
+    without GAP) is skipped; a figure with a note is returned when none is left."""
+    import plotly.graph_objects as go
+    from plotly.subplots import make_subplots
+
+    entries = [e for e in entries if e.alpha is not None]
+    if not entries:
+        fig = go.Figure()
+        fig.add_annotation(text="this model has no GAP weights (trained without CMDIE or without GAP)",
+                           showarrow=False, x=0.5, y=0.5, xref="paper", yref="paper")
+        fig.update_layout(height=120, xaxis_visible=False, yaxis_visible=False, margin=dict(l=10, r=10, t=10, b=10))
+        return fig
+    gates = show_gates and all(e.gates is not None for e in entries)
+    fig = make_subplots(rows=1, cols=2 if gates else 1, column_widths=[0.62, 0.38] if gates else None,
+                        horizontal_spacing=0.08,
+                        subplot_titles=("GAP weight α (share of each modality)", "gate g") if gates else None)
+    k = np.atleast_2d(entries[0].alpha).shape[0]
+    layers = [f"layer {i + 1}" for i in range(k)]
+    for j, e in enumerate(entries):
+        for col, values in ((1, e.alpha), (2, e.gates if gates else None)):
+            if values is None:
+                continue
+            values = np.atleast_2d(np.asarray(values, np.float64))
+            for mi, m in enumerate(modalities):
+                fig.add_trace(go.Bar(
+                    x=layers,
+                    y=values[:, mi], name=f"{MOD_NAMES[m]} · {e.label}" if len(entries) > 1 else MOD_NAMES[m],
+                    legendgroup=f"{m}-{j}", showlegend=col == 1, offsetgroup=f"{mi}-{j}",
+                    marker=dict(color=MOD_COLORS[m], pattern=dict(shape=PATTERNS[j % len(PATTERNS)], solidity=0.45),
+                                line=dict(color="black", width=0.6 if j else 0)),
+                    text=[f"{v:.2f}" for v in values[:, mi]], textposition="outside", textfont=dict(size=10),
+                    cliponaxis=False,
+                    hovertemplate=f"{e.label}<br>%{{x}} · {MOD_NAMES[m]}: %{{y:.3f}}<extra></extra>"),
+                    row=1, col=col)
+    fig.update_yaxes(range=[0, 1.12], row=1, col=1, title=None, gridcolor="#eee")
+    if gates:
+        fig.update_yaxes(range=[0, 1.12], row=1, col=2, gridcolor="#eee")
+    fig.update_layout(barmode="group", height=height, title=dict(text=title, x=0.01, font=dict(size=15)),
+                      margin=dict(l=10, r=10, t=60 if title else 30, b=10), plot_bgcolor="white",
+                      legend=dict(orientation="h", yanchor="bottom", y=-0.32, x=0, font=dict(size=11)),
+                      bargap=0.25, bargroupgap=0.05)
+    return fig
+
+
+def average_figure(averages: dict[str, np.ndarray | None], modalities: list[str], *, title: str = ""):
+    """Bars of the split-average α per layer for one or more checkpoints ({label: (k, M)})."""
+    return gap_figure([GapEntry(label, a) for label, a in averages.items()], modalities, title=title, show_gates=False)

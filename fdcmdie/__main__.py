@@ -1,4 +1,4 @@
-"""Command line: ``python -m fdcmdie {train,evaluate,extract,report} --help``.
+"""Command line: ``python -m fdcmdie {train,evaluate,extract,experiments,report} --help``.
 
 Each sub-command lives in its own module exposing ``add_arguments(parser)`` and ``main(args) -> int``;
 modules are imported only when their command runs, so ``--help`` stays fast.
@@ -13,6 +13,7 @@ COMMANDS = {
     "train": ("fdcmdie.train", "train FD-CMDIE from a YAML config"),
     "evaluate": ("fdcmdie.evaluate", "evaluate a checkpoint folder on a split"),
     "extract": ("fdcmdie.extract.batch", "turn a folder of raw clips into an MMSA-format feature pickle"),
+    "experiments": ("fdcmdie.experiments", "train the missing runs of configs/experiments.yaml (resumable)"),
     "report": ("fdcmdie.report", "build docs/RESULTS.md from run logs"),
 }
 

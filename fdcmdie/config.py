@@ -75,6 +75,7 @@ class TrainConfig:
     device: str = "auto"              # "auto" uses CUDA when present
     out_dir: str = "runs"             # each run writes <out_dir>/<name>/ (log.jsonl, checkpoint/)
     name: str = ""                    # run name; default <config>-s<seed>
+    threads: int = 0                  # torch CPU threads (0: torch's default)
     limit_train: int = 0              # use only the first N training samples (smoke tests); 0 = all
     cache_dir: str = ".cache/fdcmdie" # cached text-encoder features
 

@@ -67,6 +67,8 @@ class Run:
 
     def __init__(self, cfg: Config, *, progress: bool = True, log_path: str | Path | None = None):
         self.cfg, self.progress = cfg, progress
+        if cfg.train.threads:
+            torch.set_num_threads(cfg.train.threads)
         set_seed(cfg.train.seed)
         self.device = resolve_device(cfg.train.device)
         self.dataset = load_dataset(cfg)

@@ -19,6 +19,7 @@ import hashlib
 import json
 import threading
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -53,6 +54,7 @@ class Projection:
     params: dict = field(default_factory=dict)
     seconds: float = 0.0           # fit time
     n_samples: int = 0             # samples of the split on the map
+    train_x: np.ndarray | None = None  # (P, d) unit-length features of the points, for cosine distances in transform
 
     @property
     def names(self) -> list[str]:
@@ -65,11 +67,10 @@ class Projection:
         return {str(self.kinds[i]): self.embedding[i] for i in hit}
 
     def transform(self, features: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        """Place one new input on the fitted map: {feature set: (2,)} for its non-empty feature sets.
-
-        ``features`` is an Explanation's ``features["decoupled"]`` ({name: (d,)}); a modality the input did not
-        have pools to a zero vector and is left out."""
-        if self.reducer is None:
+        """Place one new input on the fitted map with the UMAP model's ``transform``: {feature set: (2,)} for its
+        non-empty feature sets. ``features`` is an Explanation's ``features["decoupled"]`` ({name: (d,)}); a modality
+        the input did not have pools to a zero vector and is left out."""
+        if self.reducer is None or self.train_x is None:
             raise ValueError("this projection was stored without its UMAP model, so new points cannot be placed")
         names, vecs = [], []
         for f in self.names:
@@ -82,9 +83,22 @@ class Projection:
                 vecs.append(v)
         if not vecs:
             return {}
-        with _TRANSFORM_LOCK:
-            xy = np.asarray(self.reducer.transform(np.stack(vecs)), np.float32)
+        dist = cosine_distances(np.stack(vecs), self.train_x)
+        with _TRANSFORM_LOCK, warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            xy = np.asarray(self.reducer.transform(dist), np.float32)
         return dict(zip(names, xy))
+
+
+def _unit(x: np.ndarray) -> np.ndarray:
+    x = np.asarray(x, np.float32)
+    norm = np.linalg.norm(x, axis=-1, keepdims=True)
+    return x / np.where(norm > 0, norm, 1.0)
+
+
+def cosine_distances(a: np.ndarray, b_unit: np.ndarray) -> np.ndarray:
+    """1 − cos between the rows of ``a`` and the (already unit-length) rows of ``b_unit``, clipped to [0, 2]."""
+    return np.clip(1.0 - _unit(a) @ b_unit.T, 0.0, 2.0).astype(np.float32)
 
 
 def stack_features(decoupled: dict[str, np.ndarray], rows=None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -115,23 +129,41 @@ def choose_rows(n: int, max_samples: int | None, seed: int = 0) -> np.ndarray:
 def fit_projection(decoupled: dict[str, np.ndarray], *, max_samples: int | None = None, n_neighbors: int = 15,
                    min_dist: float = 0.1, n_epochs: int | None = 200, metric: str = "cosine",
                    seed: int = 42) -> Projection:
-    """Fit UMAP on the stacked feature sets of (a seeded subset of) the samples."""
+    """Fit UMAP on the stacked feature sets of (a seeded subset of) the samples.
+
+    Distances are computed here (cosine, one matrix product) and given to UMAP as ``metric="precomputed"``; its
+    ``transform`` then takes the distances of new points to the fitted ones. This keeps UMAP off pynndescent, whose
+    search code numba compiles anew for every fitted index (minutes on a small CPU) before the first transform."""
     import umap
 
+    if metric != "cosine":
+        raise ValueError(f"only the cosine metric is supported, got {metric!r}")
     n = len(next(iter(decoupled.values())))
     rows = choose_rows(n, max_samples, seed)
     X, kinds, idx = stack_features(decoupled, rows)
     if len(X) < 4:
         raise ValueError(f"only {len(X)} points to project; UMAP needs at least 4")
     t = time.perf_counter()
+    unit = _unit(X)
+    dist = cosine_distances(unit, unit)
+    dist = np.minimum(dist, dist.T)
+    np.fill_diagonal(dist, 0.0)
     reducer = umap.UMAP(n_components=2, n_neighbors=max(2, min(n_neighbors, len(X) - 1)), min_dist=min_dist,
-                        n_epochs=n_epochs, metric=metric, random_state=seed,
-                        init="spectral" if len(X) > 50 else "random", low_memory=True, verbose=False)
-    emb = reducer.fit_transform(X).astype(np.float32)
+                        n_epochs=n_epochs, metric="precomputed", random_state=seed,
+                        init="spectral" if len(X) > 50 else "random", verbose=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # "precomputed metric: inverse_transform unavailable", n_jobs with a seed
+        emb = reducer.fit_transform(dist).astype(np.float32)
+    del dist
+    reducer._raw_data = np.zeros((len(X), 0), np.float32)  # transform only needs its length; keeps the cache small
+    if getattr(reducer, "_knn_search_index", 0) is None:
+        # ≥ 4096 points: UMAP took its neighbours from the distance matrix and has no search index, and its
+        # transform refuses to run without one, though with a precomputed metric it never uses it
+        del reducer._knn_search_index
     params = {"max_samples": max_samples, "n_neighbors": n_neighbors, "min_dist": min_dist, "n_epochs": n_epochs,
               "metric": metric, "seed": seed}
     return Projection(embedding=emb, kinds=kinds, rows=idx, reducer=reducer, params=params,
-                      seconds=time.perf_counter() - t, n_samples=len(rows))
+                      seconds=time.perf_counter() - t, n_samples=len(rows), train_x=unit)
 
 
 def warm_up_umap(seed: int = 0) -> float:

@@ -1,0 +1,180 @@
+"""Modality ablations of a whole split and the automatic choice of case studies (in the spirit of the paper's
+Table 8: transcript, what voice and face add, truth vs prediction, and where text and the other cues disagree).
+
+    abl = split_ablations(predictor, "test")            # {"t": text-only predictions, "va": voice+face only, …}
+    cases = select_cases(predictor.predict_split("test"), abl)
+    rows = case_rows(cases, preds, abl, predictor.modalities)
+
+An ablation masks modalities exactly as a missing input is masked in training and inference (all-False mask, GAP
+weight 0), so "text only" is what this model makes of the words alone.
+"""
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from . import MOD_NAMES
+
+ORDER = ("t", "v", "a")
+CATEGORIES = ("strong positive", "strong negative", "flat delivery", "text vs voice/face", "largest error")
+CATEGORY_HELP = {
+    "strong positive": "the most positive opinions (label ≥ +2)",
+    "strong negative": "the most negative opinions (label ≤ −2)",
+    "flat delivery": "near-neutral segments (|label| ≤ 0.5): little sentiment in words, voice or face",
+    "text vs voice/face": "the words alone and the voice/face alone push the model to opposite signs",
+    "largest error": "where the model is furthest from the annotators",
+}
+
+
+def keep_label(keep: str) -> str:
+    """"t" → "text only", "va" → "visual + acoustic"."""
+    names = [MOD_NAMES[m] for m in ORDER if m in keep]
+    return f"{names[0]} only" if len(names) == 1 else " + ".join(names)
+
+
+def ablation_variants(modalities: list[str]) -> list[str]:
+    """The modality subsets worth predicting with: each modality alone, and everything but text."""
+    mods = [m for m in ORDER if m in modalities]
+    if len(mods) < 2:
+        return []
+    out = list(mods)
+    if "t" in mods and len(mods) > 2:
+        out.append("".join(m for m in mods if m != "t"))
+    return out
+
+
+def _data_config(cfg, data_root):
+    cfg = copy.deepcopy(cfg)
+    if data_root is not None:
+        root = Path(data_root)
+        if cfg.data.source == "mmsa":
+            cfg.data.path = str(root if root.is_file() or not cfg.data.path else root / Path(cfg.data.path).name)
+        else:
+            cfg.data.root = str(root)
+    return cfg
+
+
+@torch.no_grad()
+def split_ablations(predictor, split: str = "test", data_root: str | Path | None = None, *,
+                    variants: list[str] | None = None, batch_size: int = 256) -> dict[str, np.ndarray]:
+    """Predictions of every sample of ``split`` with only some modalities kept: {kept modalities: (N,)}, e.g.
+    {"t": …, "v": …, "a": …, "va": …} for a t+v+a checkpoint ({} for a single-modality one). Row order is that of
+    ``predictor.predict_split(split)``."""
+    from ..data import Dataset, prepare
+    from ..evaluate import model_dims
+
+    variants = ablation_variants(predictor.modalities) if variants is None else variants
+    if not variants:
+        return {}
+    ds = predictor.dataset(data_root)
+    part = ds.split(split)
+    empty = part.subset([])
+    only = Dataset(name=ds.name, train=empty, valid=empty, test=part, dims=ds.dims, notes=ds.notes)
+    sets, _ = prepare(only, _data_config(predictor.cfg, data_root), normalizer=predictor.normalizer)
+    samples, dims = sets["test"], model_dims(predictor.cfg)
+    model = predictor.model.eval()
+    outs: dict[str, list[np.ndarray]] = {v: [] for v in variants}
+    for s in range(0, len(samples), batch_size):
+        idx = np.arange(s, min(s + batch_size, len(samples)))
+        base = samples.batch(idx, dims)
+        everyone = torch.ones(len(idx), dtype=torch.bool)
+        for keep in variants:
+            b = base
+            for m in predictor.modalities:
+                if m not in keep:
+                    b = b.drop(m, everyone)
+            outs[keep].append(model(b.to(predictor.device))["pred"].cpu().numpy())
+    return {k: np.concatenate(v) if v else np.zeros(0, np.float32) for k, v in outs.items()}
+
+
+def nonverbal_key(ablations: dict[str, np.ndarray]) -> str | None:
+    """The ablation that keeps everything but text ("va", or "a" / "v" for a two-modality model)."""
+    keys = [k for k in ablations if "t" not in k]
+    return max(keys, key=len) if keys else None
+
+
+def disagreement(preds, ablations: dict[str, np.ndarray], *, kind: str = "text vs full", margin: float = 0.0) -> np.ndarray:
+    """(N,) bool. ``"text vs full"``: the text-only prediction and the full prediction differ in sign;
+    ``"text vs nonverbal"``: text-only and voice/face-only differ in sign. Both sides must be at least ``margin``
+    away from 0. All False when the ablation is not available."""
+    n = len(preds.pred)
+    t = ablations.get("t")
+    other = preds.pred if kind == "text vs full" else ablations.get(nonverbal_key(ablations) or "")
+    if t is None or other is None:
+        return np.zeros(n, bool)
+    t, other = np.asarray(t), np.asarray(other)
+    return (np.sign(t) != np.sign(other)) & (np.abs(t) >= margin) & (np.abs(other) >= margin)
+
+
+@dataclass
+class Case:
+    category: str
+    row: int          # row of the split's Predictions
+    id: str
+    text: str
+    label: float
+    pred: float
+    note: str
+
+
+def select_cases(preds, ablations: dict[str, np.ndarray] | None = None, *, per_category: int = 2,
+                 flat_threshold: float = 0.5, disagree_margin: float = 0.3) -> list[Case]:
+    """Pick ``per_category`` samples for each of CATEGORIES (a sample appears once; categories with no candidate
+    are skipped). Deterministic: ties are broken by row order."""
+    ablations = ablations or {}
+    label, pred = np.asarray(preds.label, np.float64), np.asarray(preds.pred, np.float64)
+    err = np.abs(pred - label)
+    n = len(label)
+    used: set[int] = set()
+    out: list[Case] = []
+    nv = nonverbal_key(ablations)
+
+    def take(category: str, order: np.ndarray, note) -> None:
+        got = 0
+        for r in order:
+            r = int(r)
+            if r in used:
+                continue
+            used.add(r)
+            out.append(Case(category, r, preds.ids[r], preds.texts[r], float(label[r]), float(pred[r]), note(r)))
+            got += 1
+            if got == per_category:
+                break
+
+    rows = np.arange(n)
+    truth = lambda r: f"label {label[r]:+.2f}, predicted {pred[r]:+.2f}"
+    pos = rows[label >= 2.0]
+    take("strong positive", pos[np.lexsort((err[pos], -label[pos]))], truth)
+    neg = rows[label <= -2.0]
+    take("strong negative", neg[np.lexsort((err[neg], label[neg]))], truth)
+    flat = rows[np.abs(label) <= flat_threshold]
+    take("flat delivery", flat[np.lexsort((err[flat], np.abs(label[flat])))], truth)
+    if "t" in ablations and nv is not None:
+        t, o = np.asarray(ablations["t"], np.float64), np.asarray(ablations[nv], np.float64)
+        dis = rows[disagreement(preds, ablations, kind="text vs nonverbal", margin=disagree_margin)]
+        take("text vs voice/face", dis[np.argsort(-np.abs(t[dis] - o[dis]), kind="stable")],
+             lambda r: f"text alone {t[r]:+.2f}, {keep_label(nv)} {o[r]:+.2f}; full {pred[r]:+.2f} (label {label[r]:+.2f})")
+    take("largest error", rows[np.argsort(-err, kind="stable")],
+         lambda r: f"off by {err[r]:.2f} (label {label[r]:+.2f}, predicted {pred[r]:+.2f})")
+    return out
+
+
+def case_rows(cases: list[Case], preds, ablations: dict[str, np.ndarray] | None, modalities: list[str]) -> list[dict]:
+    """One dict per case for a table: category, id, transcript, label, prediction, ablations, last-layer α."""
+    ablations = ablations or {}
+    rows = []
+    for c in cases:
+        row = {"case": c.category, "id": c.id, "transcript": c.text, "label": round(c.label, 2),
+               "prediction": round(c.pred, 2)}
+        for keep, values in ablations.items():
+            row[keep_label(keep)] = round(float(values[c.row]), 2)
+        if preds.alpha is not None:
+            for m, a in zip(modalities, preds.alpha[c.row, -1]):
+                row[f"α {MOD_NAMES[m]}"] = round(float(a), 2)
+        row["why chosen"] = c.note
+        rows.append(row)
+    return rows

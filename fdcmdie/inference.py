@@ -130,20 +130,19 @@ class Predictor:
 
     def warmup(self) -> None:
         """Load the text encoder and run one forward pass, so the first real request is fast."""
-        try:
-            self.predict(["warm up"] if "t" in self.modalities else [""],
-                         audio=[np.zeros((1, self.cfg.model.audio_dim), np.float32)] if "a" in self.modalities else None,
-                         vision=[np.zeros((1, self.cfg.model.vision_dim), np.float32)] if "v" in self.modalities else None)
-        except ValueError:  # e.g. a text-CNN checkpoint cannot read typed text: nothing to warm up
-            pass
+        m = self.cfg.model
+        text = "warm up" if self.cfg.data.text_source == "transcript" else np.zeros((1, m.text_dim), np.float32)
+        self.predict([text], audio=[np.zeros((1, m.audio_dim), np.float32)] if "a" in self.modalities else None,
+                     vision=[np.zeros((1, m.vision_dim), np.float32)] if "v" in self.modalities else None)
 
     def describe(self) -> dict:
-        """What the app shows about the checkpoint."""
+        """What the app shows about the checkpoint (notes in words: the extractor record is summarised)."""
         m = self.cfg.model
+        notes = [_readable_note(n) for n in self.meta.get("notes", []) if isinstance(n, str)]
         return {"name": self.name, "dataset": self.meta.get("dataset", self.cfg.data.source),
                 "modalities": self.modalities, "text_encoder": m.text_encoder if "t" in self.modalities else None,
-                "d": m.d, "k": m.k if m.use_cmdie else 0, "pooling": m.pooling, "notes": self.meta.get("notes", []),
-                "clip_support": self.clip_support()}
+                "d": m.d, "k": m.k if m.use_cmdie else 0, "pooling": m.pooling, "notes": notes,
+                "extract": self.extract_marker(), "clip_support": self.clip_support()}
 
     # --------------------------------------------------------------------------------- single inputs
 
@@ -190,36 +189,55 @@ class Predictor:
                     reasons[i][m] = f"this checkpoint does not use the {NAMES[m]} modality (it reads {_names(mods)})"
         samples = [{"id": str(i), "text": "", "label": 0.0} for i in range(n)]
 
-        # text
+        # text: a string goes through the encoder; an array is taken as the text features themselves
         text_missing = np.zeros(n, bool)
         for i, t in enumerate(texts):
-            if t is None:
-                t = ""
-            if not isinstance(t, str):
-                raise ValueError(f"{label(i)}: text must be a string, got {type(t).__name__}")
-            samples[i]["text"] = t
+            if torch.is_tensor(t):
+                texts[i] = t = t.detach().cpu().numpy()
+            if t is not None and not isinstance(t, (str, np.ndarray)):
+                raise ValueError(f"{label(i)}: text must be a string (or an array of text features), "
+                                 f"got {type(t).__name__}")
+            samples[i]["text"] = t if isinstance(t, str) else ""
         if "t" in mods:
-            if self.cfg.data.text_source != "transcript":
-                raise ValueError(f"{self.name} reads the MOSI bundle's precomputed text-CNN vectors, which cannot be "
-                                 "computed for new text; use predict_split() to see its predictions")
+            cnn = self.cfg.data.text_source != "transcript"
+            key = "text_ids" if m_cfg.text_finetune_layers < 0 and not cnn else "text_feats"
+            placeholder = np.zeros(1, np.int64) if key == "text_ids" else np.zeros((1, m_cfg.text_dim), np.float32)
+            source = self._source("t")
+            to_encode: dict[int, str] = {}
             for i, t in enumerate(texts):
                 if "t" in drops[i]:
                     text_missing[i], reasons[i]["t"] = True, "dropped (what-if)"
+                elif isinstance(t, np.ndarray):
+                    if key == "text_ids":
+                        raise ValueError(f"{label(i)}: this checkpoint fine-tunes the whole text encoder from token "
+                                         "ids; give the text as a string")
+                    samples[i][key] = _frames(t, m_cfg.text_dim, "t", label(i), source)
+                    if samples[i][key] is None:
+                        text_missing[i], reasons[i]["t"] = True, "the text features are empty"
+                elif cnn:
+                    raise ValueError(f"{label(i)}: {self.name} reads the MOSI bundle's precomputed "
+                                     f"{m_cfg.text_dim}-d text-CNN vectors, which cannot be computed for typed text; "
+                                     "pass a sample's vector (its split's text_feats) instead of a string")
                 elif not (t or "").strip():
                     text_missing[i], reasons[i]["t"] = True, "the text is empty"
-            cols = text_inputs([(t or "").strip() or "." for t in texts], self._text_cfg)
-            for key, seqs in cols.items():
-                for i, s in enumerate(seqs):
+                else:
+                    to_encode[i] = t.strip()
+            if to_encode:
+                cols = text_inputs(list(to_encode.values()), self._text_cfg)
+                for i, s in zip(to_encode, cols[key]):
                     samples[i][key] = s
+            for i in range(n):
+                if samples[i].get(key) is None:
+                    samples[i][key] = placeholder  # masked below: what it holds never reaches the output
 
         # acoustic / visual
         for m in ("a", "v"):
             if m not in mods:
                 continue
-            want = m_cfg.audio_dim if m == "a" else m_cfg.vision_dim
+            want, source = (m_cfg.audio_dim if m == "a" else m_cfg.vision_dim), self._source(m)
             seqs = []
             for i, x in enumerate(columns[m]):
-                arr = _frames(x, want, m, label(i), self._source(m))
+                arr = _frames(x, want, m, label(i), source)
                 if m in drops[i]:
                     arr, reasons[i][m] = None, "dropped (what-if)"
                 elif arr is None:
@@ -249,7 +267,7 @@ class Predictor:
             batch = batch.drop("t", torch.from_numpy(text_missing))
         with torch.inference_mode():
             out = self.model(batch.to(self.device))
-        return [self._explanation(out, i, texts[i] or "", reasons[i]) for i in range(n)]
+        return [self._explanation(out, i, samples[i]["text"], reasons[i]) for i in range(n)]
 
     def _explanation(self, out: dict, i: int, text: str, reasons: dict) -> Explanation:
         mods = self.modalities
@@ -326,7 +344,9 @@ class Predictor:
 
     def predict_clip(self, clip: "ClipFeatures", transcript: str | None = None) -> Explanation:
         """Predict an extracted clip with the modalities this checkpoint can use; ``ignored`` says why the others
-        were left out. ``transcript`` (typed) takes precedence over ``clip.transcript``."""
+        were left out. ``transcript`` (typed) takes precedence over ``clip.transcript``. Frames beyond the training
+        pickle's padded length (``--audio-len`` / ``--vision-len`` of the extract command) are cut, as they were
+        there. ValueError when nothing in the clip can be used."""
         support = self.clip_support()
         mods = self.modalities
         text = transcript if transcript is not None and transcript.strip() else (clip.transcript or "")
@@ -343,8 +363,8 @@ class Predictor:
                 mismatch = self._clip_mismatch(clip, m, marker)
                 if mismatch:
                     reasons[m] = mismatch
-                else:
-                    inputs[m] = seq
+                else:  # cut like the training pickle was (MMSA's 500 acoustic / 375 visual frames by default)
+                    inputs[m] = seq[: marker.get(f"{SEQ_KEY[m]}_len") or None]
         if "t" in mods:
             if support["t"] is not None:
                 reasons["t"] = support["t"]
@@ -357,8 +377,7 @@ class Predictor:
             why = "; ".join(f"{NAMES[m]}: {reasons[m]}" for m in mods)
             raise ValueError(f"nothing in this clip can be fed to {self.name} ({why})")
         drop = {m for m in mods if m in reasons}
-        [exp] = self._run([text if "t" not in drop else ""], [inputs["a"]], [inputs["v"]], [drop], raw=True,
-                          labels=["the clip"])
+        [exp] = self._run([text], [inputs["a"]], [inputs["v"]], [drop], raw=True, labels=["the clip"])
         exp.ignored.update({m: r for m, r in reasons.items() if m not in exp.used})
         return exp
 
@@ -383,6 +402,11 @@ class Predictor:
     def _source(self, m: str) -> str:
         """The training features of modality a or v, in words (for reasons and error messages)."""
         m_cfg, dataset = self.cfg.model, str(self.meta.get("dataset") or "")
+        if m == "t":
+            if self.cfg.data.text_source != "transcript":
+                return f"the MOSI bundle's {m_cfg.text_dim}-d text-CNN vectors"
+            layer = "last layer" if m_cfg.text_finetune_layers == 0 else f"layer L-{m_cfg.text_finetune_layers}"
+            return f"{m_cfg.text_dim}-d token states ({layer}) of the {m_cfg.text_encoder} encoder"
         width = m_cfg.audio_dim if m == "a" else m_cfg.vision_dim
         notes = [n for n in self.meta.get("notes", []) if isinstance(n, str)]
         source = self.cfg.data.source
@@ -469,7 +493,6 @@ def _threads(n: int | None):
                 torch.set_num_threads(_saved_threads)
 
 
-
 def _names(mods: Iterable[str]) -> str:
     return ", ".join(NAMES[m] for m in mods)
 
@@ -518,6 +541,17 @@ def _frames(x, want: int, m: str, label: str, source: str) -> np.ndarray | None:
     if bad.any():  # as the data loaders do (COVAREP's -inf)
         arr = np.where(bad, 0.0, arr).astype(np.float32)
     return arr
+
+
+def _readable_note(note: str) -> str:
+    marker = extract_marker([note])
+    if marker is None:
+        return note
+    c = marker.get("config") or {}
+    return (f"features made by `python -m fdcmdie extract`: {len(marker.get('audio_columns') or [])}-d "
+            f"{c.get('acoustic_backend', '?')} acoustic frames every {c.get('audio_hop_s', '?')} s, "
+            f"{len(marker.get('vision_columns') or [])}-d face geometry at {c.get('video_fps', '?')} frames/s "
+            f"({c.get('visual_backend', '?')} backend); uploaded clips are extracted the same way")
 
 
 def _clip_kind(m: str, ex) -> str:

@@ -57,8 +57,8 @@ def first_run(raw, tmp_path_factory):
 
 def test_pickle_has_mmsa_layout(first_run):
     _, data = first_run
-    assert set(data) == {"train", "valid", "test"}
-    for split in data.values():
+    assert set(data) == {"train", "valid", "test", "fdcmdie_extract"}  # the splits + the extractor's record
+    for split in (data[s] for s in ("train", "valid", "test")):
         assert set(split) == MMSA_KEYS
     train = data["train"]
     assert list(train["id"]) == ["vidA$_$1", "vidA$_$2"]

@@ -24,7 +24,16 @@ T, V, A = 0, 1, 2  # column of each modality in alpha for a t, v, a checkpoint
 
 
 @pytest.fixture(scope="module")
-def tiny(tmp_path_factory):
+def one_thread():
+    """Tiny tensors: one intra-op thread is several times faster than two on a busy 2-core machine."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory, one_thread):
     """(Run, Predictor) of a 1-epoch t+v+a model on a MOSI-dims MMSA fixture (5-d audio, 20-d vision)."""
     root = tmp_path_factory.mktemp("inference")
     pkl = make_mmsa_pickle(root / "aligned_50.pkl", dataset="mosi", aligned=True, n=(12, 4, 6))
@@ -94,6 +103,9 @@ def test_single_inputs_equal_the_forward_pass(tiny):
         np.testing.assert_allclose(one.alpha.sum(1), 1.0, atol=1e-5)
         assert one.used == ["t", "v", "a"] and one.ignored == {} and one.present == [True, True, True]
         assert one.polarity == polarity(one.pred) and one.class7 == class7(one.pred)
+    # text given as its encoder states (what the trainer caches) instead of a string
+    [states] = p.predict([run.sets["test"][2]["text_feats"]], audio=[test.audio[2]], vision=[test.vision[2]])
+    assert states.pred == pytest.approx(float(preds.pred[2]), abs=1e-3)  # the cache holds float16 states
     # raw=False: the caller normalised the frames already
     [norm] = p.predict([test.texts[0]], audio=[run.sets["test"][0]["audio"]], vision=[run.sets["test"][0]["vision"]],
                        raw=False)
@@ -209,3 +221,56 @@ def test_one_sample_is_fast(tiny):
         times.append(time.perf_counter() - t0)
     print(f"one-sample predict: median {np.median(times) * 1000:.0f} ms")
     assert np.median(times) < 1.0  # ~20-60 ms on a free core; generous for a shared CI machine
+
+
+def test_single_inputs_run_on_one_thread_and_restore_the_setting(tiny):
+    run, p = tiny
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        seen = []
+        real = p.model.forward
+        p.model.forward = lambda batch: (seen.append(torch.get_num_threads()), real(batch))[1]
+        try:
+            p.predict(["fine"], audio=[run.dataset.test.audio[0]])
+        finally:
+            del p.model.forward
+        assert seen == [1] and torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)
+
+
+def test_text_cnn_checkpoint_takes_feature_vectors_not_typed_text(tmp_path, data_root):
+    """Poria split, t + v + a from the bundle's vectors (text-CNN 100-d, 3D-CNN 100-d, openSMILE 73-d)."""
+    from fdcmdie.data import load_dataset
+    from fdcmdie.extract import ClipFeatures
+    from fdcmdie.train import fill_dims
+
+    cfg = load_config(None, ["data.split=poria", "data.text_source=cnn", f"data.root={data_root}",
+                             "model.modalities=[t,v,a]", "model.d=16", "model.n_heads=2", "model.k=1"])
+    ds = load_dataset(cfg)
+    fill_dims(cfg, ds)
+    torch.manual_seed(0)
+    from fdcmdie.data import Normalizer
+    path = save_checkpoint(tmp_path / "poria" / "checkpoint", build_model(cfg.model), cfg, Normalizer.fit(ds.train),
+                           meta={"dataset": ds.name, "notes": ds.notes})
+    p = Predictor.load(path)
+    p.warmup()
+    support = p.clip_support()
+    assert "text-CNN" in support["t"] and "100-d 3D-CNN utterance vectors" in support["v"]
+    assert "73-d openSMILE" in support["a"]
+    test = p.dataset().test
+    [e] = p.predict([test.text_feats[0]], audio=[test.audio[0]], vision=[test.vision[0]])
+    assert e.pred == pytest.approx(float(p.predict_split("test").pred[0]), abs=1e-5)
+    assert e.used == ["t", "v", "a"] and e.text == ""
+    before, after = p.what_if(test.text_feats[0], test.audio[0], test.vision[0], drop={"t"})
+    assert after.used == ["v", "a"] and after.alpha[0, T] == 0 and before.pred == pytest.approx(e.pred, abs=1e-5)
+    with pytest.raises(ValueError, match="text-CNN vectors, which cannot be computed for typed text"):
+        p.predict(["a typed sentence"])
+    with pytest.raises(ValueError, match="text features are 384-d but this checkpoint expects 100-d"):
+        p.predict([np.zeros((3, 384))])
+    clip = ClipFeatures(audio=np.zeros((20, 22), np.float32), vision=np.zeros((10, 15), np.float32), transcript="hi",
+                        words=[], duration=2.0, processed_duration=2.0, sample_rate=16000, n_frames=20, fps=10.0,
+                        frames_sampled=10, faces_seen=10, asr_used=False, speech_detected=True)
+    with pytest.raises(ValueError, match="nothing in this clip can be fed to poria"):
+        p.predict_clip(clip)

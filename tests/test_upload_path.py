@@ -11,6 +11,7 @@ import pickle
 
 import numpy as np
 import pytest
+import torch
 
 import media_fixtures as mf
 from fdcmdie.__main__ import main as cli
@@ -41,9 +42,19 @@ TINY = ["model.d=32", "model.n_heads=2", "model.k=1", "model.lstm_layers=1", "mo
 T, V, A = 0, 1, 2
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
+def one_thread():
+    """Tiny tensors: one intra-op thread is several times faster than two on a busy 2-core machine."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
 def raw_clips(tmp_path_factory):
-    """MMSA raw layout: Raw/<video_id>/<clip_id>.mp4 + label.csv, 16 short labelled clips."""
+    """MMSA raw layout: Raw/<video_id>/<clip_id>.mp4 + label.csv, 16 short labelled clips (built once per run of
+    this file; every fixture below is module-scoped and only this file uses them)."""
     if not mf.espeak_available():
         pytest.fail("espeak-ng is required to build the test clips: apt-get install espeak-ng")
     root = tmp_path_factory.mktemp("upload-raw")
@@ -56,7 +67,7 @@ def raw_clips(tmp_path_factory):
     return root
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def features(raw_clips, tmp_path_factory):
     out = tmp_path_factory.mktemp("upload-features") / "features.pkl"
     assert cli(["extract", "--raw-dir", str(raw_clips), "--labels", str(raw_clips / "label.csv"),
@@ -64,8 +75,8 @@ def features(raw_clips, tmp_path_factory):
     return out
 
 
-@pytest.fixture(scope="session")
-def clip_model(features, tmp_path_factory):
+@pytest.fixture(scope="module")
+def clip_model(features, tmp_path_factory, one_thread):
     """A tiny FD-CMDIE (t, v, a) trained on the extracted pickle by the train command."""
     out = tmp_path_factory.mktemp("upload-run") / "clips-run"
     args = ["train", "--out", str(out), "--no-progress", "--set", "data.source=mmsa", "--set", f"data.path={features}",
@@ -77,8 +88,8 @@ def clip_model(features, tmp_path_factory):
     return Predictor.load(out / "checkpoint")
 
 
-@pytest.fixture(scope="session")
-def mosi_model(data_root, tmp_path_factory):
+@pytest.fixture(scope="module")
+def mosi_model(data_root, tmp_path_factory, one_thread):
     """A tiny text + audio model trained 1 epoch on part of the real MOSI bundle (standard split), by the train
     command: its acoustic input is the bundle's 73-d openSMILE utterance vectors."""
     import fdcmdie.train as train
@@ -101,7 +112,7 @@ def mosi_model(data_root, tmp_path_factory):
     return Predictor.load(out / "checkpoint")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def uploads(tmp_path_factory, clip_model):
     """Two new uploads, extracted with the checkpoint's extraction settings: with a face and without one."""
     d = tmp_path_factory.mktemp("uploads")
@@ -134,6 +145,10 @@ def test_checkpoint_records_the_extractor_features(clip_model, features):
     assert clip_model.clip_support() == {"t": None, "v": None, "a": None}
     assert clip_model.extract_config().acoustic_backend == "librosa"
     assert clip_model.cfg.model.audio_dim == 22 and clip_model.cfg.model.vision_dim == 15
+    d = clip_model.describe()
+    assert d["extract"] == marker and not any("{" in n for n in d["notes"])
+    assert any(n.startswith("features made by `python -m fdcmdie extract`: 22-d librosa acoustic frames every 0.1 s")
+               for n in d["notes"])
 
 
 def test_upload_uses_all_three_modalities(clip_model, uploads):

@@ -34,5 +34,26 @@ def test_roundtrip_dict():
 
 def test_shipped_configs_load():
     from pathlib import Path
-    for p in sorted(Path(__file__).resolve().parent.parent.joinpath("configs").glob("*.yaml")):
-        load_config(p)
+    configs = sorted(Path(__file__).resolve().parent.parent.joinpath("configs").glob("*.yaml"))
+    assert len(configs) >= 4
+    for p in configs:
+        if p.name != "experiments.yaml":
+            load_config(p)
+
+
+def test_experiment_plan_entries_are_valid_configs():
+    """Every run of configs/experiments.yaml is a config plus --set switches that validate."""
+    from fdcmdie.experiments import load_plan
+    _, plan = load_plan("configs/experiments.yaml")
+    names = [e.name for e in plan]
+    assert len(names) == len(set(names))
+    for exp in plan:
+        cfg = load_config(exp.config, exp.set + ["train.seed=3"])
+        assert cfg.train.seed == 3
+        assert "--set" in exp.command(3, "runs") and exp.command(3, "runs")[-1] == f"runs/{exp.name}-s3"
+    pairs = {e.name: e for e in plan if e.group == "headline"}
+    for name in ("mosi-poria-tav", "mosi-std-ta"):  # shipped pairs differ only in contrastive learning
+        with_cl, without = load_config(pairs[name].config, pairs[name].set), load_config(
+            pairs[name + "-nocl"].config, pairs[name + "-nocl"].set)
+        without.loss.contrastive = True
+        assert with_cl == without

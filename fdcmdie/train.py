@@ -202,7 +202,9 @@ class Run:
                 totals[k] += parts.get(k, 0.0) * n
         return {k: v / max(seen, 1) for k, v in totals.items()}  # this process's share of the epoch
 
-    def fit(self) -> dict:
+    def fit(self, on_improve=None) -> dict:
+        """Train; ``on_improve(epoch, valid_metrics)`` runs whenever validation MAE improves (e.g. to save a checkpoint
+        so a stopped run keeps its best weights)."""
         cfg = self.cfg
         best = (float("inf"), -1, None)
         t0 = time.time()
@@ -218,6 +220,8 @@ class Run:
             if valid["mae"] < best[0]:
                 best = (valid["mae"], epoch, copy.deepcopy(self.model.state_dict()))
                 since_best = 0
+                if on_improve is not None and self.rank == 0:
+                    on_improve(epoch, valid)
             else:
                 since_best += 1
                 if cfg.train.patience and since_best >= cfg.train.patience:
@@ -255,13 +259,13 @@ def main(args) -> int:
     run = Run(cfg, progress=not args.no_progress, log_path=out / "log.jsonl")
     print(f"{run.dataset.name}: {', '.join(f'{k} {len(v)}' for k, v in run.sets.items())}; device {run.device}; "
           f"{sum(p.numel() for p in run.model.parameters() if p.requires_grad):,} trainable parameters", flush=True)
-    result = run.fit()
+    from .checkpoint import save_checkpoint
+    meta = {"dataset": run.dataset.name, "notes": run.dataset.notes}
+    save = lambda extra: save_checkpoint(out / "checkpoint", run.model, cfg, run.normalizer, meta={**meta, **extra})
+    result = run.fit(on_improve=lambda epoch, valid: save({"best_epoch": epoch, "valid": valid, "partial": True}))
     if run.rank != 0:
         return 0
-    from .checkpoint import save_checkpoint
-    ckpt = save_checkpoint(out / "checkpoint", run.model, cfg, run.normalizer,
-                           meta={"dataset": run.dataset.name, "notes": run.dataset.notes, "best_epoch": result["best_epoch"],
-                                 "valid": result["valid"], "test": result["test"]})
+    ckpt = save({"best_epoch": result["best_epoch"], "valid": result["valid"], "test": result["test"]})
     print(f"best epoch {result['best_epoch']}; test: {format_metrics(result['test'])}")
     print(f"wall {result['wall_s']:.0f}s, peak RSS {result['peak_rss_mb']:.0f} MB; checkpoint {ckpt}; log {out / 'log.jsonl'}")
     return 0

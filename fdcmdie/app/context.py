@@ -48,12 +48,27 @@ class ModelSlot:
     error: str | None = None
 
     @property
+    def short_label(self) -> str:
+        """The checkpoint folder's name (a run folder's when the path ends in checkpoint/); needs no loading."""
+        return Path(self.path).name if Path(self.path).name != "checkpoint" else Path(self.path).parent.name
+
+    @property
     def label(self) -> str:
-        name = Path(self.path).name if Path(self.path).name != "checkpoint" else Path(self.path).parent.name
         if self.predictor is None:
-            return f"{name} (not loaded)"
+            return f"{self.short_label} (not loaded)"
         cl = "with CL" if self.predictor.cfg.loss.contrastive else "without CL"
         return f"{self.predictor.name} ({cl})"
+
+    @property
+    def choice_label(self) -> str:
+        """The label plus the data the checkpoint reads, for the model / dataset chooser."""
+        if self.predictor is None:
+            return self.label
+        cfg = self.predictor.cfg
+        data = {"mosi": f"CMU-MOSI, {cfg.data.split} split", "mosei": "CMU-MOSEI",
+                "mmsa": f"MMSA pickle {Path(cfg.data.path).name}"}.get(cfg.data.source, cfg.data.source)
+        mods = "+".join(m.upper() for m in self.predictor.modalities)
+        return f"{self.label} · {data} · {mods}"
 
 
 @dataclass
@@ -73,6 +88,7 @@ class Step:
     state: str = "pending"   # pending | running | done | failed | skipped
     detail: str = ""
     seconds: float = 0.0
+    t0: float = 0.0          # when it started
 
 
 @dataclass
@@ -97,12 +113,9 @@ class WarmUp:
             return text
         n_done = sum(s.state in ("done", "failed", "skipped") for s in self.steps)
         cur = next((s for s in self.steps if s.state == "running"), None)
-        now = f"{cur.name} … {time.time() - self._t0(cur):.0f} s" if cur else "starting"
-        return (f"⏳ **Warming up in the background** ({n_done}/{len(self.steps)} steps, "
+        now = f"{cur.name} … {time.time() - cur.t0:.0f} s" if cur else "starting"
+        return (f"**Warming up in the background** ({n_done}/{len(self.steps)} steps, "
                 f"{time.time() - self.started:.0f} s): {now}. Everything already works; maps appear when ready.")
-
-    def _t0(self, step: Step) -> float:
-        return getattr(step, "_t0", time.time())
 
 
 class AppContext:
@@ -125,6 +138,7 @@ class AppContext:
         self._bg_errors: dict = {}
         self.warmup = WarmUp()
         self.upload_lock = threading.Semaphore(1)   # clip extraction: one at a time on a small CPU
+        self._fit_lock = threading.Lock()            # UMAP fits one at a time (CPU-bound; numba compiles once)
 
     # ------------------------------------------------------------------------------------ plumbing
 
@@ -187,7 +201,7 @@ class AppContext:
         return out
 
     def model_choices(self) -> list[tuple[str, str]]:
-        return [(self.slots[k].label, k) for k in self.model_keys()]
+        return [(self.slots[k].choice_label, k) for k in self.model_keys()]
 
     # ---------------------------------------------------------------------------------------- data
 
@@ -207,9 +221,9 @@ class AppContext:
         p = self.predictor(key)
 
         def build() -> SplitView:
-            from ..explain.cases import disagreement, split_ablations
+            from ..explain.cases import disagreement, explain_variants, split_ablations
             preds = p.predict_split(split, data_root=self.data_root())
-            abl = split_ablations(p, split, data_root=self.data_root())
+            abl = split_ablations(p, split, data_root=self.data_root(), variants=explain_variants(p.modalities))
             return SplitView(preds=preds, ablations=abl, error=np.abs(preds.pred - preds.label),
                              disagree=disagreement(preds, abl, kind="text vs full"),
                              row_of={i: r for r, i in enumerate(preds.ids)})
@@ -233,8 +247,9 @@ class AppContext:
         view = self.split_view(key, split)
         p = self.predictor(key)
         cache = ProjectionCache(Path(self.options.cache_dir) / "umap")
-        proj, cached = cache.get_or_fit(p.path, split, view.preds.ids, view.preds.features["decoupled"],
-                                        **self.projection_params())
+        with self._fit_lock:
+            proj, cached = cache.get_or_fit(p.path, split, view.preds.ids, view.preds.features["decoupled"],
+                                            **self.projection_params())
         log.info("UMAP %s/%s: %s (%.1f s)", key, split, "from cache" if cached else "fitted", proj.seconds)
         return proj
 
@@ -266,8 +281,8 @@ class AppContext:
             try:
                 self.projection(key, split)
             except Exception as e:
-                self._bg_errors[k] = str(e)
-                log.warning("UMAP %s/%s failed: %s", key, split, e)
+                self._bg_errors[k] = _short(e)
+                log.warning("UMAP %s/%s failed: %s\n%s", key, split, e, traceback.format_exc())
             finally:
                 self._running.discard(k)
 
@@ -291,7 +306,7 @@ class AppContext:
 
         def run():
             for step, (_, fn) in zip(self.warmup.steps, steps):
-                step.state, step._t0 = "running", time.time()
+                step.state, step.t0 = "running", time.time()
                 try:
                     fn()
                     step.state = "done"
@@ -299,7 +314,7 @@ class AppContext:
                     step.state, step.detail = "failed", _short(e)
                     log.info("warm-up step %r failed: %s", step.name, e)
                     log.debug(traceback.format_exc())
-                step.seconds = time.time() - step._t0
+                step.seconds = time.time() - step.t0
             self.warmup.finished = time.time()
             log.info("warm-up finished in %.1f s", self.warmup.finished - self.warmup.started)
 

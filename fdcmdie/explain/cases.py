@@ -47,6 +47,14 @@ def ablation_variants(modalities: list[str]) -> list[str]:
     return out
 
 
+def explain_variants(modalities: list[str]) -> list[str]:
+    """The two ablations the app shows: text alone, and everything but text (voice and/or face)."""
+    mods = [m for m in ORDER if m in modalities]
+    if "t" not in mods or len(mods) < 2:
+        return []
+    return ["t", "".join(m for m in mods if m != "t")]
+
+
 def _data_config(cfg, data_root):
     cfg = copy.deepcopy(cfg)
     if data_root is not None:

@@ -75,7 +75,6 @@ def gap_figure(entries: list[GapEntry], modalities: list[str], *, title: str = "
     them the gates g the same way when ``show_gates`` and the entries have gates. An entry whose α is None (a model
     without GAP) is skipped; a figure with a note is returned when none is left."""
     import plotly.graph_objects as go
-    from plotly.subplots import make_subplots
 
     entries = [e for e in entries if e.alpha is not None]
     if not entries:
@@ -85,35 +84,36 @@ def gap_figure(entries: list[GapEntry], modalities: list[str], *, title: str = "
         fig.update_layout(height=120, xaxis_visible=False, yaxis_visible=False, margin=dict(l=10, r=10, t=10, b=10))
         return fig
     gates = show_gates and all(e.gates is not None for e in entries)
-    fig = make_subplots(rows=1, cols=2 if gates else 1, column_widths=[0.62, 0.38] if gates else None,
-                        horizontal_spacing=0.08,
-                        subplot_titles=("GAP weight α (share of each modality)", "gate g") if gates else None)
     k = np.atleast_2d(entries[0].alpha).shape[0]
     layers = [f"layer {i + 1}" for i in range(k)]
+    traces = []  # built as one list and axes laid out by hand: make_subplots/add_trace(row=…) cost ~50 ms
     for j, e in enumerate(entries):
-        for col, values in ((1, e.alpha), (2, e.gates if gates else None)):
+        for axis, values in (("", e.alpha), ("2", e.gates if gates else None)):
             if values is None:
                 continue
             values = np.atleast_2d(np.asarray(values, np.float64))
             for mi, m in enumerate(modalities):
-                fig.add_trace(go.Bar(
-                    x=layers,
-                    y=values[:, mi], name=f"{MOD_NAMES[m]} · {e.label}" if len(entries) > 1 else MOD_NAMES[m],
-                    legendgroup=f"{m}-{j}", showlegend=col == 1, offsetgroup=f"{mi}-{j}",
+                traces.append(go.Bar(
+                    x=layers, y=values[:, mi], xaxis=f"x{axis}", yaxis=f"y{axis}",
+                    name=f"{MOD_NAMES[m]} · {e.label}" if len(entries) > 1 else MOD_NAMES[m],
+                    legendgroup=f"{m}-{j}", showlegend=not axis, offsetgroup=f"{mi}-{j}",
                     marker=dict(color=MOD_COLORS[m], pattern=dict(shape=PATTERNS[j % len(PATTERNS)], solidity=0.45),
                                 line=dict(color="black", width=0.6 if j else 0)),
                     text=[f"{v:.2f}" for v in values[:, mi]], textposition="outside", textfont=dict(size=10),
                     cliponaxis=False,
-                    hovertemplate=f"{e.label}<br>%{{x}} · {MOD_NAMES[m]}: %{{y:.3f}}<extra></extra>"),
-                    row=1, col=col)
-    fig.update_yaxes(range=[0, 1.12], row=1, col=1, title=None, gridcolor="#eee")
+                    hovertemplate=f"{e.label}<br>%{{x}} · {MOD_NAMES[m]}: %{{y:.3f}}<extra></extra>"))
+    axis = dict(range=[0, 1.12], gridcolor="#eee", zeroline=False)
+    layout = dict(barmode="group", height=height, title=dict(text=title, x=0.01, font=dict(size=15)),
+                  margin=dict(l=10, r=10, t=60 if title else 30, b=10), plot_bgcolor="white",
+                  legend=dict(orientation="h", yanchor="bottom", y=-0.32, x=0, font=dict(size=11)),
+                  bargap=0.25, bargroupgap=0.05, yaxis=dict(axis, anchor="x"),
+                  xaxis=dict(domain=[0, 0.58] if gates else [0, 1], anchor="y"))
+    heading = lambda text, x: dict(text=text, x=x, y=1.0, xref="paper", yref="paper", xanchor="center",
+                                   yanchor="bottom", showarrow=False, font=dict(size=14))
     if gates:
-        fig.update_yaxes(range=[0, 1.12], row=1, col=2, gridcolor="#eee")
-    fig.update_layout(barmode="group", height=height, title=dict(text=title, x=0.01, font=dict(size=15)),
-                      margin=dict(l=10, r=10, t=60 if title else 30, b=10), plot_bgcolor="white",
-                      legend=dict(orientation="h", yanchor="bottom", y=-0.32, x=0, font=dict(size=11)),
-                      bargap=0.25, bargroupgap=0.05)
-    return fig
+        layout.update(xaxis2=dict(domain=[0.66, 1], anchor="y2"), yaxis2=dict(axis, anchor="x2"),
+                      annotations=[heading("GAP weight α (share of each modality)", 0.29), heading("gate g", 0.83)])
+    return go.Figure(data=traces, layout=layout)
 
 
 def average_figure(averages: dict[str, np.ndarray | None], modalities: list[str], *, title: str = ""):

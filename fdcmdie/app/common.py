@@ -1,0 +1,121 @@
+"""Small pieces every tab uses: the "how to read this" notes, error handling, number formatting."""
+from __future__ import annotations
+
+import functools
+import logging
+
+import numpy as np
+
+from ..explain import MOD_NAMES
+
+log = logging.getLogger("fdcmdie.app")
+
+# Two lines per view for a class meeting multimodal sentiment analysis for the first time.
+NOTES = {
+    "explorer": (
+        "Each CMU-MOSI sample is one sentence from a YouTube movie review, scored by annotators from −3 (very "
+        "negative) to +3 (very positive); the model predicts that score from the words, the voice and the face.  \n"
+        "The bars show the fusion weights α (how much each modality counted, summing to 1 per layer) and the gates g "
+        "(how much of each modality's signal was let through) in every fusion layer."),
+    "what_if": (
+        "Switch a modality off or change the words, then compare: hatched bars and the second row are the modified "
+        "input, solid bars the original.  \n"
+        "If the prediction hardly moves when voice and face are off, the model is reading mostly the text — as the "
+        "paper finds."),
+    "upload": (
+        "Your clip is turned into the same three inputs: the transcript (typed or from speech recognition), the voice "
+        "(pitch and loudness over time) and the face (landmarks on a few frames).  \n"
+        "A checkpoint can only use inputs of the kind it was trained on; the table says which parts this one used "
+        "and why it ignored the rest."),
+    "space": (
+        "Every dot is one sample's feature vector for one modality, squeezed from many dimensions to two with UMAP: "
+        "dots close together look alike to the model. Circles are shared features, diamonds private ones.  \n"
+        "With contrastive learning (left) the shared text, voice and face features should gather together and the "
+        "private ones move apart; without it (right) they mix. Hover a dot for its sentence."),
+    "cases": (
+        "Samples picked automatically from the test split: the clearest positive and negative opinions, flat "
+        "near-neutral ones, ones where the words and the voice/face point opposite ways, and the worst mistakes.  \n"
+        "“text only” and “visual + acoustic” are the model's predictions with the other modalities switched off. "
+        "Click a row to open it in the sample explorer."),
+    "card": (
+        "What the checkpoint is: what it was trained on, how it scores on held-out test data, and the limits of the "
+        "data.  \n"
+        "Acc-2 is the share of test sentences whose sign (negative vs non-negative) is right; MAE is the average "
+        "distance between the predicted and the annotators' score (0 is perfect, on a −3…+3 scale)."),
+}
+
+
+def note(key: str) -> str:
+    return f"<div class='howto'><b>How to read this.</b> {NOTES[key]}</div>"
+
+
+def safe(fn):
+    """Wrap a Gradio callback: every exception becomes a ``gr.Error`` with a plain message (shown in the page, no
+    traceback); unexpected ones are logged with their traceback on the server, which keeps serving."""
+    import gradio as gr
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except gr.Error:
+            raise
+        except (ValueError, FileNotFoundError, KeyError) as e:
+            msg = str(e.args[0]) if isinstance(e, KeyError) and e.args else str(e)
+            raise gr.Error(msg or type(e).__name__, print_exception=False) from None
+        except MemoryError:
+            log.exception("out of memory in %s", fn.__name__)
+            raise gr.Error("The server ran out of memory on this input; try a shorter clip.", print_exception=False) from None
+        except Exception as e:
+            log.exception("unexpected error in %s", fn.__name__)
+            raise gr.Error(f"Something went wrong ({type(e).__name__}: {e}). The app is still running; try again "
+                           "or with another input.", print_exception=False) from None
+
+    return wrapper
+
+
+def signed(x: float | None, digits: int = 2) -> str:
+    return "–" if x is None or not np.isfinite(x) else f"{x:+.{digits}f}".replace("-", "−")
+
+
+def polarity_of(x: float) -> str:
+    return "positive" if x > 0 else "negative" if x < 0 else "neutral"
+
+
+def class7_of(x: float) -> int:
+    return int(np.round(np.clip(x, -3.0, 3.0))) + 0
+
+
+def class7_text(c: int) -> str:
+    names = {-3: "very negative", -2: "negative", -1: "weakly negative", 0: "neutral", 1: "weakly positive",
+             2: "positive", 3: "very positive"}
+    return f"{c:+d} ({names[c]})".replace("+0", "0").replace("-", "−")
+
+
+def modality_list(mods) -> str:
+    return ", ".join(MOD_NAMES[m] for m in mods) or "none"
+
+
+def short(text: str, n: int = 90) -> str:
+    text = " ".join(str(text).split())
+    return text if len(text) <= n else text[: n - 1] + "…"
+
+
+def md_escape(text: str) -> str:
+    """Escape characters Markdown would interpret in a transcript."""
+    out = str(text)
+    for ch in "\\`*_[]<>|#":
+        out = out.replace(ch, "\\" + ch)
+    return out
+
+
+def placeholder_figure(message: str, height: int = 420):
+    """An empty plotly figure carrying a message (a map still computing, nothing selected, …)."""
+    import plotly.graph_objects as go
+
+    fig = go.Figure()
+    fig.add_annotation(text=message, showarrow=False, x=0.5, y=0.5, xref="paper", yref="paper",
+                       font=dict(size=14, color="#555"))
+    fig.update_layout(height=height, xaxis_visible=False, yaxis_visible=False, plot_bgcolor="white",
+                      margin=dict(l=10, r=10, t=10, b=10))
+    return fig

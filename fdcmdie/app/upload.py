@@ -1,0 +1,185 @@
+"""Upload tab: a video or audio file (or a webcam / microphone recording), or typed text alone → what was extracted,
+the prediction, the GAP weights, and which modalities the checkpoint could use."""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ..explain import MOD_NAMES
+from ..explain.contributions import GapEntry, gap_figure
+from .common import class7_text, md_escape, modality_list, placeholder_figure, short, signed
+from .context import AppContext
+
+ORDER = ("t", "v", "a")
+
+
+@dataclass
+class UploadResult:
+    extracted_md: str
+    signal_fig: object
+    faces: list                 # [(RGB uint8 image, caption)]
+    transcript: str             # what the model read (typed, or filled by speech-to-text)
+    prediction_md: str
+    gap_fig: object
+    support_md: str
+    state: dict = field(default_factory=dict)   # {model key: decoupled features} for the map, + "label"
+    seconds: float = 0.0
+
+
+def support_overview(ctx: AppContext) -> str:
+    """Before any upload: what each loaded checkpoint can take from a clip (Predictor.clip_support)."""
+    lines = []
+    for key in ctx.model_keys():
+        p = ctx.predictor(key)
+        support = p.clip_support()
+        marks = ", ".join(f"{MOD_NAMES[m]} {'✓' if why is None else '✗'}" for m, why in support.items())
+        lines.append(f"- **{ctx.slots[key].label}** can use from a clip: {marks}")
+        lines += [f"    - {MOD_NAMES[m]}: {md_escape(why)}" for m, why in support.items()
+                  if why is not None and key == "main"]
+    return "\n".join(lines)
+
+
+def check_file(ctx: AppContext, path: str | None) -> Path | None:
+    if not path:
+        return None
+    p = Path(path)
+    if not p.is_file():
+        raise ValueError(f"the uploaded file {p.name!r} is not there any more; upload it again")
+    size_mb = p.stat().st_size / 1e6
+    if size_mb > ctx.options.max_upload_mb:
+        raise ValueError(f"{p.name} is {size_mb:.1f} MB, above this app's {ctx.options.max_upload_mb:g} MB limit; "
+                         "trim the clip and upload it again")
+    return p
+
+
+def analyse(ctx: AppContext, video: str | None, audio: str | None, transcript: str | None,
+            use_asr: bool = True) -> UploadResult:
+    """Extract the clip (video first, else audio), predict it with every loaded checkpoint, describe the result.
+    With no file, a typed transcript alone is predicted as text."""
+    t0 = time.perf_counter()
+    typed = (transcript or "").strip()
+    path = check_file(ctx, video) or check_file(ctx, audio)
+    main = ctx.predictor("main")
+    if path is None:
+        if not typed:
+            raise ValueError("upload a video or audio file, record one with the webcam or microphone, or type a "
+                             "sentence in the transcript box")
+        clip = None
+        explanations = {key: ctx.predictor(key).predict([typed])[0] for key in ctx.model_keys()}
+        extracted = "**Typed text only** — no clip: the model reads the words; voice and face are missing."
+    else:
+        from ..extract import extract_clip
+        config = ctx.extract_config(asr=bool(use_asr) and ctx.options.asr and not typed)
+        with ctx.upload_lock:  # one extraction at a time: it uses every core
+            clip = extract_clip(path, typed or None, config=config)
+        explanations = {}
+        for key in ctx.model_keys():
+            try:
+                explanations[key] = ctx.predictor(key).predict_clip(clip, transcript=typed or None)
+            except ValueError:
+                if key == "main":
+                    raise
+                # the comparison checkpoint cannot read this clip: it is left off its map
+        extracted = describe_clip(clip, path.name)
+    e = explanations["main"]
+    result = UploadResult(
+        extracted_md=extracted,
+        signal_fig=signal_figure(clip) if clip is not None else placeholder_figure("no clip: typed text only", 240),
+        faces=[(img, f"face {i + 1}") for i, img in enumerate(clip.face_images)] if clip is not None else [],
+        transcript=e.text if e.text else (clip.transcript if clip is not None else typed),
+        prediction_md=prediction_markdown(ctx, explanations),
+        gap_fig=gap_figure([GapEntry("your input", e.alpha, e.gates)], main.modalities,
+                           title="How much each modality counted (GAP)"),
+        support_md=support_markdown(main, e, clip),
+        state={"label": short(f"your upload: {e.text}" if e.text else "your upload", 60),
+               **{key: {"decoupled": ex.features.get("decoupled", {}), "pred": ex.pred}
+                  for key, ex in explanations.items()}},
+    )
+    result.seconds = time.perf_counter() - t0
+    return result
+
+
+def describe_clip(clip, name: str) -> str:
+    lines = [f"**{md_escape(name)}** — {clip.duration:.1f} s"
+             + (f" (first {clip.processed_duration:.1f} s analysed)" if clip.processed_duration < clip.duration - 0.05 else "")]
+    facts = []
+    if clip.sample_rate:
+        facts.append(f"audio {clip.sample_rate} Hz → {0 if clip.audio is None else len(clip.audio)} acoustic frames"
+                     f" ({'speech' if clip.speech_detected else 'no speech'} detected)")
+    else:
+        facts.append("no audio track")
+    if clip.fps:
+        facts.append(f"video {clip.fps:.0f} fps → {clip.frames_sampled} frames looked at, {clip.faces_seen} with a face"
+                     + (f" ({clip.visual_backend})" if clip.visual_backend else ""))
+    else:
+        facts.append("no video track")
+    facts.append("transcript by speech-to-text" if clip.asr_used else "transcript typed" if clip.transcript else "no transcript")
+    lines.append(" · ".join(facts))
+    if clip.warnings:
+        lines.append("\n" + "\n".join(f"- ⚠ {md_escape(w)}" for w in clip.warnings))
+    return "\n".join(lines)
+
+
+def signal_figure(clip, max_points: int = 3000):
+    """Waveform envelope (top) and pitch track (bottom) of the clip."""
+    import plotly.graph_objects as go
+    from plotly.subplots import make_subplots
+
+    y = np.asarray(clip.waveform, np.float32)
+    if len(y) == 0:
+        return placeholder_figure("no audio in this clip", 240)
+    fig = make_subplots(rows=2, cols=1, shared_xaxes=True, vertical_spacing=0.08, row_heights=[0.5, 0.5],
+                        subplot_titles=("waveform", "pitch (F0, Hz)"))
+    block = max(1, int(np.ceil(len(y) / max_points)))
+    n = len(y) // block * block
+    if n:
+        blocks = y[:n].reshape(-1, block)
+        t = (np.arange(len(blocks)) * block + block / 2) / clip.waveform_sr
+        fig.add_trace(go.Scatter(x=t, y=blocks.max(1), mode="lines", line=dict(width=0.6, color="#1f77b4"),
+                                 name="waveform", showlegend=False, hoverinfo="skip"), row=1, col=1)
+        fig.add_trace(go.Scatter(x=t, y=blocks.min(1), mode="lines", line=dict(width=0.6, color="#1f77b4"),
+                                 fill="tonexty", name="waveform", showlegend=False, hoverinfo="skip"), row=1, col=1)
+    pitch = clip.pitch
+    if len(pitch.times):
+        fig.add_trace(go.Scatter(x=pitch.times, y=pitch.f0, mode="lines", connectgaps=False, name="F0",
+                                 line=dict(color="#ff7f0e", width=1.6), showlegend=False,
+                                 hovertemplate="%{x:.2f} s: %{y:.0f} Hz<extra></extra>"), row=2, col=1)
+    fig.update_xaxes(title_text="seconds", row=2, col=1)
+    fig.update_layout(height=300, margin=dict(l=10, r=10, t=30, b=10), plot_bgcolor="white")
+    return fig
+
+
+def prediction_markdown(ctx: AppContext, explanations: dict) -> str:
+    e = explanations["main"]
+    lines = [f"### Prediction: {signed(e.pred)} — {e.polarity}, {class7_text(e.class7)}", "",
+             f"by {ctx.slots['main'].label}, from {modality_list(e.used)}."]
+    w = e.weights()
+    if w:
+        lines += ["", "Last fusion layer: α = " + ", ".join(f"{MOD_NAMES[m]} {a:.2f}" for m, a in w.items())]
+    for key, other in explanations.items():
+        if key != "main":
+            lines += ["", f"{ctx.slots[key].label}: {signed(other.pred)} ({other.polarity})"]
+    if e.text:
+        lines += ["", f"Read as text: “{md_escape(short(e.text, 200))}”"]
+    return "\n".join(lines)
+
+
+def support_markdown(predictor, e, clip) -> str:
+    """Which modalities the checkpoint used for this input and why it ignored the others."""
+    support = predictor.clip_support()
+    rows = []
+    for m in ORDER:
+        if m in e.used:
+            if m == "t":
+                src = "the speech-to-text transcript" if clip is not None and clip.asr_used else "the typed transcript"
+            else:
+                frames = clip.audio if m == "a" else clip.vision
+                src = f"{len(frames)} frames from the clip"
+            rows.append(f"- **{MOD_NAMES[m]}** ✓ used: {src}")
+        else:
+            why = e.ignored.get(m) or support.get(m) or "missing"
+            rows.append(f"- **{MOD_NAMES[m]}** — not used: {md_escape(why)}")
+    return f"**What {predictor.name} used from this input**\n\n" + "\n".join(rows)

@@ -1,0 +1,308 @@
+"""The app's callbacks, called as plain functions (no browser) on the tiny real-MOSI checkpoint pair: explorer and
+what-if, upload (clip, typed text, bad input), representation space, case studies, model card, no-data and
+no-checkpoint start-up, error handling, the Blocks page and the command line."""
+from __future__ import annotations
+
+import time
+
+import gradio as gr
+import numpy as np
+import pytest
+
+import media_fixtures as mf
+from fdcmdie.app import AppContext, AppOptions
+from fdcmdie.app import cases as cases_tab
+from fdcmdie.app import explorer, model_card, space, upload
+from fdcmdie.app.common import NOTES, safe
+from fdcmdie.explain.projections import Projection
+from test_app_support import UMAP_SMALL, app_checkpoints, app_context  # noqa: F401  (fixtures)
+
+
+@pytest.fixture(scope="module")
+def ctx(app_context):
+    return app_context
+
+
+@pytest.fixture(scope="module")
+def view(ctx):
+    return ctx.split_view("main", "test")
+
+
+@pytest.fixture(scope="module")
+def clip_path(tmp_path_factory):
+    if not mf.espeak_available():
+        pytest.fail("espeak-ng is required to build the test clips: apt-get install espeak-ng")
+    return mf.make_clip(tmp_path_factory.mktemp("app-media") / "review.mp4", 3.0)
+
+
+def wait_for_maps(ctx, split="test", timeout=900):
+    t = time.time()
+    while time.time() - t < timeout:
+        states = [ctx.projection_state(k, split) for k in ("main", "compare")]
+        if all(s == "ready" for s in states):
+            return
+        assert not any(s.startswith("failed") for s in states), states
+        time.sleep(1)
+    raise AssertionError(f"maps not ready after {timeout} s: {states}")
+
+
+# ------------------------------------------------------------------------------------------------ explorer
+
+
+def test_models_are_listed_with_their_training(ctx):
+    labels = dict((k, v) for v, k in ctx.model_choices())
+    assert list(labels) == ["main", "compare"]
+    assert "(with CL)" in labels["main"] and "(without CL)" in labels["compare"]
+    assert labels["main"].endswith("CMU-MOSI, poria split · T+V+A")
+
+
+def test_filter_samples(ctx, view):
+    df, ids, status = explorer.filter_samples(ctx, "main", "test")
+    n = len(view.preds.ids)
+    assert len(df) == len(ids) == n and status.startswith(f"{n} of {n} test samples")
+    assert list(df.columns) == explorer.TABLE_COLUMNS and ids[0] == view.preds.ids[0]
+    assert df["label"].iloc[0] == round(float(view.preds.label[0]), 2)
+    df, ids, _ = explorer.filter_samples(ctx, "main", "test", 1.0, 3.0, "positive")
+    assert len(ids) and (df["label"] >= 1.0).all()
+    df, ids, _ = explorer.filter_samples(ctx, "main", "test", -3, 3, "negative", large_error=True)
+    assert (df["label"] < 0).all() and (df["error"] >= explorer.LARGE_ERROR - 0.01).all()
+    df, ids, _ = explorer.filter_samples(ctx, "main", "test", polarity="sign predicted wrong")
+    assert ((df["label"] >= 0) != (df["prediction"] >= 0)).all()
+    _, ids, _ = explorer.filter_samples(ctx, "main", "test", disagree=True)
+    rows = [view.row_of[i] for i in ids]
+    assert (np.sign(view.ablations["t"][rows]) != np.sign(view.preds.pred[rows])).all()
+    df, ids, status = explorer.filter_samples(ctx, "main", "test", 2.9, 3.0, "negative")
+    assert not ids and "widen" in status
+    with pytest.raises(ValueError, match="polarity"):
+        explorer.filter_samples(ctx, "main", "test", polarity="sad")
+
+
+def test_sample_view_shows_truth_prediction_and_gap(ctx, view):
+    sid = view.preds.ids[3]
+    ctx.split_view("compare", "test")  # the other checkpoint's row appears once its predictions exist
+    md, fig, sel = explorer.sample_view(ctx, "main", "test", sid)
+    label, pred = float(view.preds.label[3]), float(view.preds.pred[3])
+    assert sid in md and "truth" in md and "prediction" in md and "without CL" in md  # the other checkpoint too
+    assert f"{abs(label):.2f}" in md and f"{abs(pred):.2f}" in md and "text only" in md
+    assert sel == {"model": "main", "split": "test", "id": sid, "row": 3}
+    alphas = [t for t in fig.data if t.xaxis == "x"]
+    assert len(alphas) == 3 and np.allclose(sum(np.asarray(t.y) for t in alphas), 1.0, atol=1e-3)
+    md, _, sel = explorer.sample_view(ctx, "main", "test", None)
+    assert sel is None and "Pick a sample" in md
+    with pytest.raises(ValueError, match="no sample"):
+        explorer.sample_view(ctx, "main", "test", "no-such-id")
+
+
+def test_what_if_drop_and_edit(ctx, view):
+    sid = view.preds.ids[5]
+    text, mods = explorer.what_if_defaults(ctx, "main", "test", sid)
+    assert text == view.preds.texts[5] and mods == ["text", "visual", "acoustic"]
+    md, fig = explorer.what_if_view(ctx, "main", "test", sid, ["visual", "acoustic"], text)
+    assert "switched off: visual, acoustic" in md and "| **modified** |" in md
+    assert f"{abs(float(view.ablations['t'][5])):.2f}" in md  # modified = the text-only prediction
+    assert f"{abs(float(view.preds.pred[5])):.2f}" in md      # original = the split prediction
+    assert len(fig.data) == 12  # α and g, three modalities, original + modified
+    md, _ = explorer.what_if_view(ctx, "main", "test", sid, [], "this is the best film i have ever seen")
+    assert "transcript edited" in md and "text, visual, acoustic" in md
+    with pytest.raises(ValueError, match="nothing to compare"):
+        explorer.what_if_view(ctx, "main", "test", sid, [], text)
+    with pytest.raises(ValueError, match="pick a sample"):
+        explorer.what_if_view(ctx, "main", "test", None, ["visual"], "")
+    with pytest.raises(ValueError, match="unknown modality"):
+        explorer.what_if_view(ctx, "main", "test", sid, ["smell"], "")
+
+
+# -------------------------------------------------------------------------------------------------- upload
+
+
+def test_upload_clip_uses_what_the_checkpoint_can(ctx, clip_path):
+    r = upload.analyse(ctx, str(clip_path), None, "I really love this movie, the acting is wonderful.", False)
+    assert "Prediction:" in r.prediction_md and "from text" in r.prediction_md
+    assert "review.mp4" in r.extracted_md and "with a face" in r.extracted_md
+    # the bundle checkpoints read openSMILE / 3D-CNN vectors: the clip's frames are refused, with the reason
+    assert "**text** ✓ used: the typed transcript" in r.support_md
+    assert "**visual** — not used" in r.support_md and "3D-CNN" in r.support_md and "openSMILE" in r.support_md
+    assert r.faces and r.faces[0][0].shape[2] == 3
+    assert any(t.name == "F0" for t in r.signal_fig.data)
+    assert set(r.state) >= {"main", "compare", "label"} and "Ts" in r.state["main"]["decoupled"]
+    assert r.transcript.startswith("I really love")
+
+
+def test_upload_support_overview(ctx):
+    md = upload.support_overview(ctx)
+    assert md.count("can use from a clip") == 2 and "text ✓" in md and "visual ✗" in md and "3D-CNN" in md
+
+
+def test_upload_typed_text_only(ctx):
+    r = upload.analyse(ctx, None, None, "what a dull and boring film", True)
+    assert "Typed text only" in r.extracted_md and "Prediction:" in r.prediction_md
+    assert "**visual** — not used: no visual input was given" in r.support_md
+    assert not r.faces and r.state["compare"]["decoupled"]["Ts"].shape == (32,)
+
+
+def test_upload_refusals(ctx, tmp_path):
+    with pytest.raises(ValueError, match="upload a video or audio file"):
+        upload.analyse(ctx, None, None, "  ", True)
+    with pytest.raises(ValueError, match="not an audio or video file|image or text file"):
+        upload.analyse(ctx, str(mf.make_not_media(tmp_path / "notes.mp4")), None, "", False)
+    with pytest.raises(ValueError, match="empty"):
+        upload.analyse(ctx, None, str(mf.make_empty(tmp_path / "empty.wav")), "", False)
+    small = AppContext(AppOptions(max_upload_mb=0.001, compare_checkpoint=None), predictors={"main": ctx.predictor("main")})
+    big = tmp_path / "big.mp4"
+    big.write_bytes(b"\0" * 5000)
+    with pytest.raises(ValueError, match="above this app's 0.001 MB limit"):
+        upload.analyse(small, str(big), None, "", False)
+
+
+# ---------------------------------------------------------------------------------------- representation
+
+
+def test_projection_view_starts_in_background_then_draws(ctx, view, clip_path):
+    sel = {"model": "main", "split": "test", "id": view.preds.ids[2], "row": 2}
+    first = space.projection_view(ctx, "test", "feature", sel, None)
+    assert len(first) == 5
+    wait_for_maps(ctx)
+    proj = ctx.projection("main", "test")
+    assert isinstance(proj, Projection) and proj.n_samples == UMAP_SMALL["umap_max_samples"]
+    up = upload.analyse(ctx, None, None, "i loved every minute of it", False).state
+    fig_cl, fig_nocl, status, cos_md, token = space.projection_view(ctx, "test", "type", sel, up)
+    assert token == ("ready", "ready") and "Select a sample" in status
+    names = [t.name for t in fig_cl.data]
+    assert names[:2] == ["shared (T_s, V_s, A_s)", "private (T_d, V_d, A_d)"]
+    assert names[-2:] == [f"sample {sel['id']}", "your upload"]
+    assert len(fig_cl.data[-1].x) == 2          # a typed text has T_s and T_d only
+    assert len(fig_cl.data[-2].x) == 6          # the selected sample's six feature sets
+    assert "with contrastive" in fig_cl.layout.title.text and "without contrastive" in fig_nocl.layout.title.text
+    assert "shared · shared" in cos_md and cos_md.count("|") > 10
+    # the timer redraws only when a map changed
+    skipped = space.refresh_if_changed(ctx, "test", "type", sel, up, token)
+    assert len(skipped) == 5 and all(x == gr.skip() for x in skipped)
+    assert len(space.refresh_if_changed(ctx, "test", "type", sel, up, ("computing", "computing"))) == 5
+
+
+def test_projection_cache_survives_a_restart(ctx, view):
+    from pathlib import Path
+
+    wait_for_maps(ctx)
+    files = {f: f.stat().st_mtime_ns for f in (Path(ctx.options.cache_dir) / "umap").glob("*.joblib")}
+    assert len(files) == 2  # one map per checkpoint for the test split
+    fresh = AppContext(ctx.options)  # what a restarted app sees: the same cache folder
+    proj = fresh.projection("main", "test")
+    assert np.array_equal(proj.embedding, ctx.projection("main", "test").embedding)
+    assert {f: f.stat().st_mtime_ns for f in files} == files  # read, not refitted
+
+
+def test_background_warm_up_reports_progress(ctx):
+    import dataclasses
+
+    wait_for_maps(ctx)  # the maps are in the shared cache folder: this warm-up reads them
+    opts = dataclasses.replace(ctx.options, warm_up_extract=False)
+    fresh = AppContext(opts, predictors={k: ctx.predictor(k) for k in ("main", "compare")})
+    assert "Warm-up is off" in fresh.warmup.markdown()
+    w = fresh.start_warmup()
+    assert "Warming up in the background" in w.markdown() or w.done
+    w.thread.join(timeout=600)
+    assert w.done and w.markdown().startswith("**Ready**"), w.markdown()
+    assert [s.state for s in w.steps] == ["done"] * len(w.steps) and len(w.steps) == 6
+    assert fresh.projection_state("main", "test") == fresh.projection_state("compare", "test") == "ready"
+
+
+# ------------------------------------------------------------------------------------- cases, model card
+
+
+def test_case_table_opens_in_explorer(ctx, view):
+    df, md = cases_tab.case_table(ctx)
+    assert len(df) >= 6 and {"case", "id", "transcript", "label", "prediction", "text only"} <= set(df.columns)
+    assert {"strong positive", "strong negative", "flat delivery", "largest error"} <= set(df["case"])
+    assert "largest error" in md
+    sid = cases_tab.case_id(df, [2, 4])
+    assert sid == df.iloc[2]["id"] and sid in view.row_of
+    explorer.sample_view(ctx, "main", "test", sid)  # opens
+    with pytest.raises(ValueError, match="click a row"):
+        cases_tab.case_id(df, [99, 0])
+
+
+def test_model_card(ctx, tmp_path):
+    md = model_card.checkpoints_markdown(ctx)
+    assert "with CL" in md and "without CL" in md and "Acc-2" in md and "MAE" in md and "CMU-MOSI" in md
+    assert "not usable" in md  # clips: the bundle checkpoints cannot use a clip's audio/video
+    missing = AppContext(AppOptions(results=str(tmp_path / "RESULTS.md"), compare_checkpoint=None), predictors={"main": ctx.predictor("main")})
+    assert "is not there yet" in model_card.results_markdown(missing)[0]
+    (tmp_path / "RESULTS.md").write_text("# Results\n\n| model | Acc-2 |\n|---|---|\n| x | 80.0 |\n")
+    assert "| x | 80.0 |" in model_card.results_markdown(missing)[0]
+    (tmp_path / "RESULTS.md").write_text("# Results\n\n## Headline: MOSI\n\n| x | 80.0 |\n\n## Runs\n\nlong list\n")
+    head, full = model_card.results_markdown(missing)
+    assert "| x | 80.0 |" in head and "long list" not in head and "long list" in full
+    assert model_card.model_card_markdown(missing).startswith("## Results")
+    fig = model_card.average_alpha_figure(ctx)
+    assert len(fig.data) == 6  # two checkpoints × three modalities
+
+
+# ------------------------------------------------------------------------------ degraded start-up, errors
+
+
+def test_without_dataset_the_app_explains_and_uploads_still_work(ctx, tmp_path):
+    nodata = AppContext(AppOptions(data=str(tmp_path / "nowhere")),
+                        predictors={"main": ctx.predictor("main"), "compare": ctx.predictor("compare")})
+    df, ids, status = explorer.filter_samples(nodata, "main", "test")
+    assert df.empty and not ids and "--data" in status and "labels.csv" in status
+    df, md = cases_tab.case_table(nodata)
+    assert df.empty and "--data" in md
+    figs = space.projection_view(nodata, "test", "feature", None, None)
+    assert "--data" in figs[2]
+    assert "need the dataset" in model_card.average_alpha_figure(nodata).layout.annotations[0].text
+    r = upload.analyse(nodata, None, None, "a wonderful, moving film", False)
+    assert "Prediction:" in r.prediction_md
+
+
+def test_missing_checkpoint_is_reported_not_fatal(tmp_path):
+    broken = AppContext(AppOptions(checkpoint=str(tmp_path / "no-ckpt"), compare_checkpoint=None))
+    assert broken.model_choices() == []
+    df, ids, status = explorer.filter_samples(broken, "main", "test")
+    assert df.empty and "could not be loaded" in status and "--checkpoint" in status
+    with pytest.raises(ValueError, match="could not be loaded"):
+        upload.analyse(broken, None, None, "hello", False)
+    with pytest.raises(ValueError, match="--compare-checkpoint"):
+        broken.predictor("compare")
+    assert "Not loaded" in model_card.checkpoints_markdown(broken)
+
+
+def test_safe_turns_every_error_into_a_page_message():
+    @safe
+    def user_error():
+        raise ValueError("the text is empty")
+
+    @safe
+    def bug():
+        raise RuntimeError("boom")
+
+    with pytest.raises(gr.Error) as e:
+        user_error()
+    assert e.value.message == "the text is empty"
+    with pytest.raises(gr.Error) as e:
+        bug()
+    assert "RuntimeError: boom" in e.value.message and "still running" in e.value.message
+
+
+def test_every_view_has_a_two_line_note():
+    assert set(NOTES) == {"explorer", "what_if", "upload", "space", "cases", "card"}
+    assert all(n.count("  \n") == 1 for n in NOTES.values())
+
+
+# ------------------------------------------------------------------------------------- page, command line
+
+
+def test_blocks_page_builds_and_cli_defaults(ctx):
+    import app
+
+    args = app.parse_args([])
+    assert (args.checkpoint, args.compare_checkpoint, args.data) == (
+        "checkpoints/mosi-poria-tav", "checkpoints/mosi-poria-tav-nocl", "../shared/data")
+    assert (args.host, args.port) == ("127.0.0.1", 7860)
+    opts = app.options_from(app.parse_args(["--compare-checkpoint", "none", "--port", "9000", "--no-asr"]))
+    assert opts.compare_checkpoint is None and not opts.asr
+    demo = app.build_demo(ctx)
+    assert isinstance(demo, gr.Blocks)
+    ids = {getattr(b, "elem_id", None) for b in demo.blocks.values()}
+    assert {"sample-table", "sample-plot", "whatif-plot", "upload-video", "map-main", "map-compare",
+            "cases-table", "card-md"} <= ids

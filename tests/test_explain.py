@@ -1,0 +1,234 @@
+"""fdcmdie.explain: feature cosines, UMAP maps (fit, transform, disk cache, figure), GAP contributions, case choice.
+Synthetic arrays where the answer is known; the ablations on the tiny real-MOSI checkpoint pair."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from fdcmdie.evaluate import Predictions
+from fdcmdie.explain import cases as C
+from fdcmdie.explain import contributions as G
+from fdcmdie.explain import projections as P
+from test_app_support import app_checkpoints  # noqa: F401  (fixture)
+
+
+def clustered(n: int = 40, d: int = 16, seed: int = 0) -> dict[str, np.ndarray]:
+    """Shared sets around one direction, each private set around its own: the picture CL should give."""
+    rng = np.random.default_rng(seed)
+    base = rng.normal(size=(6, d))
+    shared = base[0]
+    out = {}
+    for i, f in enumerate(P.FEATURES):
+        centre = shared if f in P.SHARED else base[i]
+        out[f] = (centre + 0.15 * rng.normal(size=(n, d))).astype(np.float32)
+    return out
+
+
+def fake_predictions(label, pred, alpha=None) -> Predictions:
+    n = len(label)
+    return Predictions(ids=[f"s{i}" for i in range(n)], texts=[f"text {i}" for i in range(n)],
+                       label=np.asarray(label, np.float32), pred=np.asarray(pred, np.float32), alpha=alpha,
+                       gates=None, features={}, present=np.ones((n, 3), bool))
+
+
+# ------------------------------------------------------------------------------------------------ cosines
+
+
+def test_feature_cosines_known_geometry():
+    e = np.eye(4, dtype=np.float32)
+    one = {"Ts": e[0], "Vs": e[0] * 2, "As": e[0], "Td": e[1], "Vd": e[2], "Ad": e[3]}
+    c = P.feature_cosines(one)
+    assert c["n"] == 1
+    assert c["shared_shared"] == pytest.approx(1.0)
+    assert c["shared_private"] == pytest.approx(0.0)
+    assert c["shared_private_same"] == pytest.approx(0.0)
+    assert c["private_private"] == pytest.approx(0.0)
+    assert c["pairs"]["Ts·Vs"] == pytest.approx(1.0) and len(c["pairs"]) == 15
+
+
+def test_feature_cosines_skips_missing_and_absent_sets():
+    feats = clustered(10)
+    feats["Vs"][:5] = 0  # visual missing for half the samples
+    del feats["Ad"], feats["As"]  # a t+v model
+    c = P.feature_cosines(feats)
+    assert c["shared_shared"] > 0.9 and c["shared_private"] < 0.5
+    assert set(c["pairs"]) == {"Ts·Vs", "Ts·Td", "Ts·Vd", "Vs·Td", "Vs·Vd", "Td·Vd"}
+    assert P.feature_cosines({"Ts": np.ones((3, 4))})["shared_shared"] is None
+
+
+# ----------------------------------------------------------------------------------------------- UMAP
+
+
+def test_stack_features_drops_zero_rows():
+    feats = {"Ts": np.ones((3, 4), np.float32), "Vs": np.ones((3, 4), np.float32)}
+    feats["Vs"][1] = 0
+    X, kinds, rows = P.stack_features(feats)
+    assert X.shape == (5, 4) and kinds.tolist() == ["Ts"] * 3 + ["Vs"] * 2 and rows.tolist() == [0, 1, 2, 0, 2]
+    with pytest.raises(ValueError, match="no decoupled features"):
+        P.stack_features({"G": np.ones((2, 2))})
+
+
+@pytest.fixture(scope="module")
+def small_map():
+    feats = clustered(40)
+    return feats, P.fit_projection(feats, n_neighbors=10, n_epochs=60, seed=1)
+
+
+def test_fit_projection_separates_shared_from_private(small_map):
+    feats, proj = small_map
+    assert proj.embedding.shape == (240, 2) and np.isfinite(proj.embedding).all()
+    assert proj.names == list(P.FEATURES) and proj.n_samples == 40
+    centre = {f: proj.embedding[proj.kinds == f].mean(0) for f in P.FEATURES}
+    spread = np.linalg.norm(proj.embedding.max(0) - proj.embedding.min(0))
+    # the three shared sets sit together, each private set elsewhere
+    assert np.linalg.norm(centre["Ts"] - centre["Vs"]) < 0.25 * spread
+    assert np.linalg.norm(centre["Ts"] - centre["Td"]) > 0.25 * spread
+    assert set(proj.points_of(3)) == set(P.FEATURES)
+
+
+def test_transform_places_new_points_near_their_kind(small_map):
+    feats, proj = small_map
+    rng = np.random.default_rng(5)
+    new = {f: v[0] + 0.05 * rng.normal(size=v.shape[1]).astype(np.float32) for f, v in feats.items()}
+    new["Vd"] = np.zeros_like(new["Vd"])  # a missing modality pools to zero: left off the map
+    xy = proj.transform(new)
+    assert set(xy) == set(P.FEATURES) - {"Vd"}
+    for f, point in xy.items():
+        dist = {g: np.linalg.norm(point - proj.embedding[proj.kinds == g].mean(0)) for g in P.FEATURES}
+        group = P.SHARED if f in P.SHARED else (f,)
+        assert min(dist, key=dist.get) in group, (f, dist)
+    assert proj.transform({"Ts": np.zeros(16)}) == {}
+
+
+def test_projection_cache_roundtrip(tmp_path, app_checkpoints):
+    ckpt = app_checkpoints[0]
+    feats = clustered(12, seed=2)
+    ids = [f"x{i}" for i in range(12)]
+    cache = P.ProjectionCache(tmp_path / "umap")
+    a, cached = cache.get_or_fit(ckpt, "test", ids, feats, n_neighbors=5, n_epochs=20)
+    assert not cached and len(list((tmp_path / "umap").glob("*.joblib"))) == 1
+    b, cached = cache.get_or_fit(ckpt, "test", ids, feats, n_neighbors=5, n_epochs=20)
+    assert cached and np.array_equal(a.embedding, b.embedding)
+    assert b.transform({"Ts": feats["Ts"][0]})["Ts"].shape == (2,)  # a loaded map still transforms
+    # another split, other ids or other settings: another file
+    assert not cache.get_or_fit(ckpt, "valid", ids, feats, n_neighbors=5, n_epochs=20)[1]
+    assert not cache.get_or_fit(ckpt, "test", ids[::-1], feats, n_neighbors=5, n_epochs=20)[1]
+    assert not cache.get_or_fit(ckpt, "test", ids, feats, n_neighbors=6, n_epochs=20)[1]
+    # a damaged cache file is refitted, not fatal
+    path = cache.path(ckpt, "test", cache.key(ckpt, "test", ids, {**P.DEFAULT_PARAMS, "max_samples": None,
+                                                                   "n_neighbors": 5, "n_epochs": 20}))
+    assert path.is_file()
+    path.write_bytes(b"not a pickle")
+    again, cached = cache.get_or_fit(ckpt, "test", ids, feats, n_neighbors=5, n_epochs=20)
+    assert not cached and again.embedding.shape == a.embedding.shape
+
+
+def test_projection_figure_colourings_and_highlights(small_map):
+    feats, proj = small_map
+    n = 40
+    meta = dict(ids=[f"s{i}" for i in range(n)], texts=["a fine film"] * n, labels=np.linspace(-3, 3, n),
+                preds=np.zeros(n))
+    names = lambda fig: [t.name for t in fig.data]
+    fig = P.projection_figure(proj, color_by="feature", **meta)
+    assert len(fig.data) == 6 and "s0" in fig.data[0].text[0] and "label" in fig.data[0].text[0]
+    assert names(P.projection_figure(proj, color_by="type", **meta)) == ["shared (T_s, V_s, A_s)",
+                                                                          "private (T_d, V_d, A_d)"]
+    assert len(P.projection_figure(proj, color_by="modality", **meta).data) == 6
+    lab = P.projection_figure(proj, color_by="label", **meta)
+    assert len(lab.data) == 2 and lab.data[0].marker.colorscale is not None
+    up = proj.transform({f: v[1] for f, v in feats.items()})
+    fig = P.projection_figure(proj, selected=proj.points_of(0), selected_name="sample s0", upload=up, **meta)
+    assert names(fig)[-2:] == ["sample s0", "your upload"] and len(fig.data[-1].x) == 6
+    with pytest.raises(ValueError, match="color_by"):
+        P.projection_figure(proj, color_by="mood")
+
+
+# ------------------------------------------------------------------------------------------ contributions
+
+
+def test_average_contributions_and_rows():
+    alpha = np.array([[[0.6, 0.2, 0.2]], [[0.8, 0.2, 0.0]], [[0.4, 0.4, 0.2]]])  # (N=3, k=1, M=3)
+    present = np.array([[1, 1, 1], [1, 1, 0], [1, 1, 1]], bool)
+    np.testing.assert_allclose(G.average_contributions(alpha, present), [[0.5, 0.3, 0.2]])
+    np.testing.assert_allclose(G.average_contributions(alpha, present, complete_only=False), [[0.6, 0.8 / 3, 0.4 / 3]])
+    assert G.average_contributions(None) is None
+    with pytest.raises(ValueError, match=r"\(N, k, M\)"):
+        G.average_contributions(alpha[0])
+    rows = G.contribution_rows(alpha[0], ["t", "v", "a"], gates=np.full((1, 3), 0.5))
+    assert rows == [{"layer": 1, "text": 0.6, "visual": 0.2, "acoustic": 0.2, "gate text": 0.5, "gate visual": 0.5,
+                     "gate acoustic": 0.5}]
+    assert G.dominant_modality(alpha[2], ["t", "v", "a"]) == "text"
+
+
+def test_gap_figure_bars():
+    a = np.array([[0.5, 0.3, 0.2], [0.7, 0.2, 0.1], [0.9, 0.05, 0.05]])  # k = 3
+    g = np.full((3, 3), 0.5)
+    fig = G.gap_figure([G.GapEntry("original", a, g), G.GapEntry("modified", a[:, ::-1], g)], ["t", "v", "a"])
+    assert len(fig.data) == 2 * 3 * 2  # entries × modalities × (α, g)
+    assert list(fig.data[0].x) == ["layer 1", "layer 2", "layer 3"]
+    assert fig.data[0].name == "text · original" and fig.data[6].marker.pattern.shape == "/"
+    assert len(G.gap_figure([G.GapEntry("x", a)], ["t", "v", "a"]).data) == 3  # no gates: α only
+    empty = G.gap_figure([G.GapEntry("w/o GAP", None)], ["t"])
+    assert not empty.data and "no GAP weights" in empty.layout.annotations[0].text
+    assert len(G.average_figure({"A": a, "B": a}, ["t", "v", "a"]).data) == 6
+
+
+# ----------------------------------------------------------------------------------------------- cases
+
+
+def test_select_cases_categories_are_distinct_and_deterministic():
+    label = [2.8, 2.2, -2.6, -2.0, 0.0, 0.2, 1.0, -1.0, 0.4, 3.0]
+    pred = [2.5, 1.0, -2.5, 0.5, 0.1, -0.1, -2.0, 1.5, 0.3, 2.9]
+    text_only = np.array([1.0, 1.0, -1.0, -1.0, 0.0, 0.0, 1.0, -1.0, 0.9, 1.0])
+    nonverbal = np.array([1.0, 1.0, -1.0, 1.0, 0.0, 0.0, -1.0, 1.0, -0.8, 1.0])
+    preds = fake_predictions(label, pred, alpha=np.full((10, 2, 3), 1 / 3))
+    abl = {"t": text_only, "v": nonverbal, "a": nonverbal, "va": nonverbal}
+    cases = C.select_cases(preds, abl, per_category=2)
+    by = {}
+    for c in cases:
+        by.setdefault(c.category, []).append(c.id)
+    assert by["strong positive"] == ["s9", "s0"]          # highest labels first
+    assert by["strong negative"] == ["s2", "s3"]
+    assert by["flat delivery"] == ["s4", "s5"]            # smallest |label|
+    assert by["text vs voice/face"] == ["s6", "s7"]       # opposite signs, biggest gap (s3 is taken already)
+    assert len({c.id for c in cases}) == len(cases)
+    assert by["largest error"][0] == "s1"                 # |1.0 − 2.2| is the largest error left
+    assert C.select_cases(preds, abl, per_category=2) == cases
+    rows = C.case_rows(cases, preds, abl, ["t", "v", "a"])
+    assert {"case", "id", "transcript", "label", "prediction", "text only", "visual + acoustic", "α text",
+            "why chosen"} <= set(rows[0])
+    # without ablations the disagreement category is simply absent
+    assert "text vs voice/face" not in {c.category for c in C.select_cases(preds, None)}
+
+
+def test_disagreement_and_variants():
+    preds = fake_predictions([1.0, 1.0, -1.0], [0.5, -0.5, -0.5])
+    abl = {"t": np.array([0.4, 0.4, 0.4]), "va": np.array([0.4, -0.4, 0.1])}
+    assert C.disagreement(preds, abl, kind="text vs full").tolist() == [False, True, True]
+    assert C.disagreement(preds, abl, kind="text vs nonverbal").tolist() == [False, True, False]
+    assert C.disagreement(preds, abl, kind="text vs nonverbal", margin=0.2).tolist() == [False, True, False]
+    assert not C.disagreement(preds, {}).any()
+    assert C.ablation_variants(["t", "v", "a"]) == ["t", "v", "a", "va"]
+    assert C.ablation_variants(["t", "a"]) == ["t", "a"]
+    assert C.ablation_variants(["t"]) == []
+    assert C.explain_variants(["t", "v", "a"]) == ["t", "va"] and C.explain_variants(["t", "a"]) == ["t", "a"]
+    assert C.explain_variants(["v", "a"]) == [] and C.explain_variants(["t"]) == []
+    assert C.keep_label("t") == "text only" and C.keep_label("va") == "visual + acoustic"
+
+
+def test_split_ablations_match_the_predictor(app_checkpoints, data_root):
+    """Masking a modality for the whole split gives what Predictor gives for that input with the modality dropped."""
+    from fdcmdie.inference import Predictor
+
+    p = Predictor.load(app_checkpoints[0])
+    preds = p.predict_split("test", data_root=data_root)
+    abl = C.split_ablations(p, "test", data_root=data_root)
+    assert set(abl) == {"t", "v", "a", "va"} and all(len(v) == len(preds.ids) for v in abl.values())
+    part = p.dataset(data_root).test
+    rows = [0, 7, len(part) - 1]
+    for keep, drop in (("t", {"v", "a"}), ("va", {"t"}), ("a", {"t", "v"})):
+        got = p.predict([part.texts[r] for r in rows], audio=[part.audio[r] for r in rows],
+                        vision=[part.vision[r] for r in rows], drop=drop)
+        np.testing.assert_allclose([e.pred for e in got], abl[keep][rows], atol=1e-4)
+    full = p.predict([part.texts[0]], audio=[part.audio[0]], vision=[part.vision[0]])[0]
+    assert full.pred == pytest.approx(float(preds.pred[0]), abs=1e-4)

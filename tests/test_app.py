@@ -297,7 +297,7 @@ def test_blocks_page_builds_and_cli_defaults(ctx):
 
     args = app.parse_args([])
     assert (args.checkpoint, args.compare_checkpoint, args.data) == (
-        "checkpoints/mosi-poria-tav", "checkpoints/mosi-poria-tav-nocl", "../shared/data")
+        "checkpoints/mosi-std-ta", "checkpoints/mosi-std-ta-nocl", "../shared/data")
     assert (args.host, args.port) == ("127.0.0.1", 7860)
     opts = app.options_from(app.parse_args(["--compare-checkpoint", "none", "--port", "9000", "--no-asr"]))
     assert opts.compare_checkpoint is None and not opts.asr

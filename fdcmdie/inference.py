@@ -39,7 +39,7 @@ import torch
 
 from .checkpoint import check_fits, load_checkpoint
 from .config import Config
-from .data import Dataset, Normalizer, collate, load_dataset, prepare, text_inputs
+from .data import Dataset, Normalizer, SampleSet, collate, load_dataset, prepare, text_inputs
 from .data.mmsa import extract_marker
 from .evaluate import Predictions, model_dims, predict
 from .model import FDCMDIE
@@ -108,6 +108,7 @@ class Predictor:
         self._text_cfg.train.cache_dir = None  # single inputs are not written to the on-disk feature cache
         self._datasets: dict = {}
         self._splits: dict = {}
+        self._samples: dict = {}
         self._lock = threading.RLock()
 
     # ------------------------------------------------------------------------------------------ loading
@@ -438,19 +439,28 @@ class Predictor:
                 self._datasets[key] = ds
             return self._datasets[key]
 
-    def predict_split(self, split: str = "test", data_root: str | Path | None = None) -> Predictions:
-        """Predictions (with features, α and gates) for one split of the checkpoint's data, cached per split."""
+    def split_samples(self, split: str = "test", data_root: str | Path | None = None) -> SampleSet:
+        """Model-ready samples of one split of the checkpoint's data (the checkpoint's normaliser), cached."""
         if split not in ("train", "valid", "test"):
             raise ValueError(f"split must be train, valid or test, got {split!r}")
         key = (split, None if data_root is None else str(data_root))
+        ds = self.dataset(data_root)
         with self._lock:
-            if key not in self._splits:
-                ds = self.dataset(data_root)
+            if key not in self._samples:
                 part = ds.split(split)
                 empty = part.subset([])
                 only = Dataset(name=ds.name, train=empty, valid=empty, test=part, dims=ds.dims, notes=ds.notes)
                 sets, _ = prepare(only, self._data_cfg(data_root), normalizer=self.normalizer)
-                self._splits[key] = predict(self.model, sets["test"], self.cfg, device=self.device)
+                self._samples[key] = sets["test"]
+            return self._samples[key]
+
+    def predict_split(self, split: str = "test", data_root: str | Path | None = None) -> Predictions:
+        """Predictions (with features, α and gates) for one split of the checkpoint's data, cached per split."""
+        samples = self.split_samples(split, data_root)
+        key = (split, None if data_root is None else str(data_root))
+        with self._lock:
+            if key not in self._splits:
+                self._splits[key] = predict(self.model, samples, self.cfg, device=self.device)
             return self._splits[key]
 
     def _data_cfg(self, data_root) -> Config:

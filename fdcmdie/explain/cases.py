@@ -10,7 +10,6 @@ weight 0), so "text only" is what this model makes of the words alone.
 """
 from __future__ import annotations
 
-import copy
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -55,35 +54,18 @@ def explain_variants(modalities: list[str]) -> list[str]:
     return ["t", "".join(m for m in mods if m != "t")]
 
 
-def _data_config(cfg, data_root):
-    cfg = copy.deepcopy(cfg)
-    if data_root is not None:
-        root = Path(data_root)
-        if cfg.data.source == "mmsa":
-            cfg.data.path = str(root if root.is_file() or not cfg.data.path else root / Path(cfg.data.path).name)
-        else:
-            cfg.data.root = str(root)
-    return cfg
-
-
 @torch.no_grad()
 def split_ablations(predictor, split: str = "test", data_root: str | Path | None = None, *,
                     variants: list[str] | None = None, batch_size: int = 256) -> dict[str, np.ndarray]:
     """Predictions of every sample of ``split`` with only some modalities kept: {kept modalities: (N,)}, e.g.
     {"t": …, "v": …, "a": …, "va": …} for a t+v+a checkpoint ({} for a single-modality one). Row order is that of
     ``predictor.predict_split(split)``."""
-    from ..data import Dataset, prepare
     from ..evaluate import model_dims
 
     variants = ablation_variants(predictor.modalities) if variants is None else variants
     if not variants:
         return {}
-    ds = predictor.dataset(data_root)
-    part = ds.split(split)
-    empty = part.subset([])
-    only = Dataset(name=ds.name, train=empty, valid=empty, test=part, dims=ds.dims, notes=ds.notes)
-    sets, _ = prepare(only, _data_config(predictor.cfg, data_root), normalizer=predictor.normalizer)
-    samples, dims = sets["test"], model_dims(predictor.cfg)
+    samples, dims = predictor.split_samples(split, data_root), model_dims(predictor.cfg)
     model = predictor.model.eval()
     outs: dict[str, list[np.ndarray]] = {v: [] for v in variants}
     for s in range(0, len(samples), batch_size):

@@ -1,0 +1,42 @@
+"""The results report is generated from run logs: aggregation over seeds, missing runs, commands."""
+import json
+
+import numpy as np
+
+from fdcmdie.report import build
+
+
+def write_log(path, test, valid=None, epochs=3):
+    path.mkdir(parents=True)
+    lines = [{"event": "config"}] + [{"event": "epoch", "epoch": e, "seconds": 10.0} for e in range(1, epochs + 1)]
+    lines.append({"event": "test", "best_epoch": 2, "valid": valid or test, "test": test})
+    (path / "log.jsonl").write_text("\n".join(json.dumps(x) for x in lines) + "\n")
+
+
+def metrics(acc):
+    return dict(acc2_has0=acc - 1, f1_has0=acc - 1, acc2_non0=acc, f1_non0=acc, acc7=30.0, mae=0.9, corr=0.7)
+
+
+def test_report_aggregates_seeds_and_lists_commands(tmp_path):
+    runs = tmp_path / "runs"
+    plan = tmp_path / "plan.yaml"
+    plan.write_text(f"""runs_dir: {runs}
+experiments:
+  - {{name: full, group: headline, config: configs/mosi.yaml, seeds: [1, 2, 3], label: "full model", paper: FD-CMDIE}}
+  - {{name: nocl, group: headline, config: configs/mosi.yaml, set: [loss.contrastive=false], seeds: [1], label: "w/o CL", paper: w/o CL}}
+  - {{name: abl, group: ablation, config: configs/mosi.yaml, set: [model.use_cmdie=false], seeds: [1], label: "w/o CMDIE"}}
+""")
+    for seed, acc in ((1, 80.0), (2, 82.0)):  # seed 3 not run
+        write_log(runs / f"full-s{seed}", metrics(acc))
+    write_log(runs / "abl-s1", metrics(76.0))
+    out = tmp_path / "RESULTS.md"
+    text = build(str(plan), None, out, with_analyses=False)
+    assert out.read_text() == text
+    full = next(l for l in text.splitlines() if l.startswith("| full model"))
+    sd = np.std([80.0, 82.0], ddof=1)
+    assert "| 2 |" in full and f"81.00 ± {sd:.2f}" in full
+    assert "| w/o CL (`nocl`) | 0 | not run yet" in text
+    assert "paper: FD-CMDIE | – | 86.75 / 88.60" in text
+    assert "76.00" in next(l for l in text.splitlines() if l.startswith("| w/o CMDIE"))
+    assert f"--set train.seed=3 --out {runs}/full-s3` |" in text and "| full-s3 | not run |" in text
+    assert "_No finished runs yet" in text  # the sweep groups

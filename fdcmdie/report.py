@@ -211,7 +211,7 @@ def build(plan_path: str, data_root: str | None, out: Path, with_analyses: bool 
         if group == "ablation":
             ref = results.get("mosi-std-ta", [])
             if ref:
-                parts += ["", row("reference: full model (`mosi-std-ta`)", [r["test"] for r in ref])]
+                parts.append(row("reference: full model (`mosi-std-ta`)", [r["test"] for r in ref]))
     if with_analyses:
         ships = [f"checkpoints/{e.name}" for e in plan if e.ship]
         parts += ["", "## Analyses of the shipped checkpoints", ""]

@@ -20,8 +20,9 @@ from pathlib import Path
 
 os.environ.setdefault("NUMBA_CACHE_DIR", "/tmp/numba_cache")
 ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
+sys.path[:0] = [str(ROOT), str(ROOT / "tests"), str(ROOT / "benchmarks")]
 
+from machine import cpu_name  # noqa: E402
 import media_fixtures as mf  # noqa: E402  (the test clip builders)
 from fdcmdie.extract import ExtractConfig, extract_clip  # noqa: E402
 from fdcmdie.extract.acoustic import acoustic_features  # noqa: E402
@@ -41,16 +42,6 @@ def median_time(fn, runs: int) -> tuple[float, object]:
         result = fn()
         times.append(time.perf_counter() - t)
     return statistics.median(times), result
-
-
-def cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -24,16 +24,7 @@ T, V, A = 0, 1, 2  # column of each modality in alpha for a t, v, a checkpoint
 
 
 @pytest.fixture(scope="module")
-def one_thread():
-    """Tiny tensors: one intra-op thread is several times faster than two on a busy 2-core machine."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
-@pytest.fixture(scope="module")
-def tiny(tmp_path_factory, one_thread):
+def tiny(tmp_path_factory):
     """(Run, Predictor) of a 1-epoch t+v+a model on a MOSI-dims MMSA fixture (5-d audio, 20-d vision)."""
     root = tmp_path_factory.mktemp("inference")
     pkl = make_mmsa_pickle(root / "aligned_50.pkl", dataset="mosi", aligned=True, n=(12, 4, 6))

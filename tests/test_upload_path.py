@@ -11,7 +11,6 @@ import pickle
 
 import numpy as np
 import pytest
-import torch
 
 import media_fixtures as mf
 from fdcmdie.__main__ import main as cli
@@ -43,15 +42,6 @@ T, V, A = 0, 1, 2
 
 
 @pytest.fixture(scope="module")
-def one_thread():
-    """Tiny tensors: one intra-op thread is several times faster than two on a busy 2-core machine."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
-@pytest.fixture(scope="module")
 def raw_clips(tmp_path_factory):
     """MMSA raw layout: Raw/<video_id>/<clip_id>.mp4 + label.csv, 16 short labelled clips (built once per run of
     this file; every fixture below is module-scoped and only this file uses them)."""
@@ -76,7 +66,7 @@ def features(raw_clips, tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def clip_model(features, tmp_path_factory, one_thread):
+def clip_model(features, tmp_path_factory):
     """A tiny FD-CMDIE (t, v, a) trained on the extracted pickle by the train command."""
     out = tmp_path_factory.mktemp("upload-run") / "clips-run"
     args = ["train", "--out", str(out), "--no-progress", "--set", "data.source=mmsa", "--set", f"data.path={features}",
@@ -89,7 +79,7 @@ def clip_model(features, tmp_path_factory, one_thread):
 
 
 @pytest.fixture(scope="module")
-def mosi_model(data_root, tmp_path_factory, one_thread):
+def mosi_model(data_root, tmp_path_factory):
     """A tiny text + audio model trained 1 epoch on part of the real MOSI bundle (standard split), by the train
     command: its acoustic input is the bundle's 73-d openSMILE utterance vectors."""
     import fdcmdie.train as train

@@ -106,13 +106,13 @@ def in_process(args, rows: list, notes: list) -> None:
     def fresh():
         r = ctx.split_view("main", "test").row_of[pick()]
         text, audio, vision = ctx.raw_inputs("main", "test", r)
-        return p.what_if(text, audio, vision, drop={"v"})
+        return p.what_if(text, audio, vision, drop={p.modalities[-1]})
 
     fresh()
     med, worst, _ = median_time(fresh, args.runs)
     rows.append(("dataset sample: fresh forward pass, original + modified (Predictor.what_if)", med, SAMPLE_TARGET_S,
                  f"max {worst * 1000:.0f} ms"))
-    med, worst, _ = median_time(lambda: explorer.what_if_view(ctx, "main", "test", pick(), ["visual"], None),
+    med, worst, _ = median_time(lambda: explorer.what_if_view(ctx, "main", "test", pick(), [{"v": "visual", "a": "acoustic", "t": "text"}[p.modalities[-1]]], None),
                                 args.runs)
     rows.append(("what-if view (forward pass + markdown + figure)", med, None, f"max {worst * 1000:.0f} ms"))
     med, _, _ = median_time(lambda: p.predict([rng.choice(TEXTS)]), args.runs)
@@ -197,7 +197,7 @@ def wait_warm(log: Path, t0: float, timeout: float = 900) -> float | None:
     return None
 
 
-def users(url: str, n_users: int, duration: float, ids: list[str]) -> dict:
+def users(url: str, n_users: int, duration: float, ids: list[str], switches: list[str]) -> dict:
     from gradio_client import Client
 
     lat: dict[str, list[float]] = {}
@@ -222,7 +222,7 @@ def users(url: str, n_users: int, duration: float, ids: list[str]) -> dict:
         while time.perf_counter() < stop:
             sid = rng.choice(ids)
             call(client, "/show_sample", "main", "test", sid)
-            call(client, "/run_what_if", "main", "test", sid, [rng.choice(["visual", "acoustic", "text"])], "")
+            call(client, "/run_what_if", "main", "test", sid, [rng.choice(switches)], "")  # the main model's modalities
             call(client, "/refresh_table", "main", "test", rng.choice([-3, 0, 1]), 3, "any", rng.random() < 0.3,
                  False, sid)
             call(client, "/run_upload", None, None, rng.choice(TEXTS), False)
@@ -268,8 +268,10 @@ def main() -> int:
     try:
         ready = wait_warm(log, t0)
         from fdcmdie.inference import Predictor
-        ids = Predictor.load(args.checkpoint).predict_split("test", data_root=args.data).ids
-        load = users(url, args.users, args.duration, ids)
+        main_model = Predictor.load(args.checkpoint)
+        ids = main_model.predict_split("test", data_root=args.data).ids
+        names = {"t": "text", "v": "visual", "a": "acoustic"}
+        load = users(url, args.users, args.duration, ids, [names[m] for m in main_model.modalities])
     finally:
         proc.terminate()
         proc.wait(timeout=30)

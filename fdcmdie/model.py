@@ -15,7 +15,6 @@ import copy
 import math
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from .config import ModelConfig
@@ -284,7 +283,6 @@ class FDCMDIE(nn.Module):
         if members is not None:
             out["members"] = self.decouple(members)[0]
         present = out["present"]
-        pooled = lambda seqs: {m: masked_mean(seqs[m], masks[m]) for m in mods}
         if self.cmdie is None:
             h = torch.cat([out["decoupled"][SHARED[m]] for m in mods] + [out["decoupled"][PRIVATE[m]] for m in mods], 1)
             out["pred"] = self.head(h).squeeze(-1)
@@ -292,7 +290,7 @@ class FDCMDIE(nn.Module):
         if self.cfg.global_init == "concat":                                       # G_s^[0] [choice]
             g, g_mask = concat_time([shared[m] for m in mods], [masks[m] for m in mods])
         else:
-            g = masked_mean(torch.stack([masked_mean(shared[m], masks[m]) for m in mods], 1), present).unsqueeze(1)
+            g = masked_mean(torch.stack([out["decoupled"][SHARED[m]] for m in mods], 1), present).unsqueeze(1)
             g_mask = present.any(1, keepdim=True)
         gates, alphas = [], []
         for layer in self.cmdie:
@@ -301,7 +299,7 @@ class FDCMDIE(nn.Module):
             alphas.append(alpha)
         pooled_g = masked_mean(g, g_mask)
         out["cmdie"] = {**{SHARED[m]: masked_mean(e, g_mask) for m, e in zip(mods, enhanced)},
-                        **{PRIVATE[m]: v for m, v in pooled(private).items()}, "G": pooled_g}
+                        **{PRIVATE[m]: masked_mean(private[m], masks[m]) for m in mods}, "G": pooled_g}
         out["gates"] = torch.stack(gates, 1)                                       # (n, k, M)
         out["alpha"] = torch.stack(alphas, 1)                                      # (n, k, M)
         out["pred"] = self.head(torch.cat([pooled_g] + [out["cmdie"][PRIVATE[m]] for m in mods], 1)).squeeze(-1)  # eq. 30

@@ -12,7 +12,6 @@ from pathlib import Path
 import numpy as np
 
 from .experiments import finished, load_plan, read_log
-from .metrics import METRIC_KEYS
 
 # Paper Table 3 / Table 7 (MOSI; MOSEI row from Table 3), MODEL_SPEC §9.
 PAPER = {

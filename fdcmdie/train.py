@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from .config import Config, load_config
-from .data import SampleSet, load_dataset, prepare
+from .data import load_dataset, prepare
 from .evaluate import model_dims, predict
 from .losses import build_sample_sets, contrastive_loss
 from .metrics import format_metrics

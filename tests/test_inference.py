@@ -12,10 +12,9 @@ import torch
 
 from fdcmdie.checkpoint import save_checkpoint
 from fdcmdie.config import Config, ModelConfig, load_config
-from fdcmdie.data import collate
 from fdcmdie.data.mmsa import EXTRACT_KEY, extract_marker, load_mmsa
 from fdcmdie.evaluate import model_dims, predict
-from fdcmdie.inference import Explanation, Predictor, class7, polarity
+from fdcmdie.inference import Predictor, class7, polarity
 from fdcmdie.model import build_model
 from fdcmdie.train import Run
 from mmsa_fixture import make_mmsa_pickle

@@ -5,7 +5,6 @@ import sys
 
 import numpy as np
 import pytest
-import torch
 
 from fdcmdie.checkpoint import load_checkpoint, save_checkpoint
 from fdcmdie.config import load_config

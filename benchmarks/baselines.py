@@ -1,13 +1,18 @@
-"""Reference baselines for docs/RESULTS.md: ridge regression on mean-pooled frozen MiniLM token states.
+"""Reference baselines for docs/RESULTS.md (text only, MOSI).
 
-    python benchmarks/baselines.py [--data-root ../shared/data]
+    python benchmarks/baselines.py ridge [--data-root ../shared/data]
+    python benchmarks/baselines.py finetune [--split standard] [--seed 1] [--epochs 8]
 
-Writes runs/baseline-ridge-<split>/log.jsonl with a final {"event": "test", ...} record, the same shape the
-report reads from training runs. The ridge strength is chosen on the validation split.
+``ridge``: ridge regression on mean-pooled frozen MiniLM token states, both splits; the ridge strength is chosen
+on the validation split. Writes runs/baseline-ridge-<split>/log.jsonl.
+``finetune``: the whole MiniLM fine-tuned as a plain text regressor (mean pooling, MLP head, L1 loss, AdamW 3e-5,
+batch 32), the epoch chosen by validation MAE. Writes runs/baseline-ft-<split>-s<seed>/log.jsonl.
+Each log ends with a {"event": "test", ...} record, the same shape the report reads from training runs.
 """
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import os
 import sys
@@ -15,6 +20,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import torch
 from sklearn.linear_model import Ridge
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -23,6 +29,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 from fdcmdie.config import load_config  # noqa: E402
 from fdcmdie.data import load_dataset, text_inputs  # noqa: E402
 from fdcmdie.metrics import compute_metrics, format_metrics  # noqa: E402
+from fdcmdie.model import masked_mean  # noqa: E402
 
 
 def pooled(texts, cfg) -> np.ndarray:
@@ -30,11 +37,7 @@ def pooled(texts, cfg) -> np.ndarray:
     return np.stack([s.astype(np.float32).mean(0) for s in states])
 
 
-def main() -> int:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--data-root", default="../shared/data")
-    p.add_argument("--runs", default="runs")
-    args = p.parse_args()
+def ridge(args) -> None:
     for split in ("standard", "poria"):
         t = time.time()
         cfg = load_config("configs/mosi.yaml", [f"data.root={args.data_root}", f"data.split={split}",
@@ -52,6 +55,95 @@ def main() -> int:
         (out / "log.jsonl").write_text(json.dumps({"event": "test", "label": label, "test": test,
                                                    "valid_mae": float(best[0]), "wall_s": time.time() - t}) + "\n")
         print(f"{label}: {format_metrics(test)}")
+
+
+class TextRegressor(torch.nn.Module):
+    """Whole encoder → masked mean over tokens → MLP → score."""
+
+    def __init__(self, encoder: torch.nn.Module, dim: int):
+        super().__init__()
+        self.encoder = encoder
+        self.head = torch.nn.Sequential(torch.nn.Linear(dim, dim), torch.nn.GELU(), torch.nn.Dropout(0.1),
+                                        torch.nn.Linear(dim, 1))
+
+    def forward(self, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        h = self.encoder(input_ids=ids, attention_mask=mask.long()).last_hidden_state
+        return self.head(masked_mean(h, mask)).squeeze(-1)
+
+
+def finetune(args) -> None:
+    from tqdm.auto import tqdm
+
+    from fdcmdie.text_encoder import load_encoder, tokenize
+
+    t0 = time.time()
+    torch.manual_seed(args.seed)
+    rng = np.random.default_rng(args.seed)
+    cfg = load_config("configs/mosi.yaml", [f"data.root={args.data_root}", f"data.split={args.split}",
+                                            "model.modalities=[t]", "loss.contrastive=false"])
+    ds = load_dataset(cfg)
+    _, pretrained = load_encoder(cfg.model.text_encoder)
+    net = TextRegressor(copy.deepcopy(pretrained).train(), pretrained.config.hidden_size)
+    opt = torch.optim.AdamW(net.parameters(), lr=args.lr, weight_decay=0.01)
+    ids = {s: tokenize(cfg.model.text_encoder, ds.split(s).texts, cfg.model.max_text_len) for s in ("train", "valid", "test")}
+    y = {s: torch.as_tensor(ds.split(s).labels, dtype=torch.float32) for s in ids}
+
+    def batch(split, rows):
+        seqs = [torch.from_numpy(ids[split][i]) for i in rows]
+        padded = torch.nn.utils.rnn.pad_sequence(seqs, batch_first=True)
+        mask = torch.nn.utils.rnn.pad_sequence([torch.ones(len(x), dtype=torch.bool) for x in seqs], batch_first=True)
+        return padded, mask
+
+    @torch.no_grad()
+    def predict(split):
+        net.eval()
+        n = len(ids[split])
+        return np.concatenate([net(*batch(split, range(s, min(s + 64, n)))).numpy() for s in range(0, n, 64)])
+
+    out = Path(args.runs) / f"baseline-ft-{args.split}-s{args.seed}"
+    out.mkdir(parents=True, exist_ok=True)
+    log = (out / "log.jsonl").open("w")
+    best = (float("inf"), 0, None)
+    for epoch in range(1, args.epochs + 1):
+        te = time.time()
+        net.train()
+        order = rng.permutation(len(ids["train"]))
+        for s in tqdm(range(0, len(order), args.batch_size), desc=f"epoch {epoch}", leave=False, disable=args.no_progress):
+            rows = order[s: s + args.batch_size]
+            loss = (net(*batch("train", rows)) - y["train"][rows]).abs().mean()
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+        valid = compute_metrics(predict("valid"), y["valid"].numpy())
+        log.write(json.dumps({"event": "epoch", "epoch": epoch, "valid": valid, "seconds": time.time() - te}) + "\n")
+        log.flush()
+        print(f"epoch {epoch}: valid {format_metrics(valid)} ({time.time() - te:.0f}s)", flush=True)
+        if valid["mae"] < best[0]:
+            best = (valid["mae"], epoch, copy.deepcopy(net.state_dict()))
+    net.load_state_dict(best[2])
+    test = compute_metrics(predict("test"), y["test"].numpy())
+    label = (f"MiniLM fully fine-tuned, text only (mean pooling, MLP head, L1, AdamW {args.lr:g}), "
+             f"MOSI {args.split} split")
+    log.write(json.dumps({"event": "test", "label": label, "best_epoch": best[1], "test": test,
+                          "valid": compute_metrics(predict("valid"), y["valid"].numpy()),
+                          "wall_s": time.time() - t0}) + "\n")
+    log.close()
+    print(f"{label}, best epoch {best[1]}: {format_metrics(test)}")
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("which", choices=["ridge", "finetune"])
+    p.add_argument("--data-root", default="../shared/data")
+    p.add_argument("--runs", default="runs")
+    p.add_argument("--split", default="standard", choices=["standard", "poria"], help="finetune only")
+    p.add_argument("--seed", type=int, default=1, help="finetune only")
+    p.add_argument("--epochs", type=int, default=8, help="finetune only")
+    p.add_argument("--batch-size", type=int, default=32, help="finetune only")
+    p.add_argument("--lr", type=float, default=3e-5, help="finetune only")
+    p.add_argument("--no-progress", action="store_true")
+    args = p.parse_args()
+    ridge(args) if args.which == "ridge" else finetune(args)
     return 0
 
 

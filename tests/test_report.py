@@ -40,3 +40,21 @@ experiments:
     assert "76.00" in next(l for l in text.splitlines() if l.startswith("| w/o CMDIE"))
     assert f"--set train.seed=3 --out {runs}/full-s3` |" in text and "| full-s3 | not run |" in text
     assert "_No finished runs yet" in text  # the sweep groups
+
+
+def test_report_groups_baseline_seeds_and_compares_with_the_finetuned_row(tmp_path):
+    runs = tmp_path / "runs"
+    plan = tmp_path / "plan.yaml"
+    plan.write_text(f"""runs_dir: {runs}
+experiments:
+  - {{name: mosi-std-ta-ft, group: headline, config: configs/mosi-ft.yaml, seeds: [1], label: "ft"}}
+""")
+    write_log(runs / "mosi-std-ta-ft-s1", metrics(83.0))
+    for seed, acc in ((1, 84.0), (2, 85.0)):
+        path = runs / f"baseline-ft-standard-s{seed}"
+        path.mkdir(parents=True)
+        (path / "log.jsonl").write_text(json.dumps({"event": "test", "label": "text-only FT", "test": metrics(acc)}) + "\n")
+    text = build(str(plan), None, tmp_path / "R.md", with_analyses=False)
+    base = next(l for l in text.splitlines() if l.startswith("| text-only FT"))
+    assert "(`baseline-ft-standard`) | 2 |" in base and "84.50 ±" in base
+    assert "non-0 Acc-2 83.00 vs 84.50 (-1.50 points)" in text

@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import re
+import shlex
 from pathlib import Path
 
 import numpy as np
@@ -228,7 +229,8 @@ def build(plan_path: str, data_root: str | None, out: Path, with_analyses: bool 
                   "--seed S`; same splits, test):", "", HEADER, *base]
     if vs := versus(results, runs_dir):
         parts += ["", "Against the text-only baselines (standard split, test):", "", *vs]
-    for group, title in (("ablation", "Ablations (paper Table 7), MOSI standard split, frozen-encoder recipe"),
+    for group, title in (("diagnostic", "Diagnostic: what audio adds under the fine-tuned recipe (MOSI standard split)"),
+                         ("ablation", "Ablations (paper Table 7), MOSI standard split, frozen-encoder recipe"),
                          ("sweep-kcl", "k_cl sweep (paper Tables 4–5), one seed per point"),
                          ("sweep-layers", "CMDIE layers k (paper Table 6), one seed per point"),
                          ("mosei", "MOSEI (text only here)")):
@@ -238,6 +240,12 @@ def build(plan_path: str, data_root: str | None, out: Path, with_analyses: bool 
             continue
         parts += group_table(plan, results, group, "mosei" if group == "mosei" else "mosi",
                              paper_first=("FD-CMDIE",) if group == "mosei" else ())
+        if group == "diagnostic":
+            for ref in ("mosi-std-ta-ft", "mosi-std-ta-ft-nocl"):
+                if results.get(ref):
+                    parts.append(row(f"reference: T+A (`{ref}`)", [r["test"] for r in results[ref]]))
+            parts += [row(f"reference: {label} (`{name}`)", recs)
+                      for name, (label, recs) in baseline_results(runs_dir).items() if name == "baseline-ft-standard"]
         if group == "ablation":
             ref = results.get("mosi-std-ta", [])
             if ref:
@@ -252,7 +260,7 @@ def build(plan_path: str, data_root: str | None, out: Path, with_analyses: bool 
     for exp in plan:
         for seed in exp.seeds:
             rec = next((r for r in results[exp.name] if r["seed"] == seed), None)
-            cmd = " ".join(exp.command(seed, runs_dir))
+            cmd = shlex.join(exp.command(seed, runs_dir))
             parts.append(f"| {exp.run_name(seed)} | {rec['epochs'] if rec else 'not run'} | "
                          f"{rec['seconds']:.0f} | `{cmd}` |" if rec else f"| {exp.run_name(seed)} | not run | | `{cmd}` |")
     text = "\n".join(parts) + "\n"

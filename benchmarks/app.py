@@ -243,8 +243,8 @@ def users(url: str, n_users: int, duration: float, ids: list[str], switches: lis
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--checkpoint", default="checkpoints/mosi-std-ta")
-    ap.add_argument("--compare-checkpoint", default="checkpoints/mosi-std-ta-nocl")
+    ap.add_argument("--checkpoint", default="checkpoints/mosi-std-ta-ft")
+    ap.add_argument("--compare-checkpoint", default="checkpoints/mosi-std-ta-ft-nocl")
     ap.add_argument("--data", default=str(ROOT.parent / "shared" / "data"))
     ap.add_argument("--users", type=int, default=8)
     ap.add_argument("--duration", type=float, default=120.0, help="seconds of the concurrent-users test")

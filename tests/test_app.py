@@ -299,7 +299,7 @@ def test_blocks_page_builds_and_cli_defaults(ctx):
 
     args = app.parse_args([])
     assert (args.checkpoint, args.compare_checkpoint, args.data) == (
-        "checkpoints/mosi-std-ta", "checkpoints/mosi-std-ta-nocl", "../shared/data")
+        "checkpoints/mosi-std-ta-ft", "checkpoints/mosi-std-ta-ft-nocl", "../shared/data")
     assert (args.host, args.port) == ("127.0.0.1", 7860)
     opts = app.options_from(app.parse_args(["--compare-checkpoint", "none", "--port", "9000", "--no-asr"]))
     assert opts.compare_checkpoint is None and not opts.asr

@@ -1,0 +1,35 @@
+"""The shipped checkpoints are the runs the report describes: each one, evaluated on its test split from the shared
+data, gives the test metrics its committed run log recorded (within what fp16 storage of the weights moves)."""
+import json
+from pathlib import Path
+
+import pytest
+
+from fdcmdie.experiments import load_plan
+from fdcmdie.inference import Predictor
+
+ROOT = Path(__file__).resolve().parent.parent
+_, PLAN = load_plan(ROOT / "configs" / "experiments.yaml")
+SHIPPED = [e for e in PLAN if e.ship]
+
+
+def logged_test(name: str) -> dict:
+    log = ROOT / "runs" / f"{name}-s1" / "log.jsonl"
+    return next(r for r in map(json.loads, log.read_text().splitlines()) if r.get("event") == "test")["test"]
+
+
+def test_every_shipped_checkpoint_has_its_run_log():
+    assert {"mosi-poria-tav", "mosi-poria-tav-nocl", "mosi-std-ta", "mosi-std-ta-nocl"} <= {e.name for e in SHIPPED}
+    for exp in SHIPPED:
+        assert (ROOT / "checkpoints" / exp.name / "model.safetensors").is_file(), exp.name
+        assert logged_test(exp.name)["acc2_non0"] > 50, exp.name
+
+
+@pytest.mark.parametrize("name", [e.name for e in SHIPPED])
+def test_shipped_checkpoint_reproduces_its_logged_test_metrics(name, data_root):
+    pred = Predictor.load(ROOT / "checkpoints" / name)
+    got = pred.predict_split("test", data_root=data_root).metrics()
+    want = logged_test(name)
+    assert got["mae"] == pytest.approx(want["mae"], abs=2e-3)
+    assert got["corr"] == pytest.approx(want["corr"], abs=2e-3)
+    assert got["acc2_non0"] == pytest.approx(want["acc2_non0"], abs=0.5)  # a sample or two may cross 0 in fp16

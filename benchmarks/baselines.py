@@ -1,12 +1,13 @@
 """Reference baselines for docs/RESULTS.md (text only, MOSI).
 
     python benchmarks/baselines.py ridge [--data-root ../shared/data]
-    python benchmarks/baselines.py finetune [--split standard] [--seed 1] [--epochs 8]
+    python benchmarks/baselines.py finetune [--split standard] [--seed 1] [--epochs 8] [--train-layers N]
 
 ``ridge``: ridge regression on mean-pooled frozen MiniLM token states, both splits; the ridge strength is chosen
 on the validation split. Writes runs/baseline-ridge-<split>/log.jsonl.
 ``finetune``: the whole MiniLM fine-tuned as a plain text regressor (mean pooling, MLP head, L1 loss, AdamW 3e-5,
-batch 32), the epoch chosen by validation MAE. Writes runs/baseline-ft-<split>-s<seed>/log.jsonl.
+batch 32), the epoch chosen by validation MAE; ``--train-layers 2`` trains only the top 2 blocks, as the
+fine-tuned FD-CMDIE recipe does. Writes runs/baseline-ft-[top<n>-]<split>-s<seed>/log.jsonl.
 Each log ends with a {"event": "test", ...} record, the same shape the report reads from training runs.
 """
 from __future__ import annotations
@@ -74,7 +75,7 @@ class TextRegressor(torch.nn.Module):
 def finetune(args) -> None:
     from tqdm.auto import tqdm
 
-    from fdcmdie.text_encoder import load_encoder, tokenize
+    from fdcmdie.text_encoder import encoder_layers, load_encoder, tokenize
 
     t0 = time.time()
     torch.manual_seed(args.seed)
@@ -84,7 +85,10 @@ def finetune(args) -> None:
     ds = load_dataset(cfg)
     _, pretrained = load_encoder(cfg.model.text_encoder)
     net = TextRegressor(copy.deepcopy(pretrained).train(), pretrained.config.hidden_size)
-    opt = torch.optim.AdamW(net.parameters(), lr=args.lr, weight_decay=0.01)
+    if args.train_layers > 0:  # only the top n transformer blocks (and the head) learn, as in configs/mosi-ft.yaml
+        net.encoder.requires_grad_(False)
+        encoder_layers(net.encoder)[-args.train_layers:].requires_grad_(True)
+    opt = torch.optim.AdamW([p for p in net.parameters() if p.requires_grad], lr=args.lr, weight_decay=0.01)
     ids = {s: tokenize(cfg.model.text_encoder, ds.split(s).texts, cfg.model.max_text_len) for s in ("train", "valid", "test")}
     y = {s: torch.as_tensor(ds.split(s).labels, dtype=torch.float32) for s in ids}
 
@@ -100,7 +104,8 @@ def finetune(args) -> None:
         n = len(ids[split])
         return np.concatenate([net(*batch(split, range(s, min(s + 64, n)))).numpy() for s in range(0, n, 64)])
 
-    out = Path(args.runs) / f"baseline-ft-{args.split}-s{args.seed}"
+    top = f"top{args.train_layers}-" if args.train_layers > 0 else ""
+    out = Path(args.runs) / f"baseline-ft-{top}{args.split}-s{args.seed}"
     out.mkdir(parents=True, exist_ok=True)
     log = (out / "log.jsonl").open("w")
     best = (float("inf"), 0, None)
@@ -122,8 +127,8 @@ def finetune(args) -> None:
             best = (valid["mae"], epoch, copy.deepcopy(net.state_dict()))
     net.load_state_dict(best[2])
     test = compute_metrics(predict("test"), y["test"].numpy())
-    label = (f"MiniLM fully fine-tuned, text only (mean pooling, MLP head, L1, AdamW {args.lr:g}), "
-             f"MOSI {args.split} split")
+    how = f"top {args.train_layers} layers fine-tuned" if args.train_layers > 0 else "fully fine-tuned"
+    label = f"MiniLM {how}, text only (mean pooling, MLP head, L1, AdamW {args.lr:g}), MOSI {args.split} split"
     log.write(json.dumps({"event": "test", "label": label, "best_epoch": best[1], "test": test,
                           "valid": compute_metrics(predict("valid"), y["valid"].numpy()),
                           "wall_s": time.time() - t0}) + "\n")
@@ -141,6 +146,7 @@ def main() -> int:
     p.add_argument("--epochs", type=int, default=8, help="finetune only")
     p.add_argument("--batch-size", type=int, default=32, help="finetune only")
     p.add_argument("--lr", type=float, default=3e-5, help="finetune only")
+    p.add_argument("--train-layers", type=int, default=0, help="finetune only: train only the top n layers (0: all)")
     p.add_argument("--no-progress", action="store_true")
     args = p.parse_args()
     ridge(args) if args.which == "ridge" else finetune(args)

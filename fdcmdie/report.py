@@ -110,6 +110,9 @@ def versus(results: dict, runs_dir: str) -> list[str]:
     lines = []
     for exp, ref, what in (("mosi-std-ta-ft", "baseline-ft-standard", "the text-only fully fine-tuned MiniLM"),
                            ("mosi-std-t-ft", "baseline-ft-standard", "the text-only fully fine-tuned MiniLM"),
+                           ("mosi-std-ta-ft", "baseline-ft-top2-standard", "the text-only MiniLM regressor with only its "
+                            "top 2 layers fine-tuned"),
+                           ("baseline-ft-top2-standard", "baseline-ft-standard", "the same regressor fully fine-tuned"),
                            ("mosi-std-ta-ft", "mosi-std-t-ft", "the same recipe on text alone"),
                            ("mosi-std-ta-ft", "mosi-std-ta", "the frozen-encoder recipe"),
                            ("mosi-std-ta", "baseline-ridge-standard", "ridge on frozen MiniLM (text only)")):
@@ -234,7 +237,8 @@ def build(plan_path: str, data_root: str | None, out: Path, with_analyses: bool 
                   "--seed S`; same splits, test):", "", HEADER, *base]
     if vs := versus(results, runs_dir):
         parts += ["", "Comparisons on the standard split (test, means over the seeds that finished):", "", *vs]
-    for group, title in (("diagnostic", "Diagnostic: what audio adds under the fine-tuned recipe (MOSI standard split)"),
+    for group, title in (("diagnostic", "Diagnostic: fine-tuned recipe with text alone, with text + audio, and the text-only "
+                                        "regressors (MOSI standard split)"),
                          ("ablation", "Ablations (paper Table 7), MOSI standard split, frozen-encoder recipe"),
                          ("sweep-kcl", "k_cl sweep (paper Tables 4–5), one seed per point"),
                          ("sweep-layers", "CMDIE layers k (paper Table 6), one seed per point"),
@@ -248,9 +252,11 @@ def build(plan_path: str, data_root: str | None, out: Path, with_analyses: bool 
         if group == "diagnostic":
             for ref in ("mosi-std-ta-ft", "mosi-std-ta-ft-nocl"):
                 if results.get(ref):
-                    parts.append(row(f"reference: T+A (`{ref}`)", [r["test"] for r in results[ref]]))
+                    parts.append(row(f"reference: T+A{' w/o CL' if ref.endswith('nocl') else ''} (`{ref}`)",
+                                     [r["test"] for r in results[ref]]))
             parts += [row(f"reference: {label} (`{name}`)", recs)
-                      for name, (label, recs) in baseline_results(runs_dir).items() if name == "baseline-ft-standard"]
+                      for name, (label, recs) in baseline_results(runs_dir).items() if name.startswith("baseline-ft-")
+                      and name.endswith("-standard")]
         if group == "ablation":
             ref = results.get("mosi-std-ta", [])
             if ref:

@@ -229,8 +229,8 @@ def build(plan_path: str, data_root: str | None, out: Path, with_analyses: bool 
         parts += ["", "Validation vs test (the best epoch's). On Poria's split the validation part is carved from Poria's "
                   "train half, on which the bundle's 3D-CNN video vectors were fitted with labels: there the video looks "
                   "far more informative than it is on the test half, the model learns to trust it, and validation "
-                  "overstates test. The standard-split pair uses only leak-free features (transcripts, openSMILE) and "
-                  "is the app's default.", "",
+                  "overstates test. The standard-split pairs use only leak-free features (transcripts, openSMILE); the "
+                  "fine-tuned one is the app's default.", "",
                   "| run | valid Acc-2 non-0 | test Acc-2 non-0 | valid MAE | test MAE |", "|---|---|---|---|---|", *gap]
     if base := baselines(runs_dir):
         parts += ["", "Measured baselines (`python benchmarks/baselines.py ridge`, `python benchmarks/baselines.py finetune "

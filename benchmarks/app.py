@@ -23,14 +23,12 @@ import os
 import platform
 import random
 import re
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import threading
 import time
-import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -42,6 +40,7 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
 import numpy as np  # noqa: E402
 from machine import cpu_name  # noqa: E402
+from serving import free_port, wait_http  # noqa: E402
 
 SAMPLE_TARGET_S, MAP_TARGET_S, UPLOAD_TARGET_S = 0.100, 2.0, 3.0
 TEXTS = ["i loved every minute of this film", "what a waste of two hours", "it was okay i guess",
@@ -59,12 +58,6 @@ def median_time(fn, runs: int) -> tuple[float, float, object]:
 
 def pct(values: list[float], q: float) -> float:
     return float(np.percentile(values, q)) if values else float("nan")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 # ------------------------------------------------------------------------------------------- in-process
@@ -175,15 +168,7 @@ def serve(args, tmp: Path):
     out = open(log, "w")
     proc = subprocess.Popen(cmd, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}/"
-    while True:
-        if proc.poll() is not None:
-            raise RuntimeError(f"the app exited:\n{log.read_text()[-3000:]}")
-        try:
-            with urllib.request.urlopen(url, timeout=5) as r:
-                if r.status == 200:
-                    break
-        except OSError:
-            time.sleep(0.2)
+    wait_http(url, proc, log, timeout=600, poll=0.2)
     first_page = time.perf_counter() - t0
     return proc, url, log, first_page, t0
 

@@ -8,16 +8,15 @@ Not skippable: CI installs chromium (`apt-get install chromium`); never `playwri
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 
 import media_fixtures as mf
+from serving import free_port, wait_http
 from test_app_support import UMAP_SMALL, app_checkpoints  # noqa: F401  (fixture)
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -25,27 +24,6 @@ ARTIFACTS = ROOT / "tests" / "_artifacts"
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--no-first-run"]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_http(url: str, proc: subprocess.Popen, log: Path, timeout: float = 240) -> None:
-    t = time.time()
-    while time.time() - t < timeout:
-        if proc.poll() is not None:
-            raise AssertionError(f"the app exited with {proc.returncode}:\n{log.read_text()[-4000:]}")
-        try:
-            with urllib.request.urlopen(url, timeout=5) as r:
-                if r.status == 200:
-                    return
-        except OSError:
-            time.sleep(1)
-    raise AssertionError(f"the app did not answer in {timeout} s:\n{log.read_text()[-4000:]}")
-
 
 def text_of(page, selector: str) -> str:
     return page.locator(selector).inner_text()

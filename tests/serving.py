@@ -1,0 +1,30 @@
+"""Serving helpers shared by the browser test and benchmarks/app.py: a free localhost port, and waiting for the app's
+first HTTP 200 while watching that its process is still alive."""
+from __future__ import annotations
+
+import socket
+import subprocess
+import time
+import urllib.request
+from pathlib import Path
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_http(url: str, proc: subprocess.Popen, log: Path, *, timeout: float = 240, poll: float = 1.0) -> None:
+    """Return once ``url`` answers 200; fail with the end of the app's log if it exits or stays silent."""
+    t = time.time()
+    while time.time() - t < timeout:
+        if proc.poll() is not None:
+            raise AssertionError(f"the app exited with {proc.returncode}:\n{log.read_text()[-4000:]}")
+        try:
+            with urllib.request.urlopen(url, timeout=5) as r:
+                if r.status == 200:
+                    return
+        except OSError:
+            time.sleep(poll)
+    raise AssertionError(f"the app did not answer in {timeout} s:\n{log.read_text()[-4000:]}")

@@ -97,13 +97,8 @@ def baseline_results(runs_dir: str) -> dict[str, tuple[str, list[dict]]]:
     return out
 
 
-def baselines(runs_dir: str) -> list[str]:
-    return [row(f"{label} (`{name}`)", recs) for name, (label, recs) in baseline_results(runs_dir).items()]
-
-
-def versus(results: dict, runs_dir: str) -> list[str]:
-    """Sentences comparing standard-split rows with each other and with the text-only baselines (test)."""
-    base = baseline_results(runs_dir)
+def versus(results: dict, base: dict[str, tuple[str, list[dict]]]) -> list[str]:
+    """Sentences comparing standard-split rows with each other and with the text-only baselines (``baseline_results``)."""
     records = {**{name: [r["test"] for r in recs] for name, recs in results.items() if recs},
                **{name: recs for name, (_, recs) in base.items()}}
     mean = lambda recs, k: float(np.mean([r[k] for r in recs]))
@@ -232,10 +227,12 @@ def build(plan_path: str, data_root: str | None, out: Path, with_analyses: bool 
                   "overstates test. The standard-split pairs use only leak-free features (transcripts, openSMILE); the "
                   "fine-tuned one is the app's default.", "",
                   "| run | valid Acc-2 non-0 | test Acc-2 non-0 | valid MAE | test MAE |", "|---|---|---|---|---|", *gap]
-    if base := baselines(runs_dir):
+    base = baseline_results(runs_dir)
+    if base:
         parts += ["", "Measured baselines (`python benchmarks/baselines.py ridge`, `python benchmarks/baselines.py finetune "
-                  "--seed S`; same splits, test):", "", HEADER, *base]
-    if vs := versus(results, runs_dir):
+                  "--seed S`; same splits, test):", "", HEADER,
+                  *(row(f"{label} (`{name}`)", recs) for name, (label, recs) in base.items())]
+    if vs := versus(results, base):
         parts += ["", "Comparisons on the standard split (test, means over the seeds that finished):", "", *vs]
     for group, title in (("diagnostic", "Diagnostic: fine-tuned recipe with text alone, with text + audio, and the text-only "
                                         "regressors (MOSI standard split)"),
@@ -255,7 +252,7 @@ def build(plan_path: str, data_root: str | None, out: Path, with_analyses: bool 
                     parts.append(row(f"reference: T+A{' w/o CL' if ref.endswith('nocl') else ''} (`{ref}`)",
                                      [r["test"] for r in results[ref]]))
             parts += [row(f"reference: {label} (`{name}`)", recs)
-                      for name, (label, recs) in baseline_results(runs_dir).items() if name.startswith("baseline-ft-")
+                      for name, (label, recs) in base.items() if name.startswith("baseline-ft-")
                       and name.endswith("-standard")]
         if group == "ablation":
             ref = results.get("mosi-std-ta", [])

@@ -1,11 +1,10 @@
 """The shipped checkpoints are the runs the report describes: each one, evaluated on its test split from the shared
 data, gives the test metrics its committed run log recorded (within what fp16 storage of the weights moves)."""
-import json
 from pathlib import Path
 
 import pytest
 
-from fdcmdie.experiments import load_plan
+from fdcmdie.experiments import finished, load_plan, read_log
 from fdcmdie.inference import Predictor
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -14,8 +13,7 @@ SHIPPED = [e for e in PLAN if e.ship]
 
 
 def logged_test(name: str) -> dict:
-    log = ROOT / "runs" / f"{name}-s1" / "log.jsonl"
-    return next(r for r in map(json.loads, log.read_text().splitlines()) if r.get("event") == "test")["test"]
+    return finished(read_log(ROOT / "runs" / f"{name}-s1" / "log.jsonl"))["test"]
 
 
 def test_every_shipped_checkpoint_has_its_run_log():

@@ -26,6 +26,7 @@ class Experiment:
     set: list[str] = field(default_factory=list)
     ship: bool = False
     paper: str | None = None
+    gpu: bool = False          # the paper's recipe: run on a GPU (scripts/gpu_paper_recipe.py), not in a plain sweep
 
     def run_name(self, seed: int) -> str:
         return f"{self.name}-s{seed}"
@@ -65,6 +66,9 @@ def main(args) -> int:
     only_seeds = {int(s) for s in args.seeds.split(",")} if args.seeds else None
     for exp in plan:
         if (args.group and exp.group not in args.group) or (args.name and exp.name not in args.name):
+            continue
+        if exp.gpu and not (args.group or args.name):
+            print(f"skip     {exp.name}: a GPU run (scripts/gpu_paper_recipe.py); select it with --group {exp.group}")
             continue
         for seed in exp.seeds:
             if only_seeds and seed not in only_seeds:

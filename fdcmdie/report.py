@@ -234,7 +234,9 @@ def build(plan_path: str, data_root: str | None, out: Path, with_analyses: bool 
                   *(row(f"{label} (`{name}`)", recs) for name, (label, recs) in base.items())]
     if vs := versus(results, base):
         parts += ["", "Comparisons on the standard split (test, means over the seeds that finished):", "", *vs]
-    for group, title in (("diagnostic", "Diagnostic: fine-tuned recipe with text alone, with text + audio, and the text-only "
+    for group, title in (("paper-gpu", "The paper's recipe on a GPU: whole MiniLM fine-tuned, Table 2 epochs "
+                                       "(MOSI standard split, T+A)"),
+                         ("diagnostic", "Diagnostic: fine-tuned recipe with text alone, with text + audio, and the text-only "
                                         "regressors (MOSI standard split)"),
                          ("ablation", "Ablations (paper Table 7), MOSI standard split, frozen-encoder recipe"),
                          ("sweep-kcl", "k_cl sweep (paper Tables 4–5), one seed per point"),
@@ -242,7 +244,9 @@ def build(plan_path: str, data_root: str | None, out: Path, with_analyses: bool 
                          ("mosei", "MOSEI (text only here)")):
         parts += ["", f"## {title}", ""]
         if not ok(group):
-            parts.append("_No finished runs yet; see the commands below._")
+            parts.append("_No finished runs yet: these need the lent GPU (`python scripts/gpu_paper_recipe.py pack`, "
+                         "then `run` there and `collect` here; see the script's docstring)._" if group == "paper-gpu"
+                         else "_No finished runs yet; see the commands below._")
             continue
         parts += group_table(plan, results, group, "mosei" if group == "mosei" else "mosi",
                              paper_first=("FD-CMDIE",) if group == "mosei" else ())

@@ -212,6 +212,10 @@ def build(plan_path: str, data_root: str | None, out: Path, with_analyses: bool 
         "Fine-tuned rows (`configs/mosi-ft.yaml`): the top 2 of MiniLM's 6 layers are trained (encoder lr 3e-5) on "
         "cached layer-4 token states, one similar and one different contrastive member per anchor and step, early "
         "stopping after 5 epochs (max 20).",
+        *(["- **Paper-recipe rows** (`configs/mosi-paper.yaml`, trained on the lent GPU by `scripts/gpu_paper_recipe.py`): "
+           "the whole MiniLM fine-tuned with the task at Table 2's lr 1e-4, 50 epochs, no early stopping; the encoder "
+           "travelled in float16 with only the embedding rows MOSI's transcripts use (`fdcmdie/portable.py`)."]
+          if ok("paper-gpu") else []),
         "",
         "## Headline: MOSI", "",
     ]

@@ -266,6 +266,14 @@ def build(plan_path: str, data_root: str | None, out: Path, with_analyses: bool 
             ref = results.get("mosi-std-ta", [])
             if ref:
                 parts.append(row("reference: full model (`mosi-std-ta`)", [r["test"] for r in ref]))
+    parts += ["", "## Checkpoints for uploaded clips", "",
+              "The shipped checkpoints were trained on the bundle's utterance vectors (openSMILE audio, 3D-CNN video), "
+              "which a new clip cannot produce: for an upload they predict from the words only, and the app says so. "
+              "A checkpoint that uses the voice and face of uploads needs raw labelled clips (MMSA's raw MOSI, not "
+              "available here) run through this project's extractor, then trained on its output:", "",
+              "    python -m fdcmdie extract --raw-dir MOSI/Raw --labels MOSI/label.csv --out features.pkl",
+              "    python -m fdcmdie train --config configs/clips.yaml --set data.path=features.pkl", "",
+              "No such run is in this report: the raw clips do not exist here."]
     if with_analyses:
         ships = [f"checkpoints/{e.name}" for e in plan if e.ship]
         parts += ["", "## Analyses of the shipped checkpoints", ""]

@@ -121,6 +121,37 @@ def versus(results: dict, base: dict[str, tuple[str, list[dict]]]) -> list[str]:
     return lines
 
 
+def ablation_order(plan, results: dict, full: str = "mosi-std-ta") -> list[str]:
+    """The change of non-0 Acc-2 when each part is removed, here and in the paper (Table 7), largest drop first."""
+    base = [r["test"]["acc2_non0"] for r in results.get(full, [])]
+    if not base:
+        return []
+    paper_full = PAPER["mosi"]["FD-CMDIE"]["acc2_non0"]
+    ours, paper = [], []
+    for e in plan:
+        recs = results.get(e.name, [])
+        if not recs or e.paper not in PAPER["mosi"] or e.paper == "FD-CMDIE" or e.name.startswith("mosi-std-ta-ft"):
+            continue
+        name = "encoder swap" if e.paper == "w/o NeoBERT" else e.paper
+        ours.append((float(np.mean([r["test"]["acc2_non0"] for r in recs])) - float(np.mean(base)), name, len(recs)))
+        paper.append((PAPER["mosi"][e.paper]["acc2_non0"] - paper_full, name))
+    if not ours:
+        return []
+    sd = float(np.std(base, ddof=1)) if len(base) > 1 else float("nan")
+    sign = lambda d: f"{'+' if d >= 0 else '−'}{abs(d):.2f}"
+    noise = [name for d, name, _ in ours if abs(d) < sd]
+    return [f"Change of non-0 Acc-2 when a part is removed (test mean minus the full model `{full}`, "
+            f"{len(base)} seeds, seed std {sd:.2f}), largest drop first:", "",
+            "- here: " + "; ".join(f"{name} {sign(d)} ({n} seeds)" for d, name, n in sorted(ours)),
+            f"- paper (Table 7, full model {paper_full:.2f}): " + "; ".join(f"{name} {sign(d)}" for d, name in sorted(paper)),
+            "- order here: " + " > ".join(name for _, name, _ in sorted(ours)) + "; paper: "
+            + " > ".join(name for _, name in sorted(paper)) + ".",
+            *([f"- within one seed std of the full model here (not distinguishable with these seeds): {', '.join(noise)}."]
+              if noise else []),
+            "- encoder swap: here MiniLM → MPNet (a larger encoder, both frozen); in the paper NeoBERT → BERT-base "
+            "(\"w/o NeoBERT\")."]
+
+
 def analyses(checkpoints: list[str], data_root: str | None, fig_dir: Path) -> list[str]:
     """GAP contributions per modality and layer, feature cosines and projection figures, from shipped checkpoints."""
     from .explain.cases import split_ablations
@@ -266,6 +297,8 @@ def build(plan_path: str, data_root: str | None, out: Path, with_analyses: bool 
             ref = results.get("mosi-std-ta", [])
             if ref:
                 parts.append(row("reference: full model (`mosi-std-ta`)", [r["test"] for r in ref]))
+            if order := ablation_order(plan, results):
+                parts += ["", *order]
     parts += ["", "## Checkpoints for uploaded clips", "",
               "The shipped checkpoints were trained on the bundle's utterance vectors (openSMILE audio, 3D-CNN video), "
               "which a new clip cannot produce: for an upload they predict from the words only, and the app says so. "

@@ -58,3 +58,25 @@ experiments:
     base = next(l for l in text.splitlines() if l.startswith("| text-only FT"))
     assert "(`baseline-ft-standard`) | 2 |" in base and "84.50 ±" in base
     assert "non-0 Acc-2 83.00 vs 84.50 (-1.50 points)" in text
+
+
+def test_report_orders_the_ablations_next_to_the_paper(tmp_path):
+    runs = tmp_path / "runs"
+    plan = tmp_path / "plan.yaml"
+    plan.write_text(f"""runs_dir: {runs}
+experiments:
+  - {{name: mosi-std-ta, group: headline, config: configs/mosi.yaml, seeds: [1, 2], label: "full", paper: FD-CMDIE}}
+  - {{name: abl-no-cmdie, group: ablation, config: configs/mosi.yaml, seeds: [1], label: "w/o CMDIE", paper: w/o CMDIE}}
+  - {{name: abl-no-gap, group: ablation, config: configs/mosi.yaml, seeds: [1], label: "w/o GAP", paper: w/o GAP}}
+  - {{name: abl-mpnet, group: ablation, config: configs/mosi.yaml, seeds: [1], label: "MPNet", paper: w/o NeoBERT}}
+""")
+    for seed, acc in ((1, 80.0), (2, 81.0)):
+        write_log(runs / f"mosi-std-ta-s{seed}", metrics(acc))
+    for name, acc in (("abl-no-cmdie", 76.5), ("abl-no-gap", 80.0), ("abl-mpnet", 81.5)):
+        write_log(runs / f"{name}-s1", metrics(acc))
+    text = build(str(plan), None, tmp_path / "R.md", with_analyses=False)
+    assert "- here: w/o CMDIE −4.00 (1 seeds); w/o GAP −0.50 (1 seeds); encoder swap +1.00 (1 seeds)" in text
+    assert "- paper (Table 7, full model 88.60): w/o CMDIE −4.64; encoder swap −2.92; w/o GAP −1.87" in text
+    assert "order here: w/o CMDIE > w/o GAP > encoder swap; paper: w/o CMDIE > encoder swap > w/o GAP." in text
+    # the full model's seed std is 0.71: GAP's −0.50 is within it, CMDIE's −4.00 and MPNet's +1.00 are not
+    assert "not distinguishable with these seeds): w/o GAP." in text

@@ -27,6 +27,14 @@ PAPER = {
         "w/o CMDIE": dict(acc2_has0=81.73, acc2_non0=83.96),
         "w/o GAP": dict(acc2_has0=85.47, acc2_non0=86.73),
         "w/o CrossAtt-2": dict(acc2_has0=83.36, acc2_non0=84.45),
+        # Table 4 (k_cl on MOSI; Acc-2 and F1, has-0/non-0) and Table 6 (CMDIE layers k; non-0 Acc-2 and F1 only)
+        **{f"k_cl = {k}": dict(acc2_has0=a0, acc2_non0=a1, f1_has0=f0, f1_non0=f1) for k, a0, a1, f0, f1 in (
+            (2, 79.01, 81.10, 78.83, 81.01), (3, 81.49, 82.93, 81.46, 82.96), (4, 83.53, 84.91, 83.51, 84.93),
+            (5, 83.48, 85.01, 83.50, 85.10), (6, 84.38, 85.37, 84.32, 85.27), (7, 85.27, 85.93, 85.32, 85.92),
+            (8, 85.62, 86.52, 85.35, 86.81), (9, 86.21, 87.13, 86.27, 87.31), (10, 86.75, 88.60, 86.71, 88.59),
+            (11, 86.44, 88.26, 86.41, 88.27), (12, 86.34, 88.17, 86.39, 88.25))},
+        **{f"k = {k}": dict(acc2_non0=a1, f1_non0=f1) for k, a1, f1 in (
+            (1, 83.69, 83.58), (2, 85.37, 85.81), (3, 88.60, 88.59), (4, 87.04, 86.98), (5, 85.37, 85.37))},
     },
     "mosei": {
         "FD-CMDIE": dict(acc2_has0=85.06, acc2_non0=87.59, f1_has0=85.28, f1_non0=87.49, acc7=54.48, mae=0.501, corr=0.801),
@@ -50,7 +58,7 @@ def _fmt(values: list[float], pct: bool) -> str:
 def row(label: str, records: list[dict], n: str | None = None) -> str:
     """One table row from test-metric dicts (mean ± sample std over seeds)."""
     get = lambda k: [r[k] for r in records if r.get(k) is not None]
-    pair = lambda a, b: f"{_fmt(get(a), True)} / {_fmt(get(b), True)}" if get(a) else "–"
+    pair = lambda a, b: f"{_fmt(get(a), True)} / {_fmt(get(b), True)}" if get(a) or get(b) else "–"
     return (f"| {label} | {n if n is not None else len(records)} | {pair('acc2_has0', 'acc2_non0')} | "
             f"{pair('f1_has0', 'f1_non0')} | {_fmt(get('acc7'), True)} | {_fmt(get('mae'), False)} | "
             f"{_fmt(get('corr'), False)} |")
@@ -122,26 +130,28 @@ def versus(results: dict, base: dict[str, tuple[str, list[dict]]]) -> list[str]:
 
 
 def ablation_order(plan, results: dict, full: str = "mosi-std-ta") -> list[str]:
-    """The change of non-0 Acc-2 when each part is removed, here and in the paper (Table 7), largest drop first."""
-    base = [r["test"]["acc2_non0"] for r in results.get(full, [])]
+    """The change of non-0 Acc-2 when each part is removed, here (paired by seed with the full model) and in the
+    paper (Table 7), largest drop first."""
+    base = {r["seed"]: r["test"]["acc2_non0"] for r in results.get(full, [])}
     if not base:
         return []
     paper_full = PAPER["mosi"]["FD-CMDIE"]["acc2_non0"]
     ours, paper = [], []
     for e in plan:
-        recs = results.get(e.name, [])
-        if not recs or e.paper not in PAPER["mosi"] or e.paper == "FD-CMDIE" or e.name.startswith("mosi-std-ta-ft"):
+        recs = [r for r in results.get(e.name, []) if r["seed"] in base]
+        if not recs or e.paper not in PAPER["mosi"] or not (e.group == "ablation" or e.name == f"{full}-nocl"):
             continue
         name = "encoder swap" if e.paper == "w/o NeoBERT" else e.paper
-        ours.append((float(np.mean([r["test"]["acc2_non0"] for r in recs])) - float(np.mean(base)), name, len(recs)))
+        d = float(np.mean([r["test"]["acc2_non0"] - base[r["seed"]] for r in recs]))
+        ours.append((d, name, len(recs)))
         paper.append((PAPER["mosi"][e.paper]["acc2_non0"] - paper_full, name))
     if not ours:
         return []
-    sd = float(np.std(base, ddof=1)) if len(base) > 1 else float("nan")
+    sd = float(np.std(list(base.values()), ddof=1)) if len(base) > 1 else float("nan")
     sign = lambda d: f"{'+' if d >= 0 else '−'}{abs(d):.2f}"
     noise = [name for d, name, _ in ours if abs(d) < sd]
-    return [f"Change of non-0 Acc-2 when a part is removed (test mean minus the full model `{full}`, "
-            f"{len(base)} seeds, seed std {sd:.2f}), largest drop first:", "",
+    return [f"Change of non-0 Acc-2 when a part is removed (test, minus the full model `{full}` on the same seeds; "
+            f"the full model's seed std over {len(base)} seeds is {sd:.2f}), largest drop first:", "",
             "- here: " + "; ".join(f"{name} {sign(d)} ({n} seeds)" for d, name, n in sorted(ours)),
             f"- paper (Table 7, full model {paper_full:.2f}): " + "; ".join(f"{name} {sign(d)}" for d, name in sorted(paper)),
             "- order here: " + " > ".join(name for _, name, _ in sorted(ours)) + "; paper: "
@@ -274,8 +284,9 @@ def build(plan_path: str, data_root: str | None, out: Path, with_analyses: bool 
                          ("diagnostic", "Diagnostic: fine-tuned recipe with text alone, with text + audio, and the text-only "
                                         "regressors (MOSI standard split)"),
                          ("ablation", "Ablations (paper Table 7), MOSI standard split, frozen-encoder recipe"),
-                         ("sweep-kcl", "k_cl sweep (paper Tables 4–5), one seed per point"),
-                         ("sweep-layers", "CMDIE layers k (paper Table 6), one seed per point"),
+                         ("sweep-kcl", "k_cl sweep (paper Table 4, MOSI), one seed per point, frozen-encoder recipe"),
+                         ("sweep-layers", "CMDIE layers k (paper Table 6, which gives non-0 Acc-2 and F1 only), one seed per point, "
+                                          "frozen-encoder recipe"),
                          ("mosei", "MOSEI (text only here)")):
         parts += ["", f"## {title}", ""]
         if not ok(group):
@@ -293,6 +304,12 @@ def build(plan_path: str, data_root: str | None, out: Path, with_analyses: bool 
             parts += [row(f"reference: {label} (`{name}`)", recs)
                       for name, (label, recs) in base.items() if name.startswith("baseline-ft-")
                       and name.endswith("-standard")]
+        if group in ("sweep-kcl", "sweep-layers"):
+            point = "k_cl = 10" if group == "sweep-kcl" else "k = 3"
+            ref = [r["test"] for r in results.get("mosi-std-ta", []) if r["seed"] == 1]
+            if ref:
+                parts += [row(f"reference: {point}, the full model (`mosi-std-ta`, seed 1)", ref),
+                          row(f"&nbsp;&nbsp;paper: {point}", [PAPER["mosi"][point]], n="–")]
         if group == "ablation":
             ref = results.get("mosi-std-ta", [])
             if ref:

@@ -43,10 +43,12 @@ def load_plan(path: str | Path = "configs/experiments.yaml") -> tuple[str, list[
     return raw.get("runs_dir", "runs"), [Experiment(**e) for e in raw["experiments"]]
 
 
+def parse_log(text: str) -> list[dict]:
+    return [json.loads(line) for line in text.splitlines() if line.strip()]
+
+
 def read_log(path: Path) -> list[dict]:
-    if not path.is_file():
-        return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    return parse_log(path.read_text()) if path.is_file() else []
 
 
 def finished(log: list[dict]) -> dict | None:

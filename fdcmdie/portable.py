@@ -15,7 +15,7 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file, save_file
 
-from .text_encoder import load_encoder, resolve_encoder
+from .text_encoder import load_encoder, resolve_encoder, tokenize
 
 WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
 PACKED = "packed.safetensors"
@@ -24,11 +24,7 @@ PACKED = "packed.safetensors"
 def used_token_ids(name: str, texts: list[str], max_len: int) -> torch.Tensor:
     """Sorted ids of every token the texts produce (as training tokenizes them), plus the special tokens."""
     tok, _ = load_encoder(name)
-    ids: set[int] = set(tok.all_special_ids)
-    for chunk in range(0, len(texts), 512):
-        enc = tok([t if t.strip() else "." for t in texts[chunk: chunk + 512]], truncation=True, max_length=max_len)
-        for row in enc["input_ids"]:
-            ids.update(row)
+    ids = set(tok.all_special_ids).union(*(row.tolist() for row in tokenize(name, texts, max_len)))
     return torch.tensor(sorted(ids), dtype=torch.long)
 
 

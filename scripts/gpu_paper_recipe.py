@@ -17,7 +17,6 @@ is rewritten, so a call stopped at its time limit still returns the runs that fi
 from __future__ import annotations
 
 import argparse
-import io
 import json
 import os
 import subprocess
@@ -31,7 +30,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from fdcmdie.experiments import finished, load_plan, read_log  # noqa: E402
+from fdcmdie.experiments import finished, load_plan, parse_log, read_log  # noqa: E402
 
 LIMIT = 64 * 2 ** 20            # what travels to the device machine: working tree + carried folders
 ARCHIVE = "paper-runs.tar.gz"
@@ -136,7 +135,7 @@ def collect(args) -> int:
         members = [m for m in tar.getmembers() if m.isfile() and m.name.endswith("/log.jsonl")]
         for m in members:
             name = Path(m.name).parent.name
-            records = [json.loads(x) for x in io.TextIOWrapper(tar.extractfile(m)).read().splitlines() if x.strip()]
+            records = parse_log(tar.extractfile(m).read().decode())
             dest = runs / name / "log.jsonl"
             if finished(records) is None:
                 print(f"skip   {name}: unfinished on the device")

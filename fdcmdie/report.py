@@ -12,6 +12,7 @@ import shlex
 from pathlib import Path
 
 import numpy as np
+from scipy import stats
 
 from .experiments import finished, load_plan, read_log
 
@@ -118,15 +119,26 @@ def versus(results: dict, base: dict[str, tuple[str, list[dict]]]) -> list[str]:
                            ("baseline-ft-top2-standard", "baseline-ft-standard", "the same regressor fully fine-tuned"),
                            ("mosi-std-ta-ft", "mosi-std-t-ft", "the same recipe on text alone"),
                            ("mosi-std-ta-ft", "mosi-std-ta", "the frozen-encoder recipe"),
-                           ("mosi-std-ta", "baseline-ridge-standard", "ridge on frozen MiniLM (text only)")):
+                           ("mosi-std-ta", "baseline-ridge-standard", "ridge on frozen MiniLM (text only)"),
+                           ("mosi-std-ta-ft", "mosi-std-ta-ft-nocl", "the same without contrastive learning"),
+                           ("mosi-std-ta", "mosi-std-ta-nocl", "the same without contrastive learning")):
         if exp in records and ref in records:
             ours, theirs = records[exp], records[ref]
             d = mean(ours, "acc2_non0") - mean(theirs, "acc2_non0")
             lines.append(f"- `{exp}` ({len(ours)} seed(s)) vs {what} (`{ref}`, {len(theirs)} seed(s)): non-0 Acc-2 "
                          f"{mean(ours, 'acc2_non0'):.2f} vs {mean(theirs, 'acc2_non0'):.2f} "
-                         f"({'+' if d >= 0 else ''}{d:.2f} points), MAE {mean(ours, 'mae'):.3f} vs {mean(theirs, 'mae'):.3f}, "
+                         f"({'+' if d >= 0 else ''}{d:.2f} points{welch(ours, theirs)}), "
+                         f"MAE {mean(ours, 'mae'):.3f} vs {mean(theirs, 'mae'):.3f}, "
                          f"Corr {mean(ours, 'corr'):.3f} vs {mean(theirs, 'corr'):.3f}.")
     return lines
+
+
+def welch(ours: list[dict], theirs: list[dict], key: str = "acc2_non0") -> str:
+    """", Welch's t-test p = …" over the seeds of two rows (empty when either has fewer than 2 seeds)."""
+    if min(len(ours), len(theirs)) < 2:
+        return ""
+    p = stats.ttest_ind([r[key] for r in ours], [r[key] for r in theirs], equal_var=False).pvalue
+    return f", Welch's t-test over seeds p = {p:.2f}"
 
 
 def ablation_order(plan, results: dict, full: str = "mosi-std-ta") -> list[str]:

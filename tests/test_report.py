@@ -47,9 +47,10 @@ def test_report_groups_baseline_seeds_and_compares_with_the_finetuned_row(tmp_pa
     plan = tmp_path / "plan.yaml"
     plan.write_text(f"""runs_dir: {runs}
 experiments:
-  - {{name: mosi-std-ta-ft, group: headline, config: configs/mosi-ft.yaml, seeds: [1], label: "ft"}}
+  - {{name: mosi-std-ta-ft, group: headline, config: configs/mosi-ft.yaml, seeds: [1, 2], label: "ft"}}
 """)
-    write_log(runs / "mosi-std-ta-ft-s1", metrics(83.0))
+    for seed, acc in ((1, 83.0), (2, 84.0)):
+        write_log(runs / f"mosi-std-ta-ft-s{seed}", metrics(acc))
     for seed, acc in ((1, 84.0), (2, 85.0)):
         path = runs / f"baseline-ft-standard-s{seed}"
         path.mkdir(parents=True)
@@ -57,7 +58,8 @@ experiments:
     text = build(str(plan), None, tmp_path / "R.md", with_analyses=False)
     base = next(l for l in text.splitlines() if l.startswith("| text-only FT"))
     assert "(`baseline-ft-standard`) | 2 |" in base and "84.50 ±" in base
-    assert "non-0 Acc-2 83.00 vs 84.50 (-1.50 points)" in text
+    # Welch: t = -1 / sqrt(0.5/2 + 0.5/2) = -sqrt(2) with 2 degrees of freedom, so p = 1 - sqrt(2)/2 = 0.29
+    assert "non-0 Acc-2 83.50 vs 84.50 (-1.00 points, Welch's t-test over seeds p = 0.29)" in text
 
 
 def test_report_orders_the_ablations_next_to_the_paper(tmp_path):

@@ -134,7 +134,7 @@ def versus(results: dict, base: dict[str, tuple[str, list[dict]]]) -> list[str]:
 
 
 def welch(ours: list[dict], theirs: list[dict], key: str = "acc2_non0") -> str:
-    """", Welch's t-test p = …" over the seeds of two rows (empty when either has fewer than 2 seeds)."""
+    """The clause ", Welch's t-test over seeds p = …" for two rows' seeds (empty when either has fewer than 2)."""
     if min(len(ours), len(theirs)) < 2:
         return ""
     p = stats.ttest_ind([r[key] for r in ours], [r[key] for r in theirs], equal_var=False).pvalue

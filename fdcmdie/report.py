@@ -124,10 +124,9 @@ def versus(results: dict, base: dict[str, tuple[str, list[dict]]]) -> list[str]:
                            ("mosi-std-ta", "mosi-std-ta-nocl", "the same without contrastive learning")):
         if exp in records and ref in records:
             ours, theirs = records[exp], records[ref]
-            d = mean(ours, "acc2_non0") - mean(theirs, "acc2_non0")
+            a, b = mean(ours, "acc2_non0"), mean(theirs, "acc2_non0")
             lines.append(f"- `{exp}` ({len(ours)} seed(s)) vs {what} (`{ref}`, {len(theirs)} seed(s)): non-0 Acc-2 "
-                         f"{mean(ours, 'acc2_non0'):.2f} vs {mean(theirs, 'acc2_non0'):.2f} "
-                         f"({'+' if d >= 0 else ''}{d:.2f} points{welch(ours, theirs)}), "
+                         f"{a:.2f} vs {b:.2f} ({'+' if a - b >= 0 else ''}{a - b:.2f} points{welch(ours, theirs)}), "
                          f"MAE {mean(ours, 'mae'):.3f} vs {mean(theirs, 'mae'):.3f}, "
                          f"Corr {mean(ours, 'corr'):.3f} vs {mean(theirs, 'corr'):.3f}.")
     return lines
@@ -161,13 +160,15 @@ def ablation_order(plan, results: dict, full: str = "mosi-std-ta") -> list[str]:
         return []
     sd = float(np.std(list(base.values()), ddof=1)) if len(base) > 1 else float("nan")
     sign = lambda d: f"{'+' if d >= 0 else '−'}{abs(d):.2f}"
-    noise = [name for d, name, _ in ours if abs(d) < sd]
+    noise = [name for d, name, _ in ours if abs(d) < sd]  # in plan order
+    ours.sort()
+    paper.sort()
     return [f"Change of non-0 Acc-2 when a part is removed (test, minus the full model `{full}` on the same seeds; "
             f"the full model's seed std over {len(base)} seeds is {sd:.2f}), largest drop first:", "",
-            "- here: " + "; ".join(f"{name} {sign(d)} ({n} seeds)" for d, name, n in sorted(ours)),
-            f"- paper (Table 7, full model {paper_full:.2f}): " + "; ".join(f"{name} {sign(d)}" for d, name in sorted(paper)),
-            "- order here: " + " > ".join(name for _, name, _ in sorted(ours)) + "; paper: "
-            + " > ".join(name for _, name in sorted(paper)) + ".",
+            "- here: " + "; ".join(f"{name} {sign(d)} ({n} seeds)" for d, name, n in ours),
+            f"- paper (Table 7, full model {paper_full:.2f}): " + "; ".join(f"{name} {sign(d)}" for d, name in paper),
+            "- order here: " + " > ".join(name for _, name, _ in ours) + "; paper: "
+            + " > ".join(name for _, name in paper) + ".",
             *([f"- within one seed std of the full model here (not distinguishable with these seeds): {', '.join(noise)}."]
               if noise else []),
             "- encoder swap: here MiniLM → MPNet (a larger encoder, both frozen); in the paper NeoBERT → BERT-base "

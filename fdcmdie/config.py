@@ -14,6 +14,7 @@ from typing import Any
 import yaml
 
 MODALITIES = ("t", "v", "a")  # text, visual, acoustic — the paper's order T, V, A
+MOSI_SPLITS = ("standard", "poria", "poria-honest", "poria-test-cv")  # see fdcmdie/data/mosi.py
 
 
 @dataclass
@@ -33,6 +34,7 @@ class ModelConfig:
     use_cmdie: bool = True            # ablation "w/o CMDIE": False
     pooling: str = "gap"              # "gap" | "mean" (ablation "w/o GAP")
     cross_att2: bool = True           # ablation "w/o CrossAtt-2": False
+    cross_att2_shared: bool = False   # CrossAtt-2 takes K/V with CrossAtt-1's projections (eq. 21–22 "from eq. 16–17") | own projections [choice]
     global_init: str = "concat"       # G_s^[0] from T_s, V_s, A_s: "concat" along time | "mean" of pooled vectors [choice]
     pos_encoding: str = "sinusoidal"  # PE in DIPU: "sinusoidal" | "none"
 
@@ -49,16 +51,19 @@ class LossConfig:
     members_per_step: int = 2         # how many members of each set join a training step [choice]
     denominator: str = "standard"     # NT-Xent denominator: "standard" (positive + negatives sharing the anchor) | "paper" (all γ≠β in P∪N)
     modality_dropout: float = 0.0     # probability of dropping a/v of a sample during training (robustness to missing modalities)
+    dropout_modalities: list[str] = field(default_factory=lambda: ["v", "a"])  # which of v/a modality_dropout drops (each independently)
 
 
 @dataclass
 class DataConfig:
     source: str = "mosi"              # "mosi" (shared bundle) | "mosei" (transcripts only) | "mmsa" (aligned_50/unaligned_50.pkl)
     root: str = "../shared/data"      # folder holding mosi/ and mosei/
-    split: str = "standard"           # mosi: "standard" | "poria"
+    split: str = "standard"           # mosi: "standard" | "poria" | "poria-honest" (valid/test from Poria's test half) | "poria-test-cv"
     path: str = ""                    # mmsa: path to the pickle
     text_source: str = "transcript"   # "transcript" (encoder on words) | "cnn" (the bundle's text-CNN vectors; Poria split only)
-    valid_fraction: float = 0.1       # poria: share of train videos carved out as validation
+    valid_fraction: float = 0.1       # poria: share of train videos carved out as validation; poria-honest: share of test-half videos
+    fold: int = 0                     # poria-test-cv: which fold (by video, inside Poria's test half) is the test part
+    folds: int = 5                    # poria-test-cv: number of folds; the fold after ``fold`` is the validation part
     normalize: bool = True            # z-score acoustic/visual features with train statistics
 
 
@@ -115,6 +120,8 @@ class Config:
             raise ValueError(f"model.pooling must be 'gap' or 'mean', got {m.pooling!r}")
         if m.global_init not in ("concat", "mean"):
             raise ValueError(f"model.global_init must be 'concat' or 'mean', got {m.global_init!r}")
+        if m.pos_encoding not in ("sinusoidal", "none"):
+            raise ValueError(f"model.pos_encoding must be 'sinusoidal' or 'none', got {m.pos_encoding!r}")
         if m.d % m.n_heads:
             raise ValueError(f"model.d={m.d} must be divisible by model.n_heads={m.n_heads}")
         if m.k < 1 and m.use_cmdie:
@@ -125,8 +132,17 @@ class Config:
             raise ValueError(f"loss.denominator must be 'standard' or 'paper', got {l.denominator!r}")
         if dt.source not in ("mosi", "mosei", "mmsa"):
             raise ValueError(f"data.source must be mosi, mosei or mmsa, got {dt.source!r}")
-        if dt.split not in ("standard", "poria"):
-            raise ValueError(f"data.split must be 'standard' or 'poria', got {dt.split!r}")
+        if dt.split not in MOSI_SPLITS:
+            raise ValueError(f"data.split must be one of {', '.join(MOSI_SPLITS)}, got {dt.split!r}")
+        if not 0 < dt.valid_fraction < 1:
+            raise ValueError(f"data.valid_fraction must be between 0 and 1, got {dt.valid_fraction}")
+        if dt.folds < 3 or not 0 <= dt.fold < dt.folds:
+            raise ValueError(f"data.folds must be >= 3 and data.fold in 0..folds-1, got fold={dt.fold}, folds={dt.folds}")
+        if not 0 <= l.modality_dropout < 1:
+            raise ValueError(f"loss.modality_dropout must be in [0, 1), got {l.modality_dropout}")
+        if not set(l.dropout_modalities) <= {"v", "a"}:
+            raise ValueError(f"loss.dropout_modalities must be a subset of [v, a] (text is never dropped), "
+                             f"got {l.dropout_modalities}")
         if dt.text_source not in ("transcript", "cnn"):
             raise ValueError(f"data.text_source must be 'transcript' or 'cnn', got {dt.text_source!r}")
 

@@ -27,7 +27,7 @@ class Predictions:
     pred: np.ndarray           # (N,)
     alpha: np.ndarray | None   # (N, k, M) GAP weights per layer
     gates: np.ndarray | None   # (N, k, M) GAP gates per layer
-    features: dict             # {"decoupled": {Ts..Ad: (N, d)}, "cmdie": {...}, "extracted": {t/v/a: (N, d)}}
+    features: dict             # {"decoupled": {Ts..Ad: (N, d)}, "cmdie": {G_T, G_V, G_A, Td..Ad, G: (N, d)}, "extracted": {t/v/a: (N, d)}}
     present: np.ndarray        # (N, M)
 
     def metrics(self) -> dict:

@@ -65,7 +65,7 @@ class Explanation:
     present: list[bool]              # which of them this input had
     alpha: np.ndarray | None         # (k, M) GAP weights per CMDIE layer (0 for a missing modality); None w/o CMDIE
     gates: np.ndarray | None         # (k, M) GAP gates per layer
-    features: dict                   # {"decoupled": {Ts..Ad: (d,)}, "cmdie": {Ts..Ad, G: (d,)}, "extracted": {m: (d,)}}
+    features: dict                   # {"decoupled": {Ts..Ad: (d,)}, "cmdie": {G_T/G_V/G_A (G_{X→G}), Td..Ad, G: (d,)}, "extracted": {m: (d,)}}
     used: list[str]                  # modalities the prediction used
     ignored: dict[str, str] = field(default_factory=dict)  # modality -> why it was not used (every one of t, v, a)
     text: str = ""                   # the text that was read

@@ -15,6 +15,7 @@ import copy
 import math
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from .config import ModelConfig
@@ -23,6 +24,7 @@ from .data.base import Batch
 FEATURE_NAMES = ("Ts", "Vs", "As", "Td", "Vd", "Ad")
 SHARED = {"t": "Ts", "v": "Vs", "a": "As"}
 PRIVATE = {"t": "Td", "v": "Vd", "a": "Ad"}
+ENHANCED = {"t": "G_T", "v": "G_V", "a": "G_A"}  # G_{X→G}^[k]: the global enhanced by modality X in the last layer (eq. 23)
 
 
 def masked_mean(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -92,7 +94,8 @@ class TextExtractor(nn.Module):
 
 
 class DecouplingEncoder(nn.Sequential):
-    """E_s (shared, one for all modalities) or E_d^m (private, one per modality): LN → Linear → Tanh → Dropout."""
+    """E_s (shared, one for all modalities) or E_d^m (private, one per modality):
+    LN (eq. 4) → Linear (eq. 5) → Tanh (eq. 6) → Dropout."""
 
     def __init__(self, *, dim: int, dropout: float):
         super().__init__(nn.LayerNorm(dim), nn.Linear(dim, dim), nn.Tanh(), nn.Dropout(dropout))
@@ -107,6 +110,8 @@ class PositionalEncoding(nn.Module):
 
     def __init__(self, *, dim: int, max_len: int = 4096, kind: str = "sinusoidal"):
         super().__init__()
+        if kind not in ("sinusoidal", "none"):
+            raise ValueError(f"positional encoding must be 'sinusoidal' or 'none', got {kind!r}")
         pos = torch.arange(max_len).unsqueeze(1)
         div = torch.exp(torch.arange(0, dim, 2) * (-math.log(10000.0) / dim))
         pe = torch.zeros(max_len, dim)
@@ -133,7 +138,7 @@ class AddNormAttention(nn.Module):
 
 
 class FeedForward(nn.Module):
-    """FFN(x) + x (eq. 21–24)."""
+    """FFN(x) + x (eq. 23–24)."""
 
     def __init__(self, *, dim: int, dropout: float, mult: int = 2):
         super().__init__()
@@ -143,33 +148,62 @@ class FeedForward(nn.Module):
         return self.net(x) + x
 
 
+class SharedKVCrossAttention(nn.Module):
+    """CrossAtt-2 with the keys and values of CrossAtt-1 (``model.cross_att2_shared``). In eq. 21–22 "K_X, V_X and
+    K_G, V_G come from the original keys and values of eq. 16–17": K = X W^K, V = X W^V with ``first``'s (CrossAtt-1's)
+    weights on the same PE + LN input; only the query projection (Q'' = G'' W^Q) and the output projection are its
+    own. Returns LN(MultiHead(Q'', K, V) + G'')."""
+
+    def __init__(self, *, dim: int, heads: int, dropout: float):
+        super().__init__()
+        self.heads, self.dropout = heads, dropout
+        self.q_proj, self.out_proj, self.norm = nn.Linear(dim, dim), nn.Linear(dim, dim), nn.LayerNorm(dim)
+
+    def forward(self, q: torch.Tensor, kv: torch.Tensor, kv_mask: torch.Tensor, *,
+                first: nn.MultiheadAttention) -> torch.Tensor:
+        (n, l_q, d), h = q.shape, self.heads
+        _, w_k, w_v = first.in_proj_weight.chunk(3)
+        _, b_k, b_v = first.in_proj_bias.chunk(3)
+        heads = lambda x: x.view(n, x.shape[1], h, d // h).transpose(1, 2)              # (n, h, l, d/h)
+        out = F.scaled_dot_product_attention(
+            heads(self.q_proj(q)), heads(F.linear(kv, w_k, b_k)), heads(F.linear(kv, w_v, b_v)),
+            attn_mask=attendable(kv_mask)[:, None, None, :], dropout_p=self.dropout if self.training else 0.0)
+        return self.norm(self.out_proj(out.transpose(1, 2).reshape(n, l_q, d)) + q)
+
+
 class DIPU(nn.Module):
     """Deep Interaction Promotion Unit between the global shared feature G and one private feature X (eq. 13–24).
 
     Returns (G_{X→G}^[i+1] of G's length, X_d^[i+1] of X's length).
     """
 
-    def __init__(self, *, dim: int, heads: int, dropout: float, cross_att2: bool = True, pe: str = "sinusoidal"):
+    def __init__(self, *, dim: int, heads: int, dropout: float, cross_att2: bool = True,
+                 cross_att2_shared: bool = False, pe: str = "sinusoidal"):
         super().__init__()
         self.pe = PositionalEncoding(dim=dim, kind=pe)
         self.norm_g, self.norm_x = nn.LayerNorm(dim), nn.LayerNorm(dim)
         stage = lambda: AddNormAttention(dim=dim, heads=heads, dropout=dropout)
-        self.cross1_g, self.cross1_x = stage(), stage()  # eq. 15–16
-        self.self_g, self.self_x = stage(), stage()       # eq. 17–18
-        self.cross2_g, self.cross2_x = (stage(), stage()) if cross_att2 else (None, None)  # eq. 19–20
+        self.cross1_g, self.cross1_x = stage(), stage()  # eq. 16–17
+        self.self_g, self.self_x = stage(), stage()       # eq. 19–20
+        second = (lambda: SharedKVCrossAttention(dim=dim, heads=heads, dropout=dropout)) if cross_att2_shared else stage
+        self.cross2_g, self.cross2_x = (second(), second()) if cross_att2 else (None, None)  # eq. 21–22
+        self.cross2_shared = cross_att2 and cross_att2_shared
         self.ffn_g, self.ffn_x = FeedForward(dim=dim, dropout=dropout), FeedForward(dim=dim, dropout=dropout)
 
     def forward(self, g: torch.Tensor, g_mask: torch.Tensor, x: torch.Tensor, x_mask: torch.Tensor):
         g0 = self.norm_g(self.pe(g))                  # G   = LN(G + PE(G))          (eq. 13)
         x0 = self.norm_x(self.pe(x))                  # X   = LN(X + PE(X))          (eq. 14)
-        g1 = self.cross1_g(g0, x0, x_mask)            # G'  = LN(CrossAtt(G, X) + G)  (eq. 15)
-        x1 = self.cross1_x(x0, g0, g_mask)            # X'  = LN(CrossAtt(X, G) + X)  (eq. 16)
-        g2 = self.self_g(g1, g1, g_mask)              # G'' = LN(SelfAtt(G') + G')    (eq. 17)
-        x2 = self.self_x(x1, x1, x_mask)              # X'' = LN(SelfAtt(X') + X')    (eq. 18)
-        if self.cross2_g is not None:                 # second cross-attention re-reads the original G, X
-            g2 = self.cross2_g(g2, x0, x_mask)        # G'''                          (eq. 19)
-            x2 = self.cross2_x(x2, g0, g_mask)        # X'''                          (eq. 20)
-        return self.ffn_g(g2), self.ffn_x(x2)         # FFN(·) + ·                    (eq. 21–24)
+        g1 = self.cross1_g(g0, x0, x_mask)            # G'  = LN(CrossAtt(G, X) + G)  (eq. 16)
+        x1 = self.cross1_x(x0, g0, g_mask)            # X'  = LN(CrossAtt(X, G) + X)  (eq. 17)
+        g2 = self.self_g(g1, g1, g_mask)              # G'' = LN(SelfAtt(G') + G')    (eq. 19)
+        x2 = self.self_x(x1, x1, x_mask)              # X'' = LN(SelfAtt(X') + X')    (eq. 20)
+        if self.cross2_shared:                        # K, V of eq. 16–17 (same projections of the same G, X)
+            g2 = self.cross2_g(g2, x0, x_mask, first=self.cross1_g.attn)   # G'''         (eq. 21)
+            x2 = self.cross2_x(x2, g0, g_mask, first=self.cross1_x.attn)   # X'''         (eq. 22)
+        elif self.cross2_g is not None:               # second cross-attention re-reads the original G, X
+            g2 = self.cross2_g(g2, x0, x_mask)        # G'''                          (eq. 21)
+            x2 = self.cross2_x(x2, g0, g_mask)        # X'''                          (eq. 22)
+        return self.ffn_g(g2), self.ffn_x(x2)         # G_{X→G}, X_{G→X} = FFN(·) + · (eq. 23–24)
 
 
 class GatedAttentionPooling(nn.Module):
@@ -213,7 +247,8 @@ class CMDIELayer(nn.Module):
         super().__init__()
         M = len(cfg.modalities)
         self.dipu = nn.ModuleDict({m: DIPU(dim=cfg.d, heads=cfg.n_heads, dropout=cfg.dropout,
-                                           cross_att2=cfg.cross_att2, pe=cfg.pos_encoding) for m in cfg.modalities})
+                                           cross_att2=cfg.cross_att2, cross_att2_shared=cfg.cross_att2_shared,
+                                           pe=cfg.pos_encoding) for m in cfg.modalities})
         self.pool = GatedAttentionPooling(dim=cfg.d, modalities=M) if cfg.pooling == "gap" else MeanPooling()
 
     def forward(self, g, g_mask, private: dict, masks: dict, present: torch.Tensor):
@@ -240,8 +275,8 @@ class FDCMDIE(nn.Module):
                       "a": lambda: SLSTM(dim_in=cfg.audio_dim, dim=d, layers=cfg.lstm_layers, dropout=cfg.dropout),
                       "v": lambda: SLSTM(dim_in=cfg.vision_dim, dim=d, layers=cfg.lstm_layers, dropout=cfg.dropout)}
         self.extract = nn.ModuleDict({m: extractors[m]() for m in mods})                      # eq. 1–3
-        self.shared = DecouplingEncoder(dim=d, dropout=cfg.dropout)                            # E_s  (eq. 4)
-        self.private = nn.ModuleDict({m: DecouplingEncoder(dim=d, dropout=cfg.dropout) for m in mods})  # E_d^m (eq. 5–6)
+        self.shared = DecouplingEncoder(dim=d, dropout=cfg.dropout)                            # E_s  (eq. 4–6)
+        self.private = nn.ModuleDict({m: DecouplingEncoder(dim=d, dropout=cfg.dropout) for m in mods})  # E_d^m (eq. 4–6)
         if cfg.use_cmdie:
             self.cmdie = nn.ModuleList(CMDIELayer(cfg=cfg) for _ in range(cfg.k))
             head_in = d * (1 + len(mods))           # [G_s^[k]; T_d^[k]; V_d^[k]; A_d^[k]] (eq. 30)
@@ -266,8 +301,8 @@ class FDCMDIE(nn.Module):
         loss and the sample-set scores, so similar/different members of a step skip CMDIE."""
         mods = self.cfg.modalities
         feats, masks = self.features(batch)
-        shared = {m: self.shared(feats[m]) for m in mods}                          # T_s, V_s, A_s (eq. 4)
-        private = {m: self.private[m](feats[m]) for m in mods}                     # T_d, V_d, A_d (eq. 5–6)
+        shared = {m: self.shared(feats[m]) for m in mods}                          # T_s, V_s, A_s (eq. 4–6)
+        private = {m: self.private[m](feats[m]) for m in mods}                     # T_d, V_d, A_d (eq. 4–6)
         pooled = lambda seqs: {m: masked_mean(seqs[m], masks[m]) for m in mods}
         out = {"present": torch.stack([masks[m].any(1) for m in mods], 1),         # (n, M)
                "extracted": pooled(feats),                                         # pooled F_m: sample-set scores (§4.1)
@@ -298,7 +333,7 @@ class FDCMDIE(nn.Module):
             gates.append(gate)
             alphas.append(alpha)
         pooled_g = masked_mean(g, g_mask)
-        out["cmdie"] = {**{SHARED[m]: masked_mean(e, g_mask) for m, e in zip(mods, enhanced)},
+        out["cmdie"] = {**{ENHANCED[m]: masked_mean(e, g_mask) for m, e in zip(mods, enhanced)},   # G_{X→G}^[k]
                         **{PRIVATE[m]: masked_mean(private[m], masks[m]) for m in mods}, "G": pooled_g}
         out["gates"] = torch.stack(gates, 1)                                       # (n, k, M)
         out["alpha"] = torch.stack(alphas, 1)                                      # (n, k, M)

@@ -20,6 +20,11 @@ def test_yaml_and_overrides(tmp_path):
     ("model.modalities=[x]", "subset"),
     ("model.d=30", "divisible"),
     ("loss.label_classes=5", "label_classes"),
+    ("model.pos_encoding=sinusiodal", "pos_encoding must be 'sinusoidal' or 'none'"),
+    ("data.split=poria-honst", "data.split must be one of"),
+    ("data.fold=5", "data.fold in 0..folds-1"),
+    ("data.valid_fraction=1.5", "valid_fraction"),
+    ("loss.dropout_modalities=[t]", "text is never dropped"),
 ])
 def test_bad_values_are_refused(override, message):
     with pytest.raises(ValueError, match=message):
@@ -57,3 +62,12 @@ def test_experiment_plan_entries_are_valid_configs():
             pairs[name + "-nocl"].config, pairs[name + "-nocl"].set)
         without.loss.contrastive = True
         assert with_cl == without
+
+
+def test_train_command_stops_at_once_on_a_typo(tmp_path, capsys):
+    """`python -m fdcmdie train --set model.pos_encoding=typo` fails before reading data or building a model."""
+    from fdcmdie.__main__ import main
+    out = tmp_path / "run"
+    rc = main(["train", "--config", "configs/mosi.yaml", "--set", "model.pos_encoding=typo", "--out", str(out)])
+    assert rc == 2 and not out.exists()
+    assert "model.pos_encoding must be 'sinusoidal' or 'none', got 'typo'" in capsys.readouterr().err

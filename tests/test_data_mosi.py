@@ -33,6 +33,32 @@ def test_poria_split_carves_validation_by_video(data_root):
     assert again.valid.ids == ds.valid.ids  # the carve is fixed, not seed-dependent
 
 
+def test_poria_honest_selects_and_tests_on_the_test_half(data_root):
+    import pandas as pd
+    labels = pd.read_csv(data_root / "mosi" / "labels.csv", dtype=str)
+    half = dict(zip(labels["id"], labels["poria_split"]))
+    ds = load_mosi(data_root, split="poria-honest", modalities=("t", "v", "a"), valid_fraction=0.3)
+    assert {half[i] for i in ds.train.ids} == {"train"} and len(ds.train) == 1447
+    assert {half[i] for i in ds.valid.ids + ds.test.ids} == {"test"} and len(ds.valid) + len(ds.test) == 752
+    assert (len(set(ds.valid.video_ids)), len(set(ds.test.video_ids))) == (9, 22)       # 30% of 31 videos
+    assert not set(ds.valid.video_ids) & set(ds.test.video_ids)
+
+
+def test_poria_test_cv_folds_partition_the_test_half_by_video(data_root):
+    import pandas as pd
+    labels = pd.read_csv(data_root / "mosi" / "labels.csv", dtype=str)
+    test_half = set(labels.loc[labels["poria_split"] == "test", "id"])
+    folds = [load_mosi(data_root, split="poria-test-cv", modalities=("t", "v", "a"), fold=f, folds=5) for f in range(5)]
+    for f, ds in enumerate(folds):
+        parts = [set(ds.train.video_ids), set(ds.valid.video_ids), set(ds.test.video_ids)]
+        assert all(parts) and not (parts[0] & parts[1] or parts[0] & parts[2] or parts[1] & parts[2])
+        assert set(ds.train.ids) | set(ds.valid.ids) | set(ds.test.ids) == test_half        # train half left out
+        assert ds.valid.ids == folds[(f + 1) % 5].test.ids                                   # next fold validates
+    assert sorted(i for ds in folds for i in ds.test.ids) == sorted(test_half)             # every segment tested once
+    with pytest.raises(DataError, match="fold must be in 0..4"):
+        load_mosi(data_root, split="poria-test-cv", fold=5, folds=5)
+
+
 def test_mosei_sizes(data_root):
     ds = load_mosei(data_root)
     assert (len(ds.train), len(ds.valid), len(ds.test)) == (16274, 1861, 4653)

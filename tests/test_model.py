@@ -41,8 +41,9 @@ def test_output_shapes_and_alpha():
     assert out["alpha"].shape == (5, 2, 3) and out["gates"].shape == (5, 2, 3)
     torch.testing.assert_close(out["alpha"].sum(-1), torch.ones(5, 2))
     assert ((out["gates"] > 0) & (out["gates"] < 1)).all()
+    assert set(out["decoupled"]) == {"Ts", "Vs", "As", "Td", "Vd", "Ad"}
+    assert set(out["cmdie"]) == {"G_T", "G_V", "G_A", "Td", "Vd", "Ad", "G"}   # enhanced globals G_{X→G}, X_d^[k], G_s^[k]
     for group in ("decoupled", "cmdie"):
-        assert set(out[group]) >= {"Ts", "Vs", "As", "Td", "Vd", "Ad"}
         assert all(v.shape == (5, 16) for v in out[group].values())
 
 
@@ -104,6 +105,31 @@ def test_second_cross_attention_is_a_real_stage():
     n = lambda m: sum(p.numel() for p in m.parameters())
     per_stage = sum(p.numel() for p in with_.cmdie[0].dipu["t"].cross2_g.parameters())
     assert n(with_) - n(without) == 2 * 2 * 3 * per_stage  # 2 stages (G, X) × k=2 layers × 3 DIPUs
+
+
+def test_shared_second_cross_attention_reuses_the_first_ones_keys_and_values():
+    """cross_att2_shared: CrossAtt-2 = MultiHead(Q''W^Q, X W^K, X W^V) with W^K, W^V of CrossAtt-1 (eq. 21–22)."""
+    torch.manual_seed(0)
+    own, shared = FDCMDIE(small_cfg()), FDCMDIE(small_cfg(cross_att2_shared=True))
+    n = lambda m: sum(p.numel() for p in m.parameters())
+    d, stages = 16, 2 * 2 * 3                                   # (G, X) × k=2 layers × 3 DIPUs
+    assert n(own) - n(shared) == stages * 2 * (d * d + d)        # no K/V projections of its own
+    dipu = shared.cmdie[0].dipu["a"].eval()
+    stage, first = dipu.cross2_g, dipu.cross1_g.attn
+    q, kv = torch.randn(3, 4, d), torch.randn(3, 6, d)
+    kv_mask = torch.tensor([[True] * 6, [True, True, False, False, False, False], [False] * 6])
+    ref = torch.nn.MultiheadAttention(d, 2, batch_first=True).eval()
+    with torch.no_grad():                                        # the same attention written with one packed projection
+        ref.in_proj_weight.copy_(torch.cat([stage.q_proj.weight, first.in_proj_weight[d:]]))
+        ref.in_proj_bias.copy_(torch.cat([stage.q_proj.bias, first.in_proj_bias[d:]]))
+        ref.out_proj.load_state_dict(stage.out_proj.state_dict())
+    keys = kv_mask.clone()
+    keys[2, 0] = True                                            # attendable(): a row without keys reads its first step
+    want = stage.norm(ref(q, kv, kv, key_padding_mask=~keys, need_weights=False)[0] + q)
+    torch.testing.assert_close(stage(q, kv, kv_mask, first=first), want, atol=1e-5, rtol=1e-4)
+    out = shared(make_batch())
+    out["pred"].sum().backward()
+    assert stage.q_proj.weight.grad is not None and first.in_proj_weight.grad[d:].abs().sum() > 0
 
 
 def test_gap_matches_equations():

@@ -22,7 +22,7 @@ def load_dataset(cfg: Config) -> Dataset:
     if d.source == "mosi":
         from .mosi import load_mosi
         return load_mosi(d.root, split=d.split, modalities=mods, text_source=d.text_source,
-                         valid_fraction=d.valid_fraction)
+                         valid_fraction=d.valid_fraction, fold=d.fold, folds=d.folds)
     if d.source == "mosei":
         if set(mods) - {"t"}:
             raise DataError("MOSEI here has transcripts only: set model.modalities=[t]")

@@ -2,7 +2,9 @@
 utterance-level feature vector per segment (openSMILE audio 73-d, 3D-CNN video 100-d, text-CNN 100-d).
 
 Leakage rule (data README): the video and text-CNN vectors were trained with labels on Poria's train half, so
-on the standard split only ``audio`` is allowed; on Poria's split all three are leak-free.
+on the standard split only ``audio`` is allowed. On Poria's split the test half is leak-free, but on its train
+half those vectors are fitted to the labels (far better there than on the test half), so a validation part carved
+from the train half rewards trusting them: ``poria-honest`` and ``poria-test-cv`` select models on test-half videos.
 Each utterance vector becomes a length-1 sequence, so the sLSTM/attention code is the same as for frames.
 """
 from __future__ import annotations
@@ -62,10 +64,39 @@ def _carve_valid(df: pd.DataFrame, fraction: float, seed: int) -> pd.Series:
     return split
 
 
+def _honest_valid(df: pd.DataFrame, fraction: float, seed: int) -> pd.Series:
+    """``poria-honest``: train on Poria's train half; a seeded ``fraction`` of the *test-half videos* is the
+    validation part, the remaining test-half videos the test part (the only segments whose video and text-CNN
+    vectors were not fitted with their labels, so model selection and test are both honest)."""
+    split = df["poria_split"].copy()
+    videos = sorted(df.loc[split == "test", "video_id"].unique())
+    rng = np.random.default_rng(seed)
+    chosen = set(rng.choice(videos, size=max(1, round(fraction * len(videos))), replace=False))
+    split[df["video_id"].isin(chosen) & (split == "test")] = "valid"
+    return split
+
+
+def _test_half_folds(df: pd.DataFrame, fold: int, folds: int, seed: int) -> pd.Series:
+    """``poria-test-cv``: only Poria's test half, its videos shuffled (seeded) into ``folds`` folds; fold ``fold``
+    is the test part, the next fold the validation part, the rest train. Poria's train half is left out."""
+    test_half = df["poria_split"] == "test"
+    videos = np.array(sorted(df.loc[test_half, "video_id"].unique()))
+    chunks = np.array_split(np.random.default_rng(seed).permutation(videos), folds)
+    split = pd.Series(np.where(test_half, "train", "unused"), index=df.index, dtype=object)
+    split[df["video_id"].isin(chunks[fold])] = "test"
+    split[df["video_id"].isin(chunks[(fold + 1) % folds])] = "valid"
+    return split
+
+
+SPLITS = ("standard", "poria", "poria-honest", "poria-test-cv")
+
+
 def load_mosi(root: str | Path, *, split: str = "standard", modalities=("t", "a"), text_source: str = "transcript",
-              valid_fraction: float = 0.1, seed: int = 0) -> Dataset:
+              valid_fraction: float = 0.1, fold: int = 0, folds: int = 5, seed: int = 0) -> Dataset:
     """Read the bundle into a Dataset. ``modalities`` ⊆ {t, v, a}; text comes from transcripts unless
-    ``text_source="cnn"`` (the bundle's text-CNN vectors)."""
+    ``text_source="cnn"`` (the bundle's text-CNN vectors). ``split``: "standard", "poria" (validation carved
+    from Poria's train half), "poria-honest" (validation and test from Poria's test half, by video) or
+    "poria-test-cv" (fold ``fold`` of ``folds`` by video inside Poria's test half)."""
     root = Path(root) / "mosi"
     uses_video = "v" in modalities
     uses_cnn = "t" in modalities and text_source == "cnn"
@@ -85,8 +116,14 @@ def load_mosi(root: str | Path, *, split: str = "standard", modalities=("t", "a"
         column = df["split"]
     elif split == "poria":
         column = _carve_valid(df, valid_fraction, seed)
+    elif split == "poria-honest":
+        column = _honest_valid(df, valid_fraction, seed)
+    elif split == "poria-test-cv":
+        if not 0 <= fold < folds:
+            raise DataError(f"fold must be in 0..{folds - 1}, got {fold}")
+        column = _test_half_folds(df, fold, folds, seed)
     else:
-        raise DataError(f"unknown MOSI split {split!r}: use 'standard' or 'poria'")
+        raise DataError(f"unknown MOSI split {split!r}: use one of {', '.join(SPLITS)}")
 
     def make(name: str) -> Split:
         sel = np.flatnonzero((column == name).to_numpy())
@@ -103,4 +140,11 @@ def load_mosi(root: str | Path, *, split: str = "standard", modalities=("t", "a"
              + (", 3D-CNN video (100-d)" if uses_video else "") + (", text-CNN (100-d)" if uses_cnn else "")]
     if split == "poria":
         notes.append(f"validation carved from Poria's train by video ({valid_fraction:.0%} of videos, seed {seed})")
-    return Dataset(name=f"mosi-{split}", dims={"a": 73, "v": 100}, notes=notes, **parts)
+    elif split == "poria-honest":
+        notes.append(f"train: Poria's train half; validation: {valid_fraction:.0%} of the videos of Poria's test half "
+                     f"(seed {seed}); test: the other test-half videos")
+    elif split == "poria-test-cv":
+        notes.append(f"inside Poria's test half only, fold {fold} of {folds} by video (seed {seed}): test = fold "
+                     f"{fold}, validation = fold {(fold + 1) % folds}, train = the other folds")
+    name = f"mosi-{split}" + (f"-f{fold}" if split == "poria-test-cv" else "")
+    return Dataset(name=name, dims={"a": 73, "v": 100}, notes=notes, **parts)

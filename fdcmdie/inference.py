@@ -177,7 +177,25 @@ class Predictor:
         with _threads(self.threads if n <= SMALL_BATCH and self.device.type == "cpu" else None):
             return self._run_inner(texts, audio, vision, drops, raw=raw, labels=labels)
 
+    def batch(self, texts: Sequence[str], *, audio: Sequence[np.ndarray | None] | None = None,
+              vision: Sequence[np.ndarray | None] | None = None, drop: Iterable[str] = frozenset(),
+              raw: bool = True):
+        """The model-ready ``Batch`` that :meth:`predict` would run for these inputs (same checks, same masks), for
+        the analyses in :mod:`fdcmdie.explain` that need the model itself (word attributions, Shapley values)."""
+        if isinstance(texts, str):
+            raise ValueError("texts must be a list of strings (one per input), not a single string")
+        texts = list(texts)
+        drop = _check_drop(drop)
+        return self._batch(texts, audio, vision, [drop] * len(texts), raw=raw, labels=None)[0]
+
     def _run_inner(self, texts: list, audio, vision, drops: list[set], *, raw: bool, labels) -> list[Explanation]:
+        batch, samples, reasons = self._batch(texts, audio, vision, drops, raw=raw, labels=labels)
+        with torch.inference_mode():
+            out = self.model(batch.to(self.device))
+        return [self._explanation(out, i, samples[i]["text"], reasons[i]) for i in range(len(texts))]
+
+    def _batch(self, texts: list, audio, vision, drops: list[set], *, raw: bool, labels):
+        """(Batch, sample dicts, reasons per input) for ``_run_inner``; ValueError for unusable inputs."""
         n = len(texts)
         mods = self.modalities
         m_cfg = self.cfg.model
@@ -266,9 +284,7 @@ class Predictor:
         batch = collate(samples, model_dims(self.cfg))
         if "t" in mods and text_missing.any():
             batch = batch.drop("t", torch.from_numpy(text_missing))
-        with torch.inference_mode():
-            out = self.model(batch.to(self.device))
-        return [self._explanation(out, i, samples[i]["text"], reasons[i]) for i in range(n)]
+        return batch, samples, reasons
 
     def _explanation(self, out: dict, i: int, text: str, reasons: dict) -> Explanation:
         mods = self.modalities

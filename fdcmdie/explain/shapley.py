@@ -1,0 +1,137 @@
+"""Exact modality contributions: Shapley values over the modalities of one input (Shapley 1953; Lundberg & Lee 2017).
+
+The players are the modalities the checkpoint reads (at most t, v, a), the value of a coalition S is the model's
+prediction with every modality outside S marked missing (all-False mask, exactly as a missing input in training),
+v(∅) is the prediction with nothing at all. With M ≤ 3 players all 2^M coalitions are evaluated, so the values are
+exact, not sampled:
+
+    φ_m = Σ_{S ⊆ P \\ {m}} |S|! (|P| − |S| − 1)! / |P|! · (v(S ∪ {m}) − v(S))
+
+and they add up (efficiency) to  Σ_m φ_m = v(P) − v(∅)  = prediction − all-missing baseline. A modality the input
+does not have is missing in every coalition, so its φ is 0 and the others are unchanged.
+
+GAP's α (spec §5.2) says how GAP *weighted* each modality's enhanced global feature inside the network; φ says how far
+each modality *moved the prediction*. They differ: a modality with a large α can carry little sentiment (φ ≈ 0), and
+a modality with α = 0 in GAP still reaches the head through its private feature.
+
+    sv = shapley_batch(predictor.model, predictor.batch(["i loved it"], audio=[frames]), predictor.modalities)
+    sv.phi[0], sv.baseline[0], sv.pred[0]           # (M,), float, float
+    sv = split_shapley(predictor, "test")           # the whole split, rows as in predictor.predict_split
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from itertools import combinations
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..data.base import Batch
+
+NOTE = ("α (GAP) is how the fusion layer weighted each modality inside the network; the Shapley value is how far each "
+        "modality moved the prediction (with vs without it, averaged over the orders of adding the modalities), and "
+        "the Shapley values add up to prediction − baseline, the baseline being the prediction with every modality "
+        "missing.")
+
+
+@dataclass
+class ModalityShapley:
+    """Shapley values of n inputs. ``phi`` (n, M) in the checkpoint's modality order; ``pred`` = v(all present),
+    ``baseline`` = v(∅), so phi.sum(1) == pred − baseline up to float rounding."""
+
+    modalities: list[str]
+    phi: np.ndarray
+    baseline: np.ndarray
+    pred: np.ndarray
+
+    def row(self, i: int) -> dict[str, float]:
+        return {m: float(v) for m, v in zip(self.modalities, self.phi[i])}
+
+
+def coalitions(M: int) -> list[tuple[int, ...]]:
+    """All 2^M subsets of range(M), smallest first."""
+    return [c for r in range(M + 1) for c in combinations(range(M), r)]
+
+
+def shapley_weights(M: int) -> np.ndarray:
+    """(M, 2^M) matrix W with φ = v @ W.T: W[m, S] = +w(|S| − 1) if m ∈ S, −w(|S|) if m ∉ S, with
+    w(s) = s! (M − s − 1)! / M!."""
+    subsets = coalitions(M)
+    w = lambda s: math.factorial(s) * math.factorial(M - s - 1) / math.factorial(M)
+    W = np.zeros((M, len(subsets)))
+    for j, S in enumerate(subsets):
+        for m in range(M):
+            W[m, j] = w(len(S) - 1) if m in S else -w(len(S))
+    return W
+
+
+def _stack(batches: list[Batch]) -> Batch:
+    """Concatenate batches that share their tensor shapes (copies of one batch with other masks)."""
+    first = batches[0]
+    out = Batch(ids=[i for b in batches for i in b.ids], texts=[t for b in batches for t in b.texts],
+                label=torch.cat([b.label for b in batches]))
+    for key, value in first.__dict__.items():
+        if torch.is_tensor(value) and key != "label":
+            setattr(out, key, torch.cat([getattr(b, key) for b in batches]))
+    return out
+
+
+@torch.no_grad()
+def shapley_batch(model, batch: Batch, modalities: list[str], *, device: str | torch.device = "cpu") -> ModalityShapley:
+    """Exact Shapley values of every row of ``batch``: the 2^M coalitions of all rows go through the model in one
+    forward pass (n · 2^M rows)."""
+    mods = list(modalities)
+    M, n = len(mods), len(batch)
+    subsets = coalitions(M)
+    everyone = torch.ones(n, dtype=torch.bool)
+    variants = []
+    for S in subsets:
+        b = batch
+        for j, m in enumerate(mods):
+            if j not in S:
+                b = b.drop(m, everyone)
+        variants.append(b)
+    was_training = model.training
+    model.eval()
+    try:
+        v = model(_stack(variants).to(device))["pred"].float().cpu().numpy().reshape(len(subsets), n).T  # (n, 2^M)
+    finally:
+        model.train(was_training)
+    phi = v @ shapley_weights(M).T
+    phi[~present_mask(batch, mods)] = 0.0  # a modality the input lacks: exactly 0 (not a rounding error of it)
+    return ModalityShapley(modalities=mods, phi=phi.astype(np.float64), baseline=v[:, 0].astype(np.float64),
+                           pred=v[:, -1].astype(np.float64))
+
+
+def split_shapley(predictor, split: str = "test", data_root: str | Path | None = None, *,
+                  batch_size: int = 64) -> ModalityShapley:
+    """Shapley values of every sample of a split (rows as in ``predictor.predict_split(split)``)."""
+    from ..evaluate import model_dims
+
+    samples, dims = predictor.split_samples(split, data_root), model_dims(predictor.cfg)
+    parts = []
+    for s in range(0, len(samples), batch_size):
+        idx = np.arange(s, min(s + batch_size, len(samples)))
+        parts.append(shapley_batch(predictor.model, samples.batch(idx, dims), predictor.modalities,
+                                   device=predictor.device))
+    if not parts:
+        z = np.zeros(0)
+        return ModalityShapley(list(predictor.modalities), np.zeros((0, len(predictor.modalities))), z, z)
+    return ModalityShapley(modalities=list(predictor.modalities), phi=np.concatenate([p.phi for p in parts]),
+                           baseline=np.concatenate([p.baseline for p in parts]),
+                           pred=np.concatenate([p.pred for p in parts]))
+
+
+def input_shapley(predictor, text, audio=None, vision=None, *, drop=frozenset()) -> ModalityShapley:
+    """Shapley values of one input given as :meth:`Predictor.predict` takes it (a typed text, a what-if variant)."""
+    batch = predictor.batch([text], audio=None if audio is None else [audio],
+                            vision=None if vision is None else [vision], drop=drop)
+    return shapley_batch(predictor.model, batch, predictor.modalities, device=predictor.device)
+
+
+def present_mask(batch: Batch, modalities: list[str]) -> np.ndarray:
+    """(n, M) which modalities each row has (for tables: a missing modality's φ is exactly 0)."""
+    return np.stack([batch.mask(m).any(1).cpu().numpy() for m in modalities], 1) if modalities else np.zeros((len(batch), 0), bool)
+

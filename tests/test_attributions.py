@@ -1,0 +1,108 @@
+"""Word attributions (fdcmdie.explain.attributions): integrated gradients' completeness on the shipped top-2 fine-tuned
+and frozen checkpoints and on a whole-encoder model, word spans, occlusion, and the deletion check on a small
+fixture of real test samples."""
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from fdcmdie.explain import attributions as A
+
+ROOT = Path(__file__).resolve().parent.parent
+FT, FROZEN = ROOT / "checkpoints" / "mosi-std-ta-ft", ROOT / "checkpoints" / "mosi-std-ta"
+SENTENCE = "i loved this movie, but the ending was really weak"
+
+pytestmark = pytest.mark.skipif(not (FT / "model.safetensors").is_file() or not (FROZEN / "model.safetensors").is_file(),
+                                reason="shipped checkpoints not present")
+
+
+@pytest.fixture(scope="module")
+def predictors():
+    from fdcmdie.inference import Predictor
+    return {"ft": Predictor.load(FT), "frozen": Predictor.load(FROZEN)}
+
+
+def frames(p):
+    return np.random.default_rng(0).normal(size=(1, p.cfg.model.audio_dim)).astype(np.float32)
+
+
+@pytest.mark.parametrize("which", ["ft", "frozen"])
+def test_integrated_gradients_completeness(predictors, which):
+    p = predictors[which]
+    audio = frames(p)
+    wa = A.word_attributions(p, SENTENCE, audio, n_steps=48)
+    assert wa.method == "integrated gradients"
+    # F(input) is the prediction the app shows (the cached states are float16, the graph float32)
+    assert wa.pred == pytest.approx(p.predict([SENTENCE], audio=[audio])[0].pred, abs=0.02)
+    # completeness: the word scores add up to F(input) − F(all words [PAD])
+    assert abs(wa.scores.sum() - (wa.pred - wa.baseline)) < 0.01 + 0.02 * abs(wa.pred - wa.baseline)
+    assert abs(wa.delta) < 0.01 + 0.02 * abs(wa.pred - wa.baseline)
+    assert wa.scores[wa.words.index("loved")] > 0 > wa.scores[wa.words.index("weak")]
+
+
+def test_words_spans_and_highlight(predictors):
+    wa = A.word_attributions(predictors["ft"], SENTENCE, frames(predictors["ft"]))
+    assert wa.words == ["i", "loved", "this", "movie", ",", "but", "the", "ending", "was", "really", "weak"]
+    assert all(SENTENCE[s:e] == w for (s, e), w in zip(wa.spans, wa.words))
+    pieces = wa.highlighted()
+    assert "".join(t for t, _ in pieces) == SENTENCE
+    scored = [v for _, v in pieces if v is not None]
+    assert len(scored) == len(wa.words) and max(abs(v) for v in scored) == pytest.approx(1.0)
+    assert A.without_words(SENTENCE, wa.spans, [1, 10]) == "i this movie, but the ending was really"
+
+
+def test_switched_off_text_and_text_free_checkpoints(predictors):
+    p = predictors["ft"]
+    with pytest.raises(ValueError, match="no words"):
+        A.word_attributions(p, SENTENCE, frames(p), drop={"t"})
+    with pytest.raises(ValueError, match="no words"):
+        A.word_attributions(p, "   ", frames(p))
+    cnn = copy.copy(p)
+    cnn.cfg = copy.deepcopy(p.cfg)
+    cnn.cfg.data.text_source = "cnn"
+    with pytest.raises(ValueError, match="text-CNN"):
+        A.resolve_method(cnn)
+
+
+def test_occlusion_scores_are_leave_one_out_differences(predictors):
+    p = predictors["frozen"]
+    audio = frames(p)
+    wa = A.word_attributions(p, SENTENCE, audio, method="occlusion")
+    full = p.predict([SENTENCE], audio=[audio])[0].pred
+    without_weak = p.predict([A.without_words(SENTENCE, wa.spans, [10])], audio=[audio])[0].pred
+    assert wa.method == "occlusion" and wa.pred == pytest.approx(full, abs=1e-3)  # batch padding: float noise
+    assert wa.scores[10] == pytest.approx(full - without_weak, abs=2e-3)
+
+
+def test_whole_encoder_model_through_its_own_encoder(predictors):
+    """text_finetune_layers = −1: IG runs the checkpoint's own encoder (a view of the model, nothing copied) and the
+    result matches the model run from token ids."""
+    import torch
+
+    from fdcmdie.inference import Predictor
+    from fdcmdie.model import build_model
+
+    p = predictors["ft"]
+    cfg = copy.deepcopy(p.cfg)
+    cfg.model.text_finetune_layers = -1
+    torch.manual_seed(0)
+    full = Predictor(build_model(cfg.model), cfg, p.normalizer, p.meta, name="whole-encoder")
+    audio = frames(full)
+    wa = A.word_attributions(full, SENTENCE, audio, n_steps=48)
+    assert wa.pred == pytest.approx(full.predict([SENTENCE], audio=[audio])[0].pred, abs=1e-4)
+    assert abs(wa.delta) < 0.01 + 0.02 * abs(wa.pred - wa.baseline)
+    assert full.model.extract["t"].encoder is not None  # the model itself is untouched
+
+
+def test_deletion_check_on_a_small_fixture(predictors, data_root):
+    p = predictors["ft"]
+    part = p.dataset(data_root).split("test")
+    inputs = [(part.texts[i], part.audio[i], None) for i in range(16)]
+    check = A.deletion_check(p, inputs, ks=(1, 2))
+    assert check.n[0] >= 14 and len(check.seconds) == 16
+    # deleting the most attributed word moves the prediction far more than deleting a random one
+    assert check.ratio[0] > 1.5, check.to_dict()
+    assert check.top[1] > check.random[1]

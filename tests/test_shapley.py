@@ -1,0 +1,84 @@
+"""Exact modality Shapley values (fdcmdie.explain.shapley): efficiency, symmetry, null player and the weights on a toy
+model whose values are known by hand; efficiency and agreement with Predictor on the shipped checkpoint."""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from fdcmdie.data.base import Batch
+from fdcmdie.explain import shapley as S
+
+ROOT = Path(__file__).resolve().parent.parent
+FT = ROOT / "checkpoints" / "mosi-std-ta-ft"
+
+
+class Toy(nn.Module):
+    """pred = 1·t + 1·a + 2·t·a + 0.5·v + 0.25 (t, a symmetric; v additive): φ_t = φ_a = 2, φ_v = 0.5."""
+
+    def forward(self, batch: Batch) -> dict:
+        t, v, a = (batch.mask(m).any(1).float() for m in "tva")
+        return {"pred": t + a + 2 * t * a + 0.5 * v + 0.25}
+
+
+def toy_batch(n: int = 3, present=None) -> Batch:
+    mask = torch.ones(n, 4, dtype=torch.bool)
+    b = Batch(ids=[str(i) for i in range(n)], texts=[""] * n, label=torch.zeros(n),
+              text=torch.randn(n, 4, 5), text_mask=mask.clone(), audio=torch.randn(n, 4, 2), audio_mask=mask.clone(),
+              vision=torch.randn(n, 4, 3), vision_mask=mask.clone())
+    for m, rows in (present or {}).items():
+        b = b.drop(m, torch.tensor(rows))
+    return b
+
+
+def test_coalitions_and_weights():
+    assert S.coalitions(2) == [(), (0,), (1,), (0, 1)]
+    assert len(S.coalitions(3)) == 8
+    W = S.shapley_weights(3)
+    # each player's weights over the coalitions containing it sum to 1 (and to −1 over those without it)
+    for m in range(3):
+        inside = [W[m, j] for j, c in enumerate(S.coalitions(3)) if m in c]
+        assert sum(inside) == pytest.approx(1.0)
+        assert W[m].sum() == pytest.approx(0.0)
+    assert W[0, S.coalitions(3).index((0,))] == pytest.approx(math.factorial(0) * math.factorial(2) / math.factorial(3))
+
+
+def test_toy_model_efficiency_symmetry_and_known_values():
+    sv = S.shapley_batch(Toy(), toy_batch(), ["t", "v", "a"])
+    assert sv.phi.shape == (3, 3)
+    np.testing.assert_allclose(sv.phi, [[2.0, 0.5, 2.0]] * 3, atol=1e-6)
+    np.testing.assert_allclose(sv.baseline, 0.25, atol=1e-6)
+    np.testing.assert_allclose(sv.pred, 4.75, atol=1e-6)
+    np.testing.assert_allclose(sv.phi.sum(1), sv.pred - sv.baseline, atol=1e-6)   # efficiency
+    assert sv.phi[0, 0] == pytest.approx(sv.phi[0, 2])                            # symmetry: t and a
+
+
+def test_toy_model_missing_modality_is_a_null_player():
+    # row 0 has no acoustic input, row 1 no visual: the missing one gets exactly 0, the rest still add up
+    sv = S.shapley_batch(Toy(), toy_batch(present={"a": [True, False, False], "v": [False, True, False]}),
+                         ["t", "v", "a"])
+    assert sv.phi[0, 2] == 0.0 and sv.phi[1, 1] == 0.0
+    np.testing.assert_allclose(sv.phi[0], [1.0, 0.5, 0.0], atol=1e-6)   # t alone is worth 1 without a
+    np.testing.assert_allclose(sv.phi.sum(1), sv.pred - sv.baseline, atol=1e-6)
+
+
+@pytest.mark.skipif(not (FT / "model.safetensors").is_file(), reason="shipped checkpoint not present")
+def test_real_checkpoint_efficiency_and_prediction(data_root):
+    from fdcmdie.inference import Predictor
+
+    p = Predictor.load(FT)
+    part = p.dataset(data_root).split("test")
+    texts, audio = part.texts[:6], part.audio[:6]
+    sv = S.shapley_batch(p.model, p.batch(texts, audio=audio), p.modalities)
+    preds = np.array([e.pred for e in p.predict(texts, audio=audio)])
+    np.testing.assert_allclose(sv.pred, preds, atol=1e-4)              # v(all) is the prediction
+    np.testing.assert_allclose(sv.phi.sum(1), sv.pred - sv.baseline, atol=1e-5)
+    np.testing.assert_allclose(sv.baseline, sv.baseline[0], atol=1e-5)  # v(∅) does not depend on the input
+    assert np.abs(sv.phi[:, 0]).mean() > 0.05                           # the words move this model
+    one = S.input_shapley(p, texts[0], audio[0], drop={"a"})            # audio switched off: φ_a = 0
+    assert one.phi[0, 1] == 0.0
+    assert one.phi[0, 0] == pytest.approx(one.pred[0] - one.baseline[0], abs=1e-5)

@@ -65,6 +65,8 @@ class DataConfig:
     fold: int = 0                     # poria-test-cv: which fold (by video, inside Poria's test half) is the test part
     folds: int = 5                    # poria-test-cv: number of folds; the fold after ``fold`` is the validation part
     normalize: bool = True            # z-score acoustic/visual features with train statistics
+    frame_stride: int = 1             # mmsa: mean over windows of this many acoustic/visual frames (1: every frame, the paper) [choice]
+    max_frames: int = 0               # mmsa: keep at most this many acoustic/visual frames, after frame_stride (0: all, the paper) [choice]
 
 
 @dataclass
@@ -76,6 +78,9 @@ class TrainConfig:
     epochs: int = 50                  # Table 2
     patience: int = 0                 # stop after this many epochs without a better validation loss (0: never)
     grad_clip: float = 1.0
+    attention: str = "efficient"      # DIPU attention: "efficient" (SDPA kernels, no full score matrix) | "plain" (nn.MultiheadAttention)
+    checkpoint_dipu: bool = False     # activation checkpointing: recompute each DIPU in backward (less memory, more time)
+    memory_budget_gb: float = 0.0     # pre-flight: refuse to start when the estimated peak exceeds this (0: memory available now)
     seed: int = 1
     device: str = "auto"              # "auto" uses CUDA when present
     out_dir: str = "runs"             # each run writes <out_dir>/<name>/ (log.jsonl, checkpoint/)
@@ -145,6 +150,15 @@ class Config:
                              f"got {l.dropout_modalities}")
         if dt.text_source not in ("transcript", "cnn"):
             raise ValueError(f"data.text_source must be 'transcript' or 'cnn', got {dt.text_source!r}")
+        if dt.frame_stride < 1 or dt.max_frames < 0:
+            raise ValueError(f"data.frame_stride must be >= 1 and data.max_frames >= 0 (0: no cap), "
+                             f"got {dt.frame_stride} and {dt.max_frames}")
+        if (dt.frame_stride != 1 or dt.max_frames) and dt.source != "mmsa":
+            raise ValueError("data.frame_stride / data.max_frames shorten frame sequences: they apply to data.source=mmsa")
+        if self.train.attention not in ("efficient", "plain"):
+            raise ValueError(f"train.attention must be 'efficient' or 'plain', got {self.train.attention!r}")
+        if self.train.memory_budget_gb < 0:
+            raise ValueError(f"train.memory_budget_gb must be >= 0 (0: the memory available), got {self.train.memory_budget_gb}")
 
 
 def _coerce(value: str, current: Any) -> Any:

@@ -17,6 +17,7 @@ import math
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.utils.checkpoint import checkpoint
 
 from .config import ModelConfig
 from .data.base import Batch
@@ -125,16 +126,51 @@ class PositionalEncoding(nn.Module):
 
 
 class AddNormAttention(nn.Module):
-    """LN(MultiHeadAttention(Q, K, V) + Q): one attention stage of DIPU (eq. 15–20)."""
+    """LN(MultiHeadAttention(Q, K, V) + Q): one attention stage of DIPU (eq. 15–20).
 
-    def __init__(self, *, dim: int, heads: int, dropout: float):
+    Two paths over the same parameters (``attn``, an nn.MultiheadAttention, so every checkpoint loads either way):
+
+    * ``efficient`` (default): the heads go through ``F.scaled_dot_product_attention`` with a boolean key-padding
+      mask. Its fused kernels never build the (l_q, l_k) score matrix: on CPU the flash kernel (mask, no dropout),
+      on CUDA the memory-efficient kernel (mask and dropout). On CPU with attention dropout active SDPA falls back
+      to its math kernel, which does build the matrix; there the queries go in chunks of at most ``chunk_bytes``
+      of scores, each recomputed in backward (torch.utils.checkpoint, same dropout masks), so no score matrix is
+      kept for backward and at most one chunk's is alive.
+    * plain (``efficient=False``, or ``need_weights=True``): nn.MultiheadAttention itself, full score matrices;
+      ``need_weights=True`` also returns the attention weights averaged over heads, (n, l_q, l_k).
+    """
+
+    chunk_bytes = 32 * 2**20   # score-matrix bytes per query chunk on the CPU dropout path
+
+    def __init__(self, *, dim: int, heads: int, dropout: float, efficient: bool = True):
         super().__init__()
         self.attn = nn.MultiheadAttention(dim, heads, dropout=dropout, batch_first=True)
         self.norm = nn.LayerNorm(dim)
+        self.efficient = efficient
 
-    def forward(self, q: torch.Tensor, kv: torch.Tensor, kv_mask: torch.Tensor) -> torch.Tensor:
-        out, _ = self.attn(q, kv, kv, key_padding_mask=~attendable(kv_mask), need_weights=False)
-        return self.norm(out + q)
+    def forward(self, q: torch.Tensor, kv: torch.Tensor, kv_mask: torch.Tensor, *, need_weights: bool = False):
+        keys = attendable(kv_mask)
+        if self.efficient and not need_weights:
+            return self.norm(self.sdpa(q, kv, keys) + q)
+        out, weights = self.attn(q, kv, kv, key_padding_mask=~keys, need_weights=need_weights)
+        return (self.norm(out + q), weights) if need_weights else self.norm(out + q)
+
+    def sdpa(self, q: torch.Tensor, kv: torch.Tensor, keys: torch.Tensor) -> torch.Tensor:
+        """MultiHead(Q, K, V) with nn.MultiheadAttention's weights through SDPA: (n, l_q, d), (n, l_k, d) -> (n, l_q, d)."""
+        a, (n, l_q, d) = self.attn, q.shape
+        w_q, w_k, w_v = a.in_proj_weight.chunk(3)
+        b_q, b_k, b_v = a.in_proj_bias.chunk(3)
+        heads = lambda x: x.view(n, x.shape[1], a.num_heads, d // a.num_heads).transpose(1, 2)  # (n, h, l, d/h)
+        qh, kh, vh = heads(F.linear(q, w_q, b_q)), heads(F.linear(kv, w_k, b_k)), heads(F.linear(kv, w_v, b_v))
+        mask, p = keys[:, None, None, :], (a.dropout if self.training else 0.0)           # mask: True = attend
+        attend = lambda qc, k, v: F.scaled_dot_product_attention(qc, k, v, attn_mask=mask, dropout_p=p)
+        rows = max(1, self.chunk_bytes // (4 * n * a.num_heads * kh.shape[2]))
+        if p == 0.0 or q.is_cuda or not torch.is_grad_enabled():
+            out = attend(qh, kh, vh)
+        else:
+            out = torch.cat([checkpoint(attend, qh[:, :, s: s + rows], kh, vh, use_reentrant=False)
+                             for s in range(0, l_q, rows)], 2)
+        return a.out_proj(out.transpose(1, 2).reshape(n, l_q, d))
 
 
 class FeedForward(nn.Module):
@@ -241,7 +277,10 @@ class MeanPooling(nn.Module):
 
 
 class CMDIELayer(nn.Module):
-    """One CMDIE layer: a DIPU per modality, then GAP (or mean) merges the enhanced globals."""
+    """One CMDIE layer: a DIPU per modality, then GAP (or mean) merges the enhanced globals.
+    ``checkpoint`` (set by FDCMDIE.set_memory_options) recomputes each DIPU in backward instead of storing it."""
+
+    checkpoint = False
 
     def __init__(self, *, cfg: ModelConfig):
         super().__init__()
@@ -254,7 +293,10 @@ class CMDIELayer(nn.Module):
     def forward(self, g, g_mask, private: dict, masks: dict, present: torch.Tensor):
         enhanced, new_private = [], {}
         for m, dipu in self.dipu.items():
-            g_m, new_private[m] = dipu(g, g_mask, private[m], masks[m])
+            if self.checkpoint and torch.is_grad_enabled():   # keep only DIPU's inputs, recompute it in backward
+                g_m, new_private[m] = checkpoint(dipu, g, g_mask, private[m], masks[m], use_reentrant=False)
+            else:
+                g_m, new_private[m] = dipu(g, g_mask, private[m], masks[m])
             enhanced.append(g_m)
         fused, gate, alpha = self.pool(enhanced, g_mask, present)
         return fused, new_private, enhanced, gate, alpha
@@ -284,6 +326,16 @@ class FDCMDIE(nn.Module):
             self.cmdie = None
             head_in = d * 2 * len(mods)            # ablation "w/o CMDIE": pooled shared and private features
         self.head = nn.Sequential(nn.Linear(head_in, d), nn.GELU(), nn.Dropout(cfg.dropout), nn.Linear(d, 1))
+
+    def set_memory_options(self, *, attention: str = "efficient", checkpoint_dipu: bool = False) -> "FDCMDIE":
+        """How training spends memory, never what the model computes: ``attention`` "efficient" | "plain" (see
+        AddNormAttention); ``checkpoint_dipu`` recomputes each DIPU in backward (torch.utils.checkpoint)."""
+        for mod in self.modules():
+            if isinstance(mod, AddNormAttention):
+                mod.efficient = attention == "efficient"
+            elif isinstance(mod, CMDIELayer):
+                mod.checkpoint = checkpoint_dipu
+        return self
 
     def features(self, batch: Batch) -> tuple[dict, dict]:
         """Extracted sequences F_m (n, l_m, d) and their masks, for the modalities the model uses."""

@@ -79,6 +79,7 @@ class Run:
         self.dims = model_dims(cfg)
         set_seed(cfg.train.seed)
         self.model = build_model(cfg.model).to(self.device)
+        self.model.set_memory_options(attention=cfg.train.attention, checkpoint_dipu=cfg.train.checkpoint_dipu)
         enc = [p for n, p in self.model.named_parameters() if ".encoder." in n]
         rest = [p for n, p in self.model.named_parameters() if ".encoder." not in n]
         t = cfg.train
@@ -95,6 +96,12 @@ class Run:
             self.device, self.rank = self.acc.device, self.acc.process_index
             self.model.to(self.device)
             self.net, self.opt = self.acc.prepare(self.model, self.opt)
+        # Pre-flight (fdcmdie/memory.py): the estimated peak of a step against the memory budget, before any step;
+        # a run that would not fit stops here with what would fit, instead of being killed later.
+        from .memory import Shapes, preflight
+        self.memory = preflight(cfg, Shapes.of(self.sets["train"], cfg.model.modalities), device=self.device,
+                                trainable_params=sum(p.numel() for p in self.model.parameters() if p.requires_grad),
+                                world=self.world)
         self.log_path = Path(log_path) if log_path and self.rank == 0 else None
         if self.log_path:
             self.log_path.parent.mkdir(parents=True, exist_ok=True)
@@ -102,6 +109,8 @@ class Run:
         self.log({"event": "config", "config": cfg.to_dict(), "dataset": self.dataset.name, "notes": self.dataset.notes,
                   "sizes": {k: len(v) for k, v in self.sets.items()}, "device": str(self.device),
                   "params": sum(p.numel() for p in self.model.parameters())})
+        from .memory import to_record
+        self.log({"event": "memory", **to_record(*self.memory)})
 
     def log(self, record: dict) -> None:
         if self.log_path:
@@ -249,6 +258,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", default=None, help="auto | cpu | cuda (overrides train.device)")
     p.add_argument("--out", default=None, help="run folder (default: <train.out_dir>/<run name>)")
     p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--dry-run", action="store_true",
+                   help="load the data and build the model, print the estimated peak memory and exit (no training)")
 
 
 def main(args) -> int:
@@ -256,7 +267,12 @@ def main(args) -> int:
     if args.device:
         cfg.train.device = args.device
     out = Path(args.out) if args.out else Path(cfg.train.out_dir) / run_name(cfg, args.config)
-    run = Run(cfg, progress=not args.no_progress, log_path=out / "log.jsonl")
+    dry = getattr(args, "dry_run", False)
+    run = Run(cfg, progress=not args.no_progress, log_path=None if dry else out / "log.jsonl")
+    est, budget, what = run.memory
+    print(f"memory: estimated peak {est.describe()}; budget {budget / 1e9:.1f} GB ({what})", flush=True)
+    if dry:
+        return 0
     print(f"{run.dataset.name}: {', '.join(f'{k} {len(v)}' for k, v in run.sets.items())}; device {run.device}; "
           f"{sum(p.numel() for p in run.model.parameters() if p.requires_grad):,} trainable parameters", flush=True)
     from .checkpoint import save_checkpoint

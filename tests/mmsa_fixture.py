@@ -18,8 +18,9 @@ Layout per split (``train``, ``valid``, ``test``):
 Aligned files (L = 50 everywhere) are aligned to the BERT tokens: each sample's audio/vision real
 length equals its number of tokens (the ``text_bert`` mask sum). The MOSI aligned fixture stores
 uninformative lengths (all 50), the MOSEI aligned one stores none -- the two forms the reader must
-handle. Unaligned files (50 / 500 / 375) have independent lengths, including 0 vision frames for
-one training sample and the full padded length for another.
+handle. Unaligned files (text / audio / vision: MOSI 50 / 375 / 500, MOSEI 50 / 500 / 500, as MMSA's
+seq_lens) have independent lengths, including 0 vision frames for one training sample and the full
+padded length for another.
 """
 from __future__ import annotations
 
@@ -32,7 +33,10 @@ import numpy as np
 DIMS = {"mosi": {"audio": 5, "vision": 20}, "mosei": {"audio": 74, "vision": 35}}
 TEXT_DIM = 768
 TEXT_LEN = 50
-SEQ_LEN = {True: {"audio": 50, "vision": 50}, False: {"audio": 500, "vision": 375}}   # by `aligned`
+SEQ_LEN = {   # MMSA's padded acoustic/visual lengths, by dataset and `aligned` (text is always TEXT_LEN)
+    "mosi": {True: {"audio": 50, "vision": 50}, False: {"audio": 375, "vision": 500}},
+    "mosei": {True: {"audio": 50, "vision": 50}, False: {"audio": 500, "vision": 500}},
+}
 
 SENTENCES = [
     "i thought it was a really good movie",
@@ -74,10 +78,10 @@ def _split(rng: np.random.Generator, size: int, dataset: str, aligned: bool, fir
     if aligned:
         lengths = {"audio": tokens.copy(), "vision": tokens.copy()}
     else:
-        lengths = {key: _free_lengths(rng, size, SEQ_LEN[False][key], zero=(key == "vision" and first))
+        lengths = {key: _free_lengths(rng, size, SEQ_LEN[dataset][False][key], zero=(key == "vision" and first))
                    for key in ("audio", "vision")}
-    audio = _padded(rng, lengths["audio"], SEQ_LEN[aligned]["audio"], DIMS[dataset]["audio"])
-    vision = _padded(rng, lengths["vision"], SEQ_LEN[aligned]["vision"], DIMS[dataset]["vision"])
+    audio = _padded(rng, lengths["audio"], SEQ_LEN[dataset][aligned]["audio"], DIMS[dataset]["audio"])
+    vision = _padded(rng, lengths["vision"], SEQ_LEN[dataset][aligned]["vision"], DIMS[dataset]["vision"])
     _add_neg_inf(rng, audio, lengths["audio"])
 
     labels = np.round(rng.uniform(-3, 3, size), 4).astype(np.float32)

@@ -77,7 +77,7 @@ def test_sequences_cut_to_real_length_and_cleaned(fixtures, loaded, dataset, ali
         split = ds.split(name)
         for key in ("audio", "vision"):
             padded = raw[name][key]
-            assert padded.shape[1:] == (SEQ_LEN[aligned][key], DIMS[dataset][key])
+            assert padded.shape[1:] == (SEQ_LEN[dataset][aligned][key], DIMS[dataset][key])
             lengths = _expected_lengths(raw[name], key, aligned)
             for seq, row, length in zip(getattr(split, key), padded, lengths):
                 assert seq.dtype == np.float32 and seq.shape == (length, padded.shape[2])
@@ -108,12 +108,45 @@ def test_ids_texts_labels(fixtures, loaded, dataset, aligned):
     assert "_" in ds.train.video_ids[0]          # video ids with "_" survive the conversion
 
 
-@pytest.mark.parametrize("dataset", ["mosi", "mosei"])
-def test_zero_length_vision_is_empty(loaded, dataset):
+@pytest.mark.parametrize("dataset,aligned,shape", [
+    ("mosi", False, {"text": 50, "audio": (375, 5), "vision": (500, 20)}),
+    ("mosei", False, {"text": 50, "audio": (500, 74), "vision": (500, 35)}),
+    ("mosi", True, {"text": 50, "audio": (50, 5), "vision": (50, 20)}),
+    ("mosei", True, {"text": 50, "audio": (50, 74), "vision": (50, 35)}),
+])
+def test_fixture_has_mmsa_real_shapes(fixtures, dataset, aligned, shape):
+    """MMSA's seq_lens (text, audio, vision): aligned 50/50/50, unaligned MOSI 50/375/500, MOSEI 50/500/500."""
+    raw = _raw(fixtures[(dataset, aligned)])
+    for name, size in zip(("train", "valid", "test"), N):
+        assert raw[name]["text"].shape == (size, shape["text"], 768)
+        assert raw[name]["text_bert"].shape == (size, 3, shape["text"])
+        assert raw[name]["audio"].shape == (size, *shape["audio"])
+        assert raw[name]["vision"].shape == (size, *shape["vision"])
+
+
+@pytest.mark.parametrize("dataset,full", [("mosi", {"audio": 375, "vision": 500}), ("mosei", {"audio": 500, "vision": 500})])
+def test_zero_length_vision_is_empty(loaded, dataset, full):
     train = loaded[(dataset, False)].train
     assert train.vision[1].shape == (0, DIMS[dataset]["vision"])
-    assert train.audio[0].shape == (500, DIMS[dataset]["audio"])     # full padded length kept
-    assert train.vision[0].shape == (375, DIMS[dataset]["vision"])
+    assert train.audio[0].shape == (full["audio"], DIMS[dataset]["audio"])     # full padded length kept
+    assert train.vision[0].shape == (full["vision"], DIMS[dataset]["vision"])
+
+
+def test_frame_stride_and_cap(fixtures):
+    """data.frame_stride averages windows of frames, data.max_frames keeps the first ones; off by default."""
+    path = fixtures[("mosi", False)]
+    full, short = load_mmsa(path), load_mmsa(path, frame_stride=4, max_frames=60)
+    for a, b in zip(full.train.audio, short.train.audio):
+        assert b.shape == (min(-(-len(a) // 4), 60), 5)
+        if len(a) >= 8:
+            np.testing.assert_allclose(b[1], a[4:8].mean(0), rtol=1e-6, atol=1e-6)
+        if len(a) % 4 and len(a) <= 4 * 60:   # a last partial window is averaged over the frames it has
+            np.testing.assert_allclose(b[-1], a[len(a) // 4 * 4:].mean(0), rtol=1e-6, atol=1e-6)
+    assert short.train.vision[1].shape == (0, 20)                                # missing stays missing
+    assert any("frames shortened" in note for note in short.notes)
+    assert not any("frames shortened" in note for note in full.notes)
+    with pytest.raises(ValueError, match="stride"):
+        load_mmsa(path, frame_stride=0)
 
 
 def test_aligned_informative_lengths_are_used(fixtures, tmp_path):

@@ -31,7 +31,7 @@ def load_dataset(cfg: Config) -> Dataset:
     from .mmsa import load_mmsa
     if not d.path:
         raise DataError("data.source=mmsa needs data.path pointing at aligned_50.pkl or unaligned_50.pkl")
-    return load_mmsa(d.path, modalities=mods)
+    return load_mmsa(d.path, modalities=mods, frame_stride=d.frame_stride, max_frames=d.max_frames)
 
 
 @dataclass

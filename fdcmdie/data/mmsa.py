@@ -19,7 +19,7 @@ splits ``train``, ``valid`` and ``test``; every split is a dict of numpy arrays,
 ==================== ============================================================================
 
 Dimensions: MOSI d_a = 5, d_v = 20; MOSEI d_a = 74, d_v = 35. Sequence lengths (text, audio, vision)
-are 50/50/50 in aligned files and 50/500/375 in unaligned ones.
+are 50/50/50 in aligned files; unaligned MOSI is 50/375/500, unaligned MOSEI 50/500/500.
 
 What the reader does:
 
@@ -29,6 +29,9 @@ What the reader does:
 * in aligned files, where the length keys may be absent or all equal to the padded length, takes
   the real length from the ``text_bert`` attention mask (the features are aligned to the tokens),
   or the full length when that is unavailable;
+* optionally shortens the acoustic/visual sequences (``frame_stride``: mean over windows of that many
+  frames; ``max_frames``: keep the first frames up to that count), the way to train unaligned data on a
+  small machine (docs/benchmarks/memory.md). Both are off by default: the paper uses the full sequences;
 * keeps ``raw_text`` as ``Split.texts``. The engine re-tokenises raw text for whichever encoder
   is chosen, so MMSA's precomputed ``text`` / ``text_bert`` BERT features are ignored and
   ``Split.text_feats`` stays None.
@@ -97,11 +100,13 @@ def sha256_status(path: str | Path) -> str | None:
     return None if name is None else f"genuine MMSA {name}"
 
 
-def load_mmsa(path: str | Path, *, modalities: Iterable[str] = MODALITIES) -> Dataset:
+def load_mmsa(path: str | Path, *, modalities: Iterable[str] = MODALITIES, frame_stride: int = 1,
+              max_frames: int = 0) -> Dataset:
     """Read an MMSA ``aligned_50.pkl`` / ``unaligned_50.pkl`` into a :class:`Dataset`.
 
     ``modalities`` picks which of ``"t"``, ``"v"``, ``"a"`` to read; the keys of the others are not
     required. Text (``raw_text``) is always read, since every split carries its transcripts.
+    ``frame_stride`` / ``max_frames`` shorten the acoustic and visual sequences (see :func:`shorten`).
     Raises :class:`DataError` naming the file and the problem when it is missing or malformed.
     """
     path = Path(path)
@@ -115,6 +120,12 @@ def load_mmsa(path: str | Path, *, modalities: Iterable[str] = MODALITIES) -> Da
     splits, widths = {}, {}
     for name in SPLITS:
         splits[name], widths[name] = _read_split(path, name, _get_split(path, data, name), mods, notes)
+        for key in SEQ_KEYS.values():
+            if getattr(splits[name], key) is not None:
+                setattr(splits[name], key, shorten(getattr(splits[name], key), stride=frame_stride, max_frames=max_frames))
+    if frame_stride != 1 or max_frames:
+        notes.append(f"acoustic/visual frames shortened: mean over windows of {frame_stride}, "
+                     f"at most {max_frames or 'all'} frames (data.frame_stride / data.max_frames)")
     dims = _common_dims(path, widths)
 
     status = sha256_status(path)
@@ -124,6 +135,21 @@ def load_mmsa(path: str | Path, *, modalities: Iterable[str] = MODALITIES) -> Da
     if isinstance(marker, dict):
         notes.append(EXTRACT_NOTE + json.dumps(marker, sort_keys=True, default=str))
     return Dataset(name=f"mmsa:{path.name}", dims=dims, notes=list(dict.fromkeys(notes)), **splits)
+
+
+def shorten(seqs: list[np.ndarray], *, stride: int = 1, max_frames: int = 0) -> list[np.ndarray]:
+    """Shorter frame sequences [choice, off by default]: the mean of each window of ``stride`` consecutive frames
+    (a last, partial window is averaged over what it has), then the first ``max_frames`` of those (0: all).
+    A (l, d) array becomes (min(ceil(l / stride), max_frames), d); an empty one stays empty."""
+    if stride < 1 or max_frames < 0:
+        raise ValueError(f"stride must be >= 1 and max_frames >= 0, got {stride} and {max_frames}")
+    out = []
+    for seq in seqs:
+        if stride > 1 and len(seq):
+            starts = np.arange(0, len(seq), stride)
+            seq = (np.add.reduceat(seq, starts, axis=0) / np.diff(np.append(starts, len(seq)))[:, None]).astype(np.float32)
+        out.append(seq[:max_frames] if max_frames else seq)
+    return out
 
 
 def extract_marker(notes: Iterable[str]) -> dict | None:

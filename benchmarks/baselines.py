@@ -1,10 +1,11 @@
 """Reference baselines for docs/RESULTS.md (text only, MOSI).
 
-    python benchmarks/baselines.py ridge [--data-root ../shared/data]
+    python benchmarks/baselines.py ridge [--data-root ../shared/data] [--splits standard,poria,poria-honest,poria-test-cv]
     python benchmarks/baselines.py finetune [--split standard] [--seed 1] [--epochs 8] [--train-layers N]
 
-``ridge``: ridge regression on mean-pooled frozen MiniLM token states, both splits; the ridge strength is chosen
-on the validation split. Writes runs/baseline-ridge-<split>/log.jsonl.
+``ridge``: ridge regression on mean-pooled frozen MiniLM token states; the ridge strength is chosen on the validation
+split. Writes runs/baseline-ridge-<split>/log.jsonl (poria-honest and poria-test-cv read the splits of
+configs/mosi-poria-honest.yaml and configs/mosi-poria-cv.yaml; poria-test-cv writes one log per fold, -f<i>).
 ``finetune``: the whole MiniLM fine-tuned as a plain text regressor (mean pooling, MLP head, L1 loss, AdamW 3e-5,
 batch 32), the epoch chosen by validation MAE; ``--train-layers 2`` trains only the top 2 blocks, as the
 fine-tuned FD-CMDIE recipe does. Writes runs/baseline-ft-[top<n>-]<split>-s<seed>/log.jsonl.
@@ -38,24 +39,36 @@ def pooled(texts, cfg) -> np.ndarray:
     return np.stack([s.astype(np.float32).mean(0) for s in states])
 
 
+RIDGE_CONFIGS = {"poria-honest": "configs/mosi-poria-honest.yaml", "poria-test-cv": "configs/mosi-poria-cv.yaml"}
+
+
 def ridge(args) -> None:
-    for split in ("standard", "poria"):
-        t = time.time()
-        cfg = load_config("configs/mosi.yaml", [f"data.root={args.data_root}", f"data.split={split}",
-                                                "model.modalities=[t]", "loss.contrastive=false"])
-        ds = load_dataset(cfg)
-        X = {s: pooled(ds.split(s).texts, cfg) for s in ("train", "valid", "test")}
-        y = {s: ds.split(s).labels for s in ("train", "valid", "test")}
-        best = min((np.abs(Ridge(alpha=a).fit(X["train"], y["train"]).predict(X["valid"]) - y["valid"]).mean(), a)
-                   for a in (0.1, 0.3, 1, 3, 10, 30, 100))
-        model = Ridge(alpha=best[1]).fit(X["train"], y["train"])
-        test = compute_metrics(model.predict(X["test"]), y["test"])
-        label = f"ridge on mean-pooled frozen MiniLM, text only, MOSI {split} split (alpha {best[1]})"
-        out = Path(args.runs) / f"baseline-ridge-{split}"
-        out.mkdir(parents=True, exist_ok=True)
-        (out / "log.jsonl").write_text(json.dumps({"event": "test", "label": label, "test": test,
-                                                   "valid_mae": float(best[0]), "wall_s": time.time() - t}) + "\n")
-        print(f"{label}: {format_metrics(test)}")
+    for split in args.splits.split(","):
+        folds = range(load_config(RIDGE_CONFIGS[split]).data.folds) if split == "poria-test-cv" else [None]
+        for fold in folds:
+            ridge_one(args, split, fold)
+
+
+def ridge_one(args, split: str, fold: int | None) -> None:
+    """Ridge on one split (one fold of poria-test-cv); writes its log."""
+    t = time.time()
+    cfg = load_config(RIDGE_CONFIGS.get(split, "configs/mosi.yaml"),
+                      [f"data.root={args.data_root}", f"data.split={split}", "model.modalities=[t]",
+                       "loss.contrastive=false"] + ([f"data.fold={fold}"] if fold is not None else []))
+    ds = load_dataset(cfg)
+    X = {s: pooled(ds.split(s).texts, cfg) for s in ("train", "valid", "test")}
+    y = {s: ds.split(s).labels for s in ("train", "valid", "test")}
+    best = min((np.abs(Ridge(alpha=a).fit(X["train"], y["train"]).predict(X["valid"]) - y["valid"]).mean(), a)
+               for a in (0.1, 0.3, 1, 3, 10, 30, 100))
+    model = Ridge(alpha=best[1]).fit(X["train"], y["train"])
+    test = compute_metrics(model.predict(X["test"]), y["test"])
+    where = f"{split} split" + (f", fold {fold}" if fold is not None else "")
+    label = f"ridge on mean-pooled frozen MiniLM, text only, MOSI {where} (alpha {best[1]})"
+    out = Path(args.runs) / (f"baseline-ridge-{split}" + (f"-f{fold}" if fold is not None else ""))
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "log.jsonl").write_text(json.dumps({"event": "test", "label": label, "test": test,
+                                               "valid_mae": float(best[0]), "wall_s": time.time() - t}) + "\n")
+    print(f"{label}: {format_metrics(test)}")
 
 
 class TextRegressor(torch.nn.Module):
@@ -142,6 +155,7 @@ def main() -> int:
     p.add_argument("--data-root", default="../shared/data")
     p.add_argument("--runs", default="runs")
     p.add_argument("--split", default="standard", choices=["standard", "poria"], help="finetune only")
+    p.add_argument("--splits", default="standard,poria", help="ridge only: comma-separated MOSI splits")
     p.add_argument("--seed", type=int, default=1, help="finetune only")
     p.add_argument("--epochs", type=int, default=8, help="finetune only")
     p.add_argument("--batch-size", type=int, default=32, help="finetune only")

@@ -1,4 +1,4 @@
-"""Command line: ``python -m fdcmdie {train,evaluate,extract,experiments,report} --help``.
+"""Command line: ``python -m fdcmdie {train,evaluate,extract,experiments,report,robustness} --help``.
 
 Each sub-command lives in its own module exposing ``add_arguments(parser)`` and ``main(args) -> int``;
 modules are imported only when their command runs, so ``--help`` stays fast.
@@ -15,6 +15,7 @@ COMMANDS = {
     "extract": ("fdcmdie.extract.batch", "turn a folder of raw clips into an MMSA-format feature pickle"),
     "experiments": ("fdcmdie.experiments", "train the missing runs of configs/experiments.yaml (resumable)"),
     "report": ("fdcmdie.report", "build docs/RESULTS.md from run logs"),
+    "robustness": ("fdcmdie.explain.robustness", "metrics as modalities are removed or noised and words dropped"),
 }
 
 

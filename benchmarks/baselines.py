@@ -1,11 +1,16 @@
 """Reference baselines for docs/RESULTS.md (text only, MOSI).
 
     python benchmarks/baselines.py ridge [--data-root ../shared/data] [--splits standard,poria,poria-honest,poria-test-cv]
+    python benchmarks/baselines.py modalities [--data-root ../shared/data]
     python benchmarks/baselines.py finetune [--split standard] [--seed 1] [--epochs 8] [--train-layers N]
 
 ``ridge``: ridge regression on mean-pooled frozen MiniLM token states; the ridge strength is chosen on the validation
 split. Writes runs/baseline-ridge-<split>/log.jsonl (poria-honest and poria-test-cv read the splits of
 configs/mosi-poria-honest.yaml and configs/mosi-poria-cv.yaml; poria-test-cv writes one log per fold, -f<i>).
+``modalities``: what each of the bundle's utterance vectors (openSMILE audio, 3D-CNN video, text-CNN, all three)
+carries, by half of Poria's split: ridge regression, 5-fold by video inside the half (strength chosen by an inner
+video-grouped CV), out-of-fold predictions scored together. The vectors were fitted with labels on the train half,
+so the test half is where their signal is honest. Writes runs/baseline-ridge-modalities/log.jsonl.
 ``finetune``: the whole MiniLM fine-tuned as a plain text regressor (mean pooling, MLP head, L1 loss, AdamW 3e-5,
 batch 32), the epoch chosen by validation MAE; ``--train-layers 2`` trains only the top 2 blocks, as the
 fine-tuned FD-CMDIE recipe does. Writes runs/baseline-ft-[top<n>-]<split>-s<seed>/log.jsonl.
@@ -85,6 +90,39 @@ class TextRegressor(torch.nn.Module):
         return self.head(masked_mean(h, mask)).squeeze(-1)
 
 
+def modalities(args) -> None:
+    from sklearn.linear_model import RidgeCV
+    from sklearn.model_selection import GroupKFold
+
+    from fdcmdie.data.mosi import read_features, read_labels, LABEL_COLUMNS
+
+    t0 = time.time()
+    root = Path(args.data_root) / "mosi"
+    df, feats = read_labels(root / "labels.csv", LABEL_COLUMNS), read_features(root / "utterance_features.npz")
+    row = {k: i for i, k in enumerate(feats["id"].tolist())}
+    order = np.array([row[i] for i in df["id"]])
+    sets = {"audio": ["audio"], "video": ["video"], "text-CNN": ["text"], "all three": ["audio", "video", "text"]}
+    table = {}
+    for half in ("train", "test"):
+        sel = np.flatnonzero((df["poria_split"] == half).to_numpy())
+        y, groups = df["label"].to_numpy(np.float64)[sel], df["video_id"].to_numpy()[sel]
+        for name, keys in sets.items():
+            X = np.concatenate([feats[k][order[sel]].astype(np.float64) for k in keys], 1)
+            pred = np.zeros_like(y)
+            for tr, te in GroupKFold(n_splits=5).split(X, y, groups):
+                mu, sd = X[tr].mean(0), X[tr].std(0) + 1e-6
+                cv = list(GroupKFold(n_splits=4).split(X[tr], y[tr], groups[tr]))
+                model = RidgeCV(alphas=(0.1, 1, 10, 100, 1000), cv=cv).fit((X[tr] - mu) / sd, y[tr])
+                pred[te] = model.predict((X[te] - mu) / sd)
+            table[f"{name} / {half} half"] = compute_metrics(pred, y)
+            print(f"{name:10s} Poria {half} half (5-fold by video): {format_metrics(table[f'{name} / {half} half'])}")
+    out = Path(args.runs) / "baseline-ridge-modalities"
+    out.mkdir(parents=True, exist_ok=True)
+    label = "ridge per bundle vector, 5-fold by video inside each half of Poria's split"
+    (out / "log.jsonl").write_text(json.dumps({"event": "modalities", "label": label, "results": table,
+                                               "wall_s": time.time() - t0}) + "\n")
+
+
 def finetune(args) -> None:
     from tqdm.auto import tqdm
 
@@ -151,7 +189,7 @@ def finetune(args) -> None:
 
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("which", choices=["ridge", "finetune"])
+    p.add_argument("which", choices=["ridge", "modalities", "finetune"])
     p.add_argument("--data-root", default="../shared/data")
     p.add_argument("--runs", default="runs")
     p.add_argument("--split", default="standard", choices=["standard", "poria"], help="finetune only")
@@ -163,7 +201,7 @@ def main() -> int:
     p.add_argument("--train-layers", type=int, default=0, help="finetune only: train only the top n layers (0: all)")
     p.add_argument("--no-progress", action="store_true")
     args = p.parse_args()
-    ridge(args) if args.which == "ridge" else finetune(args)
+    {"ridge": ridge, "modalities": modalities, "finetune": finetune}[args.which](args)
     return 0
 
 

@@ -142,6 +142,9 @@ def build_demo(ctx: AppContext) -> gr.Blocks:
             # ----------------------------------------------------------------------------- case studies
             with gr.Tab("Case studies", id="cases"):
                 gr.HTML(note("cases"))
+                cases_model = gr.Dropdown(choices=[(slot.short_label, key) for key, slot in ctx.slots.items()],
+                                          value="main", label="model · data it was trained on (MOSI or MOSEI)",
+                                          elem_id="cases-model")
                 cases_md = gr.Markdown()
                 cases_table = gr.Dataframe(interactive=False, wrap=True, max_height=520, elem_id="cases-table",
                                            label="cases (click a row to open it in the explorer)")
@@ -244,20 +247,28 @@ def build_demo(ctx: AppContext) -> gr.Blocks:
                          show_progress="hidden", api_visibility="private")
 
         @safe
-        def load_cases():
-            df, md = cases_tab.case_table(ctx)
+        def load_cases(model_key="main"):
+            df, md = cases_tab.case_table(ctx, model_key or "main")
             n = len(df.columns)
             widths = (["9%", "10%", "24%"] + [f"{57 / (n - 3):.1f}%"] * (n - 3)) if n > 3 else None
             return gr.Dataframe(value=df, column_widths=widths), md
 
-        demo.load(load_cases, None, [cases_table, cases_md])
+        @safe
+        def init_cases(model_key):
+            choices = ctx.model_choices() or [("main checkpoint", "main")]
+            keys = [k for _, k in choices]
+            key = model_key if model_key in keys else keys[0]
+            return (gr.update(choices=choices, value=key), *load_cases(key))
+
+        demo.load(init_cases, [cases_model], [cases_model, cases_table, cases_md])
+        cases_model.input(load_cases, [cases_model], [cases_table, cases_md])
 
         @safe
-        def open_case(df, evt: gr.SelectData):
+        def open_case(df, model_key, evt: gr.SelectData):
             sample_id = cases_tab.case_id(df, evt.index)
-            return gr.Tabs(selected="explorer"), "main", "test", sample_id
+            return gr.Tabs(selected="explorer"), model_key or "main", "test", sample_id
 
-        cases_table.select(open_case, [cases_table], [tabs, model, split, sample])
+        cases_table.select(open_case, [cases_table, cases_model], [tabs, model, split, sample])
 
         @safe
         def load_card():
@@ -277,6 +288,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--compare-checkpoint", default=d.compare_checkpoint,
                    help=f"second checkpoint shown beside the first, e.g. trained without contrastive learning "
                         f"(default {d.compare_checkpoint}; 'none' to leave out)")
+    p.add_argument("--browse-checkpoint", action="append", default=None, metavar="DIR",
+                   help=f"more checkpoints the explorer and case studies offer, e.g. one trained on MOSEI (repeatable; "
+                        f"default {', '.join(d.browse_checkpoints)} when there; 'none' for none)")
     p.add_argument("--data", default=d.data, help=f"folder holding mosi/ and mosei/ (default {d.data})")
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (0.0.0.0 for every interface)")
     p.add_argument("--port", type=int, default=7860)
@@ -301,7 +315,9 @@ def options_from(args: argparse.Namespace) -> AppOptions:
     compare = args.compare_checkpoint
     if compare is not None and str(compare).lower() in ("", "none"):
         compare = None
-    return AppOptions(checkpoint=args.checkpoint, compare_checkpoint=compare, data=args.data,
+    browse = AppOptions.browse_checkpoints if args.browse_checkpoint is None else tuple(
+        b for b in args.browse_checkpoint if str(b).lower() not in ("", "none"))
+    return AppOptions(checkpoint=args.checkpoint, compare_checkpoint=compare, browse_checkpoints=browse, data=args.data,
                       cache_dir=args.cache_dir, results=args.results,
                       umap_max_samples=args.umap_max_samples or None, umap_epochs=args.umap_epochs,
                       max_upload_mb=args.max_upload_mb, max_duration_s=args.max_duration, asr=not args.no_asr,

@@ -76,6 +76,6 @@ def app_context(app_checkpoints, data_root, tmp_path_factory):
             cl, nocl = app_checkpoints
             opts = AppOptions(checkpoint=str(cl), compare_checkpoint=str(nocl), data=str(data_root),
                               cache_dir=str(tmp_path_factory.getbasetemp() / "app-cache"), asr=False,
-                              warm_up=False, **UMAP_SMALL)
+                              warm_up=False, browse_checkpoints=(), **UMAP_SMALL)
             _built["ctx"] = AppContext(opts)
         return _built["ctx"]

@@ -30,6 +30,9 @@ class AppOptions:
     # training half, and scores lower on its test split)
     checkpoint: str = "checkpoints/mosi-std-ta-ft"
     compare_checkpoint: str | None = "checkpoints/mosi-std-ta-ft-nocl"
+    # more checkpoints the explorer and case studies offer (MOSEI: the paper's second dataset); a folder that is not
+    # there is left out. Only the main/compare pair is drawn in the representation space.
+    browse_checkpoints: tuple[str, ...] = ("checkpoints/mosei-t",)
     data: str = "../shared/data"
     cache_dir: str = ".cache/fdcmdie"
     results: str = "docs/RESULTS.md"
@@ -45,7 +48,7 @@ class AppOptions:
 
 @dataclass
 class ModelSlot:
-    key: str                 # "main" | "compare"
+    key: str                 # "main" | "compare" | a browse checkpoint's folder name
     path: str
     predictor: object | None = None
     error: str | None = None
@@ -131,6 +134,10 @@ class AppContext:
         for key, path in paths.items():
             if path:
                 self.slots[key] = ModelSlot(key, str(path))
+        for path in self.options.browse_checkpoints or ():
+            key = Path(path).name if Path(path).name != "checkpoint" else Path(path).parent.name
+            if key not in self.slots and (Path(path) / "config.json").is_file():
+                self.slots[key] = ModelSlot(key, str(path))
         for key, p in (predictors or {}).items():
             self.slots[key] = ModelSlot(key, str(getattr(p, "path", key)), predictor=p)
         self._loaded = set(predictors or {})
@@ -202,6 +209,10 @@ class AppContext:
             except ValueError:
                 pass
         return out
+
+    def map_keys(self) -> list[str]:
+        """The slots the representation space draws: the main/compare pair (browse checkpoints are not mapped)."""
+        return [k for k in self.slots if k in ("main", "compare")]
 
     def model_choices(self) -> list[tuple[str, str]]:
         return [(self.slots[k].choice_label, k) for k in self.model_keys()]
@@ -301,6 +312,7 @@ class AppContext:
         for key in keys:
             steps.append((f"test-split predictions ({key})", lambda k=key: self.split_view(k, "test")))
         steps.append(("compiling UMAP (numba, first time only)", self._warm_umap))
+        keys = self.map_keys()
         for key in keys:
             steps.append((f"UMAP map of the test split ({key})", lambda k=key: self._warm_projection(k)))
         if self.options.warm_up_extract:

@@ -1,0 +1,77 @@
+"""Compare A vs B tab: the two loaded checkpoints' metrics slice by slice (table + bars) and the samples where they
+disagree most; a disagreement row opens in the sample explorer. The analysis is ``explain.slices``."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from ..data import DataError
+from ..explain.slices import KIND_HELP, KINDS, align, disagreements, slice_figure, slice_table, slices
+from ..metrics import METRIC_NAMES, compute_metrics
+from .common import placeholder_figure, short
+from .context import AppContext
+
+METRICS = ("acc2_non0", "acc7", "mae", "corr")            # shown in the table (all of them, for both models)
+METRIC_CHOICES = [(METRIC_NAMES[k], k) for k in METRICS]  # the bar chart's metric
+TOP = 20
+
+
+def _pair(ctx: AppContext, split: str):
+    """(names, {name: view}, rows per model) of the two slots on the samples they share."""
+    keys = [k for k in ("main", "compare") if k in ctx.slots]
+    if len(keys) < 2:
+        raise ValueError("only one checkpoint is loaded: start the app with --compare-checkpoint DIR to compare two")
+    views = {k: ctx.split_view(k, split) for k in keys}
+    ra, rb = align(views["main"].preds.ids, views["compare"].preds.ids)
+    if len(ra) == 0:
+        raise ValueError(f"the two checkpoints share no {split} samples (they were trained on different data or "
+                         "splits), so they cannot be compared sample by sample")
+    names = {k: f"{'A' if k == 'main' else 'B'}: {ctx.slots[k].short_label}" for k in keys}
+    return names, views, {"main": ra, "compare": rb}
+
+
+def compare_view(ctx: AppContext, split: str = "test", kind: str = "polarity", metric: str = "acc2_non0",
+                 top: int = TOP):
+    """(Markdown, slice table DataFrame, bar figure, disagreements DataFrame)."""
+    if kind not in KINDS:
+        raise ValueError(f"unknown slice kind {kind!r}; choose among {', '.join(KINDS)}")
+    if metric not in METRIC_NAMES:
+        raise ValueError(f"unknown metric {metric!r}")
+    empty = pd.DataFrame(columns=["slice", "n"]), placeholder_figure("nothing to compare", 300), pd.DataFrame()
+    try:
+        names, views, rows = _pair(ctx, split)
+    except (DataError, FileNotFoundError) as e:
+        return (ctx.data_help(e), *empty)
+    except ValueError as e:
+        return (f"**Not available**: {e}", *empty)
+    a = views["main"].preds
+    ra = rows["main"]
+    ids, texts, label = [a.ids[r] for r in ra], [a.texts[r] for r in ra], np.asarray(a.label)[ra]
+    part = ctx.predictor("main").dataset(ctx.data_root()).split(split)
+    video_ids = [part.video_ids[r] for r in ra] if part.video_ids and len(part.video_ids) == len(a.ids) else None
+    preds = {names[k]: np.asarray(views[k].preds.pred)[rows[k]] for k in ("main", "compare")}
+    table = slice_table(slices(ids, texts, label, video_ids, kinds=[kind]), label, preds, metrics=METRICS)
+    df = pd.DataFrame(table).drop(columns=["kind"])
+    for c in df.columns[2:]:
+        df[c] = [None if not np.isfinite(v) else round(float(v), 3 if "MAE" in c or "Corr" in c else 2) for v in df[c]]
+    fig = slice_figure(table, list(preds), kind=kind, metric=metric)
+    dis = pd.DataFrame(disagreements(ids, texts, label, preds, top=top))
+    if len(dis):
+        dis["transcript"] = [short(t, 90) for t in dis["transcript"]]
+    overall = {n: compute_metrics(p, label) for n, p in preds.items()}
+    lines = [f"**{len(ids)} {split} samples** scored by both checkpoints — "
+             + "; ".join(f"{n}: Acc-2 (non-0) {m['acc2_non0']:.2f}, MAE {m['mae']:.3f}" for n, m in overall.items())
+             + ".", "", f"Slices by **{kind}**: {KIND_HELP[kind]}. Small slices are noisy (see n); Corr is the "
+             "correlation within a slice; non-0 metrics are undefined on the neutral slice.", "",
+             f"Below: the {min(top, len(ids))} samples where A and B differ most — click one to open it in the explorer."]
+    return "\n".join(lines), df, fig, dis
+
+
+def disagreement_id(table, row_index) -> str:
+    """The sample id in row ``row_index`` of the displayed disagreement table."""
+    if isinstance(row_index, (list, tuple)):
+        row_index = row_index[0]
+    df = table if isinstance(table, pd.DataFrame) else pd.DataFrame(table)
+    if row_index is None or "id" not in df.columns or not 0 <= int(row_index) < len(df):
+        raise ValueError("click a row of the disagreement table")
+    return str(df.iloc[int(row_index)]["id"])

@@ -23,6 +23,7 @@ import gradio as gr  # noqa: E402
 
 from fdcmdie.app import AppContext, AppOptions  # noqa: E402
 from fdcmdie.app import cases as cases_tab  # noqa: E402
+from fdcmdie.app import compare as compare_tab  # noqa: E402
 from fdcmdie.app import explorer, model_card, space, upload  # noqa: E402
 from fdcmdie.app.common import note, safe  # noqa: E402
 from fdcmdie.app.context import SPLITS  # noqa: E402
@@ -149,6 +150,23 @@ def build_demo(ctx: AppContext) -> gr.Blocks:
                 cases_table = gr.Dataframe(interactive=False, wrap=True, max_height=520, elem_id="cases-table",
                                            label="cases (click a row to open it in the explorer)")
 
+            # ---------------------------------------------------------------------------- compare A vs B
+            with gr.Tab("Compare A vs B", id="compare"):
+                gr.HTML(note("compare"))
+                with gr.Row():
+                    cmp_split = gr.Dropdown(choices=list(SPLITS), value="test", label="split", elem_id="compare-split",
+                                            scale=1)
+                    cmp_kind = gr.Radio(choices=list(compare_tab.KINDS), value="polarity", label="slice by",
+                                        elem_id="compare-kind", scale=3)
+                    cmp_metric = gr.Dropdown(choices=compare_tab.METRIC_CHOICES, value="acc2_non0", label="bar chart",
+                                             elem_id="compare-metric", scale=1)
+                cmp_md = gr.Markdown(elem_id="compare-md")
+                cmp_plot = gr.Plot(label="metric per slice, A vs B", elem_id="compare-plot")
+                cmp_table = gr.Dataframe(interactive=False, wrap=True, max_height=360, elem_id="compare-table",
+                                         label="metrics per slice (A and B)")
+                cmp_dis = gr.Dataframe(interactive=False, wrap=True, max_height=420, elem_id="compare-disagree",
+                                       label="where A and B disagree most (click a row to open it in the explorer)")
+
             # ------------------------------------------------------------------------------ model card
             with gr.Tab("Model card", id="card"):
                 gr.HTML(note("card"))
@@ -269,6 +287,19 @@ def build_demo(ctx: AppContext) -> gr.Blocks:
             return gr.Tabs(selected="explorer"), model_key or "main", "test", sample_id
 
         cases_table.select(open_case, [cases_table, cases_model], [tabs, model, split, sample])
+
+        @safe
+        def load_compare(split_name, kind, metric):
+            return compare_tab.compare_view(ctx, split_name, kind, metric)
+
+        gr.on([demo.load, cmp_split.change, cmp_kind.change, cmp_metric.change], load_compare,
+              [cmp_split, cmp_kind, cmp_metric], [cmp_md, cmp_table, cmp_plot, cmp_dis], show_progress="minimal")
+
+        @safe
+        def open_disagreement(df, split_name, evt: gr.SelectData):
+            return gr.Tabs(selected="explorer"), "main", split_name, compare_tab.disagreement_id(df, evt.index)
+
+        cmp_dis.select(open_disagreement, [cmp_dis, cmp_split], [tabs, model, split, sample])
 
         @safe
         def load_card():

@@ -287,7 +287,7 @@ def test_safe_turns_every_error_into_a_page_message():
 
 
 def test_every_view_has_a_two_line_note():
-    assert set(NOTES) == {"explorer", "what_if", "upload", "space", "cases", "card"}
+    assert set(NOTES) == {"explorer", "what_if", "upload", "space", "cases", "compare", "card"}
     assert all(n.count("  \n") == 1 for n in NOTES.values())
 
 

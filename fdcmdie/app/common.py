@@ -37,6 +37,11 @@ NOTES = {
         "near-neutral ones, ones where the words and the voice/face point opposite ways, and the worst mistakes.  \n"
         "“text only” and “visual + acoustic” are the model's predictions with the other modalities switched off. "
         "Click a row to open it in the sample explorer."),
+    "compare": (
+        "The two loaded checkpoints (A: the main one, B: the one beside it) scored on the same samples, group by "
+        "group: by the annotators' polarity, by how strong the sentiment is, by transcript length, by video.  \n"
+        "The list at the bottom holds the samples where A and B predict most differently; click one to see it in the "
+        "sample explorer."),
     "card": (
         "What the checkpoint is: what it was trained on, how it scores on held-out test data, and the limits of the "
         "data.  \n"

@@ -48,7 +48,8 @@ class LossConfig:
     margin: float = 0.5               # triplet margin
     k_cl: int = 10                    # size of the similar / different sets per sample
     label_classes: int = 7            # "same label" = same class after rounding to 7 | 3 | 2 classes [choice]
-    members_per_step: int = 2         # how many members of each set join a training step [choice]
+    members_per_step: int | str = 2   # how many members of each set join a training step, or "all" (every member of the k_cl sets, §2.3.2) [choice]
+    member_source: str = "forward"    # members' decoupled features: "forward" (through the encoder every step) | "bank" (whole training set, once per epoch, detached) [choice]
     denominator: str = "standard"     # NT-Xent denominator: "standard" (positive + negatives sharing the anchor) | "paper" (all γ≠β in P∪N)
     modality_dropout: float = 0.0     # probability of dropping a/v of a sample during training (robustness to missing modalities)
     dropout_modalities: list[str] = field(default_factory=lambda: ["v", "a"])  # which of v/a modality_dropout drops (each independently)
@@ -81,6 +82,9 @@ class TrainConfig:
     attention: str = "efficient"      # DIPU attention: "efficient" (SDPA kernels, no full score matrix) | "plain" (nn.MultiheadAttention)
     checkpoint_dipu: bool = False     # activation checkpointing: recompute each DIPU in backward (less memory, more time)
     memory_budget_gb: float = 0.0     # pre-flight: refuse to start when the estimated peak exceeds this (0: memory available now)
+    schedule: str = "constant"        # learning-rate schedule over all steps: "constant" | "linear" | "cosine" decay (transformers.get_scheduler)
+    warmup_ratio: float = 0.0         # share of all steps with a linear warm-up from 0 (any schedule)
+    text_init: str = ""               # checkpoint folder whose fine-tuned text encoder starts this run (two-stage); "" = pretrained weights
     seed: int = 1
     device: str = "auto"              # "auto" uses CUDA when present
     out_dir: str = "runs"             # each run writes <out_dir>/<name>/ (log.jsonl, checkpoint/)
@@ -133,6 +137,19 @@ class Config:
             raise ValueError("model.k must be >= 1 when CMDIE is on")
         if l.label_classes not in (2, 3, 7):
             raise ValueError(f"loss.label_classes must be 2, 3 or 7, got {l.label_classes}")
+        if not (l.members_per_step == "all" or (isinstance(l.members_per_step, int)
+                                                  and not isinstance(l.members_per_step, bool) and l.members_per_step >= 1)):
+            raise ValueError(f"loss.members_per_step must be an integer >= 1 or 'all', got {l.members_per_step!r}")
+        if l.member_source not in ("forward", "bank"):
+            raise ValueError(f"loss.member_source must be 'forward' or 'bank', got {l.member_source!r}")
+        t = self.train
+        if t.schedule not in ("constant", "linear", "cosine"):
+            raise ValueError(f"train.schedule must be 'constant', 'linear' or 'cosine', got {t.schedule!r}")
+        if not 0.0 <= t.warmup_ratio < 1.0:
+            raise ValueError(f"train.warmup_ratio must be in [0, 1), got {t.warmup_ratio}")
+        if t.text_init and (m.text_finetune_layers == 0 or "t" not in m.modalities):
+            raise ValueError("train.text_init loads fine-tuned text-encoder weights: it needs 't' in model.modalities "
+                             "and model.text_finetune_layers != 0")
         if l.denominator not in ("standard", "paper"):
             raise ValueError(f"loss.denominator must be 'standard' or 'paper', got {l.denominator!r}")
         if dt.source not in ("mosi", "mosei", "mmsa"):
@@ -166,6 +183,11 @@ def _coerce(value: str, current: Any) -> Any:
     parsed = yaml.safe_load(value)
     if isinstance(current, float) and isinstance(parsed, int) and not isinstance(parsed, bool):
         parsed = float(parsed)
+    if isinstance(current, float) and isinstance(parsed, str):   # YAML 1.1 reads 1e-3 (no dot) as a string
+        try:
+            parsed = float(parsed)
+        except ValueError:
+            pass
     return parsed
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import copy
 import json
+import math
 import os
 import random
 import resource
@@ -62,6 +63,53 @@ def full_present(present: torch.Tensor, modalities: list[str]) -> torch.Tensor:
     return out
 
 
+def make_schedule(opt: torch.optim.Optimizer, *, schedule: str, warmup_ratio: float, total_steps: int):
+    """Learning-rate schedule over all ``total_steps`` optimiser steps (transformers.get_scheduler): a linear
+    warm-up from 0 over ``warmup_ratio`` of them, then constant, linear or cosine decay to 0. "constant" with no
+    warm-up keeps every group at its configured rate."""
+    from transformers import get_scheduler
+
+    warmup = int(round(warmup_ratio * total_steps))
+    name = {"constant": "constant_with_warmup" if warmup else "constant", "linear": "linear", "cosine": "cosine"}[schedule]
+    return get_scheduler(name, opt, num_warmup_steps=warmup, num_training_steps=total_steps)
+
+
+def load_text_init(model: torch.nn.Module, path: str | Path) -> int:
+    """Two-stage start: copy fine-tuned text-encoder weights into the model's trainable encoder part.
+
+    ``path`` is an FD-CMDIE checkpoint folder of the same text recipe (keys ``extract.t.encoder.*``), or an encoder
+    saved with ``save_pretrained`` (``benchmarks/baselines.py finetune --save DIR``): the whole encoder for
+    ``text_finetune_layers=-1``, its top n blocks for ``n > 0`` (the cached states below them stay the pretrained
+    encoder's, so a stage 1 that trained only those n blocks fits best). Returns the number of tensors copied.
+    """
+    from safetensors.torch import load_file
+
+    from .text_encoder import FullEncoder
+
+    file = Path(path) / "model.safetensors"
+    if not file.is_file():
+        raise FileNotFoundError(f"train.text_init={str(path)!r}: no model.safetensors there")
+    state, enc = load_file(str(file)), model.extract["t"].encoder
+    prefix = "extract.t.encoder."
+    if any(k.startswith(prefix) for k in state):                     # an FD-CMDIE checkpoint
+        sub = {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}
+    elif isinstance(enc, FullEncoder):                                 # a whole saved encoder
+        sub = {f"model.{k}": v for k, v in state.items()}
+    else:                                                              # its top n blocks -> TopLayers
+        blocks = {int(k.split(".")[2]) for k in state if k.startswith("encoder.layer.")}
+        first = max(blocks, default=-1) + 1 - len(enc.layers)
+        sub = {f"layers.{int(k.split('.')[2]) - first}.{k.split('.', 3)[3]}": v for k, v in state.items()
+               if k.startswith("encoder.layer.") and int(k.split(".")[2]) >= first}
+    own = enc.state_dict()
+    missing = sorted(set(own) - set(sub))
+    bad = [k for k in own if k in sub and sub[k].shape != own[k].shape]
+    if missing or bad:
+        raise ValueError(f"train.text_init={str(path)!r} does not fit this text encoder "
+                         f"(missing {missing[:3]}, shape mismatch {bad[:3]})")
+    enc.load_state_dict({k: sub[k] for k in own})
+    return len(own)
+
+
 class Run:
     """Everything one training run holds: data, model, optimiser, log."""
 
@@ -80,11 +128,18 @@ class Run:
         set_seed(cfg.train.seed)
         self.model = build_model(cfg.model).to(self.device)
         self.model.set_memory_options(attention=cfg.train.attention, checkpoint_dipu=cfg.train.checkpoint_dipu)
+        if cfg.train.text_init:                                           # two-stage: a fine-tuned text encoder
+            load_text_init(self.model, cfg.train.text_init)
         enc = [p for n, p in self.model.named_parameters() if ".encoder." in n]
         rest = [p for n, p in self.model.named_parameters() if ".encoder." not in n]
         t = cfg.train
         groups = [{"params": rest, "lr": t.lr}] + ([{"params": enc, "lr": t.encoder_lr}] if enc else [])
         self.opt = torch.optim.AdamW(groups, weight_decay=t.weight_decay)
+        self.steps_per_epoch = math.ceil(len(self.sets["train"]) / t.batch_size)
+        self.sched = make_schedule(self.opt, schedule=t.schedule, warmup_ratio=t.warmup_ratio,
+                                   total_steps=t.epochs * self.steps_per_epoch)
+        self.bank: dict | None = None      # pooled decoupled features of the training set (loss.member_source=bank)
+        self.refresh_s = 0.0               # seconds of the last sample-set refresh
         self.rng = np.random.default_rng(t.seed)
         # Data-parallel under `accelerate launch` / torchrun: every process draws the same global batch and
         # takes its shard of the anchors; DDP averages the gradients, so the step equals the single-process one.
@@ -120,18 +175,28 @@ class Run:
     # -- contrastive sample sets (spec §4.1), refreshed once per epoch over the training set
     @torch.no_grad()
     def sample_sets(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """similar / different sets of every training sample. The same pass (eval mode) fills ``self.bank`` with
+        every sample's pooled decoupled features and presence: the detached members of loss.member_source=bank."""
         train = self.sets["train"]
         self.model.eval()
-        feats = []
+        feats, bank, present = [], {}, []
         for s in range(0, len(train), 256):
             out = self.model.decouple(train.batch(range(s, min(s + 256, len(train))), self.dims).to(self.device))[0]
             feats.append(torch.cat([out["extracted"][m] for m in self.cfg.model.modalities], 1).cpu())
+            for k, v in out["decoupled"].items():
+                bank.setdefault(k, []).append(v)
+            present.append(out["present"])
+        self.bank = {"decoupled": {k: torch.cat(v) for k, v in bank.items()}, "present": torch.cat(present)}
         return build_sample_sets(torch.cat(feats), torch.from_numpy(train.split.labels),
                                  self.cfg.loss.k_cl, self.cfg.loss.label_classes)
 
-    def members(self, sets: torch.Tensor, anchors: np.ndarray, m: int) -> np.ndarray:
-        """(n, m) training-set indices drawn from each anchor's set (-1 where the set is short)."""
+    def members(self, sets: torch.Tensor, anchors: np.ndarray) -> np.ndarray:
+        """(n, m) training-set indices from each anchor's set (-1 where the set is short): m drawn at random,
+        or, with loss.members_per_step=all, every member of the k_cl set (§2.3.2)."""
         rows = sets[torch.as_tensor(anchors)].numpy()
+        m = self.cfg.loss.members_per_step
+        if m == "all":
+            return rows.copy()
         out = np.full((len(anchors), m), -1)
         for i, row in enumerate(rows):
             valid = row[row >= 0]
@@ -140,37 +205,82 @@ class Run:
         return out
 
     def step_batch(self, anchors: np.ndarray, similar, different):
-        """The anchors' batch, the members' batch (or None) and pos/neg row indices into [anchors; members]."""
+        """The anchors' batch, the members (a Batch, or with the bank their training-set rows as a LongTensor, or
+        None) and pos/neg row indices into [anchors; members]."""
         if similar is not None:  # drawn for the whole global batch so every process consumes the rng alike
-            mps = self.cfg.loss.members_per_step
-            pos_members, neg_members = self.members(similar, anchors, mps), self.members(different, anchors, mps)
+            pos_members, neg_members = self.members(similar, anchors), self.members(different, anchors)
         shard = slice(self.rank, None, self.world)
         anchors = anchors[shard]
         batch = self.sets["train"].batch(anchors, self.dims).to(self.device)
         if similar is None:
             return batch, None, None, None
         n, pos_members, neg_members = len(anchors), pos_members[shard], neg_members[shard]
-        pos = np.where(pos_members >= 0, n + np.arange(n * mps).reshape(n, mps), -1)
-        neg = np.where(neg_members >= 0, n + n * mps + np.arange(n * mps).reshape(n, mps), -1)
+        mp, mn = pos_members.shape[1], neg_members.shape[1]
+        pos = np.where(pos_members >= 0, n + np.arange(n * mp).reshape(n, mp), -1)
+        neg = np.where(neg_members >= 0, n + n * mp + np.arange(n * mn).reshape(n, mn), -1)
         rows = np.concatenate([np.where(pos_members >= 0, pos_members, anchors[:, None]).ravel(),
                                np.where(neg_members >= 0, neg_members, anchors[:, None]).ravel()])
-        members = self.sets["train"].batch(rows, self.dims).to(self.device)
         as_t = lambda x: torch.as_tensor(x, device=self.device)
+        if self.cfg.loss.member_source == "bank":
+            return batch, as_t(rows), as_t(pos), as_t(neg)
+        members = self.sets["train"].batch(rows, self.dims).to(self.device)
         return batch, members, as_t(pos), as_t(neg)
+
+    def bank_members(self, rows: torch.Tensor) -> tuple[dict, torch.Tensor]:
+        """Members' pooled decoupled features and presence from the bank (detached), modality dropout applied."""
+        z = {k: v[rows] for k, v in self.bank["decoupled"].items()}
+        present = self.bank["present"][rows].clone()
+        p = self.cfg.loss.modality_dropout
+        for j, m in enumerate(self.cfg.model.modalities):
+            if m in self.cfg.loss.dropout_modalities and p > 0:
+                present[:, j] &= torch.rand(len(rows), device=present.device) >= p
+        return z, present
 
     def modality_dropout(self, batch):
         p = self.cfg.loss.modality_dropout
         for m in self.cfg.model.modalities:
-            if m in self.cfg.loss.dropout_modalities and p > 0:
+            if m != "t" and p > 0:
                 batch = batch.drop(m, torch.rand(len(batch), device=self.device) < p)
         return batch
+
+    def train_step(self, anchors: np.ndarray, similar, different) -> tuple[int, float, float, dict]:
+        """One optimiser step on ``anchors`` (training-set indices): L = MAE + λ_cl · L_cl (eq. 31–32).
+        Returns (anchors of the global batch, loss, mae, contrastive parts) as numbers."""
+        cfg = self.cfg
+        batch, members, pos, neg = self.step_batch(anchors, similar, different)
+        bank_rows = members if isinstance(members, torch.Tensor) else None
+        members = None if bank_rows is not None else members
+        batch = self.modality_dropout(batch)
+        members = self.modality_dropout(members) if members is not None else None
+        out = self.net(batch, members)                                            # members skip CMDIE
+        mae = (out["pred"] - batch.label).abs().mean()                            # L_pred (eq. 31)
+        loss, parts = mae, {}
+        if similar is not None:
+            z, present = out["decoupled"], out["present"]
+            mz, mpres = (out["members"]["decoupled"], out["members"]["present"]) if members is not None else \
+                self.bank_members(bank_rows)                                      # bank: gradients via anchors only
+            z = {k: torch.cat([v, mz[k]]) for k, v in z.items()}
+            present = torch.cat([present, mpres])
+            l_cl, parts = contrastive_loss(z, full_present(present, cfg.model.modalities), pos, neg,
+                                           tau=cfg.loss.tau, margin=cfg.loss.margin,
+                                           lambda_tri=cfg.loss.lambda_tri, denominator=cfg.loss.denominator)
+            loss = mae + cfg.loss.lambda_cl * l_cl                                # L (eq. 32)
+        self.opt.zero_grad(set_to_none=True)
+        loss.backward() if self.acc is None else self.acc.backward(loss)
+        if cfg.train.grad_clip > 0:
+            torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.train.grad_clip)
+        self.opt.step()
+        self.sched.step()
+        return len(anchors), loss.item(), mae.item(), parts
 
     def train_epoch(self, epoch: int) -> dict:
         cfg = self.cfg
         use_cl = cfg.loss.contrastive and cfg.loss.lambda_cl > 0
         similar = different = None
+        t0 = time.time()
         if use_cl:
             similar, different = self.sample_sets()
+        self.refresh_s = time.time() - t0                  # sample-set (and bank) refresh, logged with the epoch
         self.model.train()
         order = self.rng.permutation(len(self.sets["train"]))
         bs = cfg.train.batch_size
@@ -181,35 +291,14 @@ class Run:
         totals = {"loss": 0.0, "mae": 0.0, "cl": 0.0, "nt_xent": 0.0, "triplet": 0.0}
         seen = 0
         for s in steps:
-            anchors = order[s: s + bs]
-            batch, members, pos, neg = self.step_batch(anchors, similar, different)
-            batch = self.modality_dropout(batch)
-            members = self.modality_dropout(members) if members is not None else None
-            out = self.net(batch, members)                                        # members skip CMDIE
-            n = len(anchors)
-            mae = (out["pred"] - batch.label).abs().mean()                        # L_pred (eq. 31)
-            loss = mae
-            parts = {}
-            if use_cl:
-                z, present = out["decoupled"], out["present"]
-                if members is not None:
-                    z = {k: torch.cat([v, out["members"]["decoupled"][k]]) for k, v in z.items()}
-                    present = torch.cat([present, out["members"]["present"]])
-                l_cl, parts = contrastive_loss(z, full_present(present, cfg.model.modalities), pos, neg,
-                                               tau=cfg.loss.tau, margin=cfg.loss.margin,
-                                               lambda_tri=cfg.loss.lambda_tri, denominator=cfg.loss.denominator)
-                loss = mae + cfg.loss.lambda_cl * l_cl                            # L (eq. 32)
-            self.opt.zero_grad(set_to_none=True)
-            loss.backward() if self.acc is None else self.acc.backward(loss)
-            if cfg.train.grad_clip > 0:
-                torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.train.grad_clip)
-            self.opt.step()
+            n, loss, mae, parts = self.train_step(order[s: s + bs], similar, different)
             seen += n
-            totals["loss"] += loss.item() * n
-            totals["mae"] += mae.item() * n
+            totals["loss"] += loss * n
+            totals["mae"] += mae * n
             for k in ("cl", "nt_xent", "triplet"):
                 totals[k] += parts.get(k, 0.0) * n
-        return {k: v / max(seen, 1) for k, v in totals.items()}  # this process's share of the epoch
+        out = {k: v / max(seen, 1) for k, v in totals.items()}  # this process's share of the epoch
+        return {**out, "lr": self.opt.param_groups[0]["lr"]}
 
     def fit(self, on_improve=None) -> dict:
         """Train; ``on_improve(epoch, valid_metrics)`` runs whenever validation MAE improves (e.g. to save a checkpoint
@@ -222,7 +311,8 @@ class Run:
             te = time.time()
             train = self.train_epoch(epoch)
             valid = predict(self.model, self.sets["valid"], cfg, device=self.device, keep_features=False).metrics()
-            self.log({"event": "epoch", "epoch": epoch, "train": train, "valid": valid, "seconds": time.time() - te})
+            self.log({"event": "epoch", "epoch": epoch, "train": train, "valid": valid, "seconds": time.time() - te,
+                      "refresh_s": self.refresh_s})
             if self.rank == 0:
                 print(f"epoch {epoch:3d}  train loss {train['loss']:.4f} (mae {train['mae']:.4f} cl {train['cl']:.4f})"
                       f"  valid MAE {valid['mae']:.4f}  {time.time() - te:.1f}s", flush=True)

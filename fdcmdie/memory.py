@@ -15,6 +15,7 @@ A batch of the longest samples is the worst case, so the estimate is an upper bo
 """
 from __future__ import annotations
 
+import ctypes
 import dataclasses
 import math
 import os
@@ -153,6 +154,17 @@ def estimate(cfg, shapes: Shapes, *, base_bytes: float, trainable_params: int, b
 
 
 # ------------------------------------------------------------------------------------------ what is available
+
+def cap_heap_growth(threshold: int = 256 * 1024) -> bool:
+    """Fix glibc's mmap threshold, so large freed blocks go back to the OS at once. By default glibc raises the
+    threshold after each large free (up to 32 MB), after which freed activations stay in the heap and the RSS of a
+    training step grows to 2-3x its live tensors (measured in docs/benchmarks/memory.md). Linux/glibc only;
+    returns whether it applied. The trainer calls it for CPU runs."""
+    try:
+        return ctypes.CDLL("libc.so.6").mallopt(-3, int(threshold)) == 1      # -3: M_MMAP_THRESHOLD
+    except (OSError, AttributeError):
+        return False
+
 
 def rss_bytes() -> float:
     """This process's resident memory now (Linux /proc), else its peak so far."""

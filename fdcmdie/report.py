@@ -100,8 +100,8 @@ def baseline_results(runs_dir: str) -> dict[str, tuple[str, list[dict]]]:
     for path in sorted(Path(runs_dir).glob("baseline-*/log.jsonl")):
         fin = finished(read_log(path))
         if fin:
-            name = re.sub(r"-s\d+$", "", path.parent.name)
-            label, recs = out.get(name, (fin.get("label", name), []))
+            name = re.sub(r"-[sf]\d+$", "", path.parent.name)        # seeds, and the folds of poria-test-cv
+            label, recs = out.get(name, (re.sub(r", fold \d+", ", mean over folds", fin.get("label", name)), []))
             out[name] = (label, recs + [fin["test"]])
     return out
 
@@ -173,6 +173,74 @@ def ablation_order(plan, results: dict, full: str = "mosi-std-ta") -> list[str]:
               if noise else []),
             "- encoder swap: here MiniLM → MPNet (a larger encoder, both frozen); in the paper NeoBERT → BERT-base "
             "(\"w/o NeoBERT\")."]
+
+
+def honest_tav(plan, results: dict, base: dict, runs_dir: str) -> list[str]:
+    """The MOSI T+V+A section of issue 12: what the bundle's vectors carry on each half of Poria's split, then
+    design (a) (train on Poria's train half, select and test on its test half) and design (b) (5 folds by video
+    inside the test half) next to ridge on the same test videos with text alone."""
+    lines = ["Poria's split gives the bundle's 3D-CNN video and text-CNN vectors a train half on which they were fitted "
+             "with the labels; the headline `mosi-poria-tav` pair above is selected on a validation part carved from "
+             "that half. Here every model is selected and tested on Poria's **test half** only, where the vectors are "
+             "honest, and the text encoder is the frozen MiniLM, which never saw a MOSI segment.", ""]
+    mods = read_log(Path(runs_dir) / "baseline-ridge-modalities" / "log.jsonl")
+    if mods:
+        res = mods[-1]["results"]
+        lines += ["What each vector carries (`python benchmarks/baselines.py modalities`: ridge, 5-fold by video inside "
+                  "each half, out-of-fold predictions):", "",
+                  "| vector | Poria train half: Acc-2 non-0 / Corr | Poria test half: Acc-2 non-0 / Corr |", "|---|---|---|"]
+        for v in ("audio", "video", "text-CNN", "all three"):
+            a, b = res.get(f"{v} / train half"), res.get(f"{v} / test half")
+            if a and b:
+                lines.append(f"| {v} | {a['acc2_non0']:.1f} / {a['corr']:.3f} | {b['acc2_non0']:.1f} / {b['corr']:.3f} |")
+        lines += ["", "The face (video) vectors are near chance on the honest half: a model that trusts them learns the "
+                  "train half's leak, not faces.", ""]
+    lines += ["**Design (a)** `configs/mosi-poria-honest.yaml` (`data.split=poria-honest`): train on Poria's train half "
+              "(1447) with the visual features dropped for each training sample with probability 0.5 "
+              "(`loss.modality_dropout=0.5`, `loss.dropout_modalities=[v]`); validation = 9 of the 31 test-half videos "
+              "(seed 0), test = the other 22 (508 segments). **Design (b)** `configs/mosi-poria-cv.yaml` "
+              "(`data.split=poria-test-cv`, `data.fold=0..4`): only the test half, its videos in 5 folds; fold i is the "
+              "test part, fold i+1 the validation part, the other three train (~400–490 segments). Both: patience 6, "
+              "at most 30 epochs.", "", HEADER]
+    for exp in (e for e in plan if e.group == "honest-tav"):
+        recs = results.get(exp.name, [])
+        lines.append(row(f"{exp.label} (`{exp.name}`)", [r["test"] for r in recs]) if recs else
+                     f"| {exp.label} (`{exp.name}`) | 0 | not run yet | | | | |")
+    if "baseline-ridge-poria-honest" in base:
+        label, recs = base["baseline-ridge-poria-honest"]
+        lines.append(row(f"text only, same test videos: {label} (`baseline-ridge-poria-honest`)", recs))
+    folds = [e for e in plan if e.group == "honest-tav-cv"]
+    fold_recs = [r["test"] for e in folds for r in results.get(e.name, [])]
+    lines.append(row(f"(b) FD-CMDIE, T+V+A inside Poria's test half, mean ± std over the folds run "
+                     f"(`mosi-tcv-tav-f0..f4`)", fold_recs, n=f"{len(fold_recs)} of {len(folds)} folds")
+                 if fold_recs else "| (b) FD-CMDIE, T+V+A inside Poria's test half (`mosi-tcv-tav-f0..f4`) | 0 | "
+                                   "not run yet | | | | |")
+    if "baseline-ridge-poria-test-cv" in base:
+        label, recs = base["baseline-ridge-poria-test-cv"]
+        lines.append(row(f"text only, same folds: {label} (`baseline-ridge-poria-test-cv-f0..f4`)", recs,
+                         n=f"{len(recs)} folds"))
+    val = [(e.name, r) for e in plan if e.group in ("honest-tav", "honest-tav-cv") for r in results.get(e.name, [])]
+    if val:
+        lines += ["", "Validation vs test of these runs (best epoch by validation MAE; both parts are test-half videos):",
+                  "", "| run | valid Acc-2 non-0 | test Acc-2 non-0 | valid MAE | test MAE |", "|---|---|---|---|---|",
+                  *(f"| `{n}` | {r['valid']['acc2_non0']:.2f} | {r['test']['acc2_non0']:.2f} | {r['valid']['mae']:.3f} | "
+                    f"{r['test']['mae']:.3f} |" for n, r in val)]
+    return lines
+
+
+def crossatt2_variants(plan, results: dict) -> list[str]:
+    """CrossAtt-2's keys and values: own projections (the shipped models), CrossAtt-1's (eq. 21–22 read literally),
+    none (ablation), on the same seed of the frozen standard-split recipe."""
+    pick = lambda name: [r["test"] for r in results.get(name, []) if r["seed"] == 1]
+    rows = [("own K/V projections (default, `mosi-std-ta`, seed 1)", pick("mosi-std-ta")),
+            ("CrossAtt-1's K/V projections, `model.cross_att2_shared=true` (`var-crossatt2-shared`, seed 1)",
+             pick("var-crossatt2-shared")),
+            ("no CrossAtt-2, `model.cross_att2=false` (`abl-no-crossatt2`, seed 1)", pick("abl-no-crossatt2"))]
+    return ["Eq. 21–22 take CrossAtt-2's K_X, V_X and K_G, V_G \"from the original keys and values of eq. 16–17\": "
+            "the same projections of the same inputs as CrossAtt-1, with only a new query. The model gives CrossAtt-2 "
+            "its own projections unless `model.cross_att2_shared=true` (`SharedKVCrossAttention` in `fdcmdie/model.py`). "
+            "MOSI standard split, T+A, frozen MiniLM, one seed:", "", HEADER,
+            *(row(label, recs) if recs else f"| {label} | 0 | not run yet | | | | |" for label, recs in rows)]
 
 
 def analyses(checkpoints: list[str], data_root: str | None, fig_dir: Path) -> list[str]:
@@ -292,12 +360,16 @@ def build(plan_path: str, data_root: str | None, out: Path, with_analyses: bool 
                   *(row(f"{label} (`{name}`)", recs) for name, (label, recs) in base.items())]
     if vs := versus(results, base):
         parts += ["", "Comparisons on the standard split (test, means over the seeds that finished):", "", *vs]
+    parts += ["", "## MOSI T+V+A on honest splits (the shipped face-channel pair)", "",
+              *honest_tav(plan, results, base, runs_dir), "",
+              "## CrossAtt-2: whose keys and values", "", *crossatt2_variants(plan, results)]
     for group, title in (("paper-gpu", "The paper's recipe on a GPU: whole MiniLM fine-tuned, Table 2 epochs "
                                        "(MOSI standard split, T+A)"),
                          ("diagnostic", "Diagnostic: fine-tuned recipe with text alone, with text + audio, and the text-only "
                                         "regressors (MOSI standard split)"),
                          ("ablation", "Ablations (paper Table 7), MOSI standard split, frozen-encoder recipe"),
-                         ("sweep-kcl", "k_cl sweep (paper Table 4, MOSI), one seed per point, frozen-encoder recipe"),
+                         ("sweep-kcl", "k_cl sweep (paper Table 4, MOSI), one seed per point, frozen-encoder recipe, two "
+                                       "members per step: it varies only the pool"),
                          ("sweep-layers", "CMDIE layers k (paper Table 6, which gives non-0 Acc-2 and F1 only), one seed per point, "
                                           "frozen-encoder recipe"),
                          ("mosei", "MOSEI (text only here)")):
@@ -317,6 +389,11 @@ def build(plan_path: str, data_root: str | None, out: Path, with_analyses: bool 
             parts += [row(f"reference: {label} (`{name}`)", recs)
                       for name, (label, recs) in base.items() if name.startswith("baseline-ft-")
                       and name.endswith("-standard")]
+        if group == "sweep-kcl":
+            parts += ["", "What this sweep varies: §2.3.2 pairs *every* member of the k_cl similar and different sets "
+                      "with the anchor; these runs use `loss.members_per_step = 2`, two members of each set drawn per "
+                      "anchor and step, so k_cl changes only the pool the two are drawn from (how similar the "
+                      "drawn members are), not how many pairs join a step as in the paper.", ""]
         if group in ("sweep-kcl", "sweep-layers"):
             point = "k_cl = 10" if group == "sweep-kcl" else "k = 3"
             ref = [r["test"] for r in results.get("mosi-std-ta", []) if r["seed"] == 1]

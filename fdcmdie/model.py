@@ -126,7 +126,7 @@ class PositionalEncoding(nn.Module):
 
 
 class AddNormAttention(nn.Module):
-    """LN(MultiHeadAttention(Q, K, V) + Q): one attention stage of DIPU (eq. 15–20).
+    """LN(MultiHeadAttention(Q, K, V) + Q): one attention stage of DIPU (eq. 16–17, 19–22; CrossAtt and SelfAtt themselves: eq. 15, 18).
 
     Two paths over the same parameters (``attn``, an nn.MultiheadAttention, so every checkpoint loads either way):
 

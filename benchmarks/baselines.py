@@ -13,7 +13,8 @@ video-grouped CV), out-of-fold predictions scored together. The vectors were fit
 so the test half is where their signal is honest. Writes runs/baseline-ridge-modalities/log.jsonl.
 ``finetune``: the whole MiniLM fine-tuned as a plain text regressor (mean pooling, MLP head, L1 loss, AdamW 3e-5,
 batch 32), the epoch chosen by validation MAE; ``--train-layers 2`` trains only the top 2 blocks, as the
-fine-tuned FD-CMDIE recipe does. Writes runs/baseline-ft-[top<n>-]<split>-s<seed>/log.jsonl.
+fine-tuned FD-CMDIE recipe does. Writes runs/baseline-ft-[top<n>-]<split>-s<seed>/log.jsonl; ``--save DIR`` also
+keeps the best epoch's encoder (``save_pretrained``) as stage 1 of FD-CMDIE's two-stage start (``train.text_init``).
 Each log ends with a {"event": "test", ...} record, the same shape the report reads from training runs.
 """
 from __future__ import annotations
@@ -177,6 +178,8 @@ def finetune(args) -> None:
         if valid["mae"] < best[0]:
             best = (valid["mae"], epoch, copy.deepcopy(net.state_dict()))
     net.load_state_dict(best[2])
+    if args.save:  # stage 1 of the two-stage FD-CMDIE recipe: --set train.text_init=<this folder>
+        net.encoder.save_pretrained(args.save)
     test = compute_metrics(predict("test"), y["test"].numpy())
     how = f"top {args.train_layers} layers fine-tuned" if args.train_layers > 0 else "fully fine-tuned"
     label = f"MiniLM {how}, text only (mean pooling, MLP head, L1, AdamW {args.lr:g}), MOSI {args.split} split"
@@ -199,6 +202,8 @@ def main() -> int:
     p.add_argument("--batch-size", type=int, default=32, help="finetune only")
     p.add_argument("--lr", type=float, default=3e-5, help="finetune only")
     p.add_argument("--train-layers", type=int, default=0, help="finetune only: train only the top n layers (0: all)")
+    p.add_argument("--save", default=None, help="finetune only: save the best epoch's encoder here (save_pretrained), "
+                   "for FD-CMDIE's two-stage start --set train.text_init=DIR")
     p.add_argument("--no-progress", action="store_true")
     args = p.parse_args()
     {"ridge": ridge, "modalities": modalities, "finetune": finetune}[args.which](args)

@@ -182,3 +182,26 @@ def test_text_init_from_a_checkpoint_and_refusals(data_root, stage1, tmp_path):
         load_text_init(top, tmp_path / "ckpt")
     with pytest.raises(FileNotFoundError, match="model.safetensors"):
         load_text_init(top, tmp_path)
+
+
+# -- report -------------------------------------------------------------------------------------------------
+
+
+def test_ladder_report_picks_the_rung_by_validation_not_test(tmp_path):
+    import json
+
+    from fdcmdie.experiments import Experiment
+    from fdcmdie.report import collect, ladder_section
+
+    metrics = lambda acc, mae, corr: {"acc2_has0": acc, "f1_has0": acc, "acc2_non0": acc, "f1_non0": acc,
+                                      "acc7": 40.0, "mae": mae, "corr": corr}
+    plan = [Experiment(name=n, group="ladder", config="configs/mosi-ft.yaml", label=n, seeds=[1]) for n in ("a", "b", "c")]
+    for name, valid_mae, test in (("a", 0.80, metrics(80.0, 0.85, 0.70)), ("b", 0.85, metrics(86.0, 0.70, 0.80))):
+        (tmp_path / f"{name}-s1").mkdir()
+        log = [{"event": "epoch", "epoch": e, "seconds": 100.0} for e in (1, 2)]
+        log.append({"event": "test", "best_epoch": 2, "valid": metrics(82.0, valid_mae, 0.75), "test": test})
+        (tmp_path / f"{name}-s1" / "log.jsonl").write_text("\n".join(json.dumps(r) for r in log) + "\n")
+    text = "\n".join(ladder_section(plan, collect(str(tmp_path), plan), {}, str(tmp_path)))
+    assert "Best rung by validation MAE: `a` (valid MAE 0.800, 1 seed(s))" in text       # not b, the better test
+    assert "short by Acc-2 80.00 vs ≥ 84.5; MAE 0.850 vs ≤ 0.76; Corr 0.700 vs ≥ 0.78" in text
+    assert "| c (`c`) | 0 | not run yet |" in text and "| 2/2 2/2 |" not in text and "| 2/2 | 100.00 |" in text

@@ -132,12 +132,34 @@ def build_demo(ctx: AppContext) -> gr.Blocks:
                 gr.HTML(note("space"))
                 with gr.Row():
                     space_split = gr.Dropdown(choices=list(SPLITS), value="test", label="split", scale=1)
-                    color_by = gr.Radio(choices=space.COLOR_CHOICES, value="feature", label="colour by", scale=3)
+                    space_method = gr.Radio(choices=space.METHOD_CHOICES, value="umap", label="projection",
+                                            elem_id="space-method", scale=2)
+                    color_by = gr.Radio(choices=space.COLOR_CHOICES, value="feature", label="colour by",
+                                        elem_id="space-color", scale=5)
+                with gr.Row():
+                    space_query = gr.Textbox(label="highlight the samples whose transcript contains … (Enter)",
+                                             placeholder="e.g. boring", elem_id="space-query", scale=4)
+                    space_export = gr.Button("Export both maps: PNG, SVG, CSV", elem_id="space-export", scale=1)
                 space_status = gr.Markdown(elem_id="space-status")
                 with gr.Row():
                     map_main = gr.Plot(label="with contrastive learning", elem_id="map-main")
                     map_compare = gr.Plot(label="without contrastive learning", elem_id="map-compare")
+                space_click = gr.Textbox(visible="hidden", elem_id="space-click")  # filled by space.CLICK_JS
+                with gr.Row(equal_height=False):
+                    with gr.Column(scale=2):
+                        space_sample = gr.Markdown(elem_id="space-sample")
+                        space_open = gr.Button("Open in the Sample explorer tab", size="sm", elem_id="space-open")
+                    with gr.Column(scale=3):
+                        nn_shared = gr.Dataframe(value=space.empty_neighbours(), interactive=False, wrap=True,
+                                                 max_height=260, elem_id="nn-shared",
+                                                 label="nearest samples in the shared space (T_s, V_s, A_s)")
+                        nn_private = gr.Dataframe(value=space.empty_neighbours(), interactive=False, wrap=True,
+                                                  max_height=260, elem_id="nn-private",
+                                                  label="nearest samples in the private space (T_d, V_d, A_d)")
+                space_files = gr.File(label="exported maps", file_count="multiple", elem_id="space-files")
+                space_hist = gr.Plot(label="per-sample cosines", elem_id="space-hist")
                 cosines = gr.Markdown(elem_id="space-cosines")
+                shown_effect = gr.State(None)
                 space_timer = gr.Timer(3.0)
 
             # ----------------------------------------------------------------------------- case studies
@@ -250,19 +272,69 @@ def build_demo(ctx: AppContext) -> gr.Blocks:
 
         space_outputs = [map_main, map_compare, space_status, cosines, shown_maps]
 
-        @safe
-        def draw_maps(split_name, color, sel, up):
-            return space.projection_view(ctx, split_name, color, sel, up)
+        space_inputs = [space_split, color_by, selected, upload_state, space_method, space_query]
 
         @safe
-        def poll_maps(split_name, color, sel, up, shown):
-            return space.refresh_if_changed(ctx, split_name, color, sel, up, shown)
+        def draw_maps(split_name, color, sel, up, method="umap", query=""):
+            return space.projection_view(ctx, split_name, color, sel, up, method, query)
 
-        demo.load(draw_maps, [space_split, color_by, selected, upload_state], space_outputs)
-        gr.on([space_split.change, color_by.change, selected.change, upload_state.change], draw_maps,
-              [space_split, color_by, selected, upload_state], space_outputs, show_progress="minimal")
-        space_timer.tick(poll_maps, [space_split, color_by, selected, upload_state, shown_maps], space_outputs,
-                         show_progress="hidden", api_visibility="private")
+        @safe
+        def poll_maps(split_name, color, sel, up, method, query, shown):
+            return space.refresh_if_changed(ctx, split_name, color, sel, up, shown, method, query)
+
+        demo.load(draw_maps, space_inputs, space_outputs)
+        gr.on([space_split.change, color_by.change, space_method.change, space_query.submit, selected.change,
+               upload_state.change], draw_maps, space_inputs, space_outputs, show_progress="minimal")
+        space_timer.tick(poll_maps, space_inputs + [shown_maps], space_outputs, show_progress="hidden",
+                         api_visibility="private")
+
+        @safe
+        def draw_effect(split_name):
+            return space.effect_view(ctx, split_name)
+
+        @safe
+        def poll_effect(split_name, shown):
+            return space.refresh_effect(ctx, split_name, shown)
+
+        gr.on([demo.load, space_split.change], draw_effect, [space_split], [space_hist, shown_effect],
+              api_visibility="private")
+        space_timer.tick(poll_effect, [space_split, shown_effect], [space_hist, shown_effect], show_progress="hidden",
+                         api_visibility="private")
+
+        @safe
+        def show_neighbours(sel):
+            return space.neighbour_view(ctx, sel)
+
+        gr.on([demo.load, selected.change], show_neighbours, [selected], [space_sample, nn_shared, nn_private],
+              show_progress="hidden")
+
+        @safe
+        def open_clicked(value, split_name):
+            """A click on a map point: that sample opens in the explorer (the constellation follows)."""
+            hit = space.parse_click(value)
+            if hit is None:
+                return gr.skip(), gr.skip(), gr.skip()
+            key, sample_id = hit
+            return key, split_name or "test", sample_id
+
+        space_click.change(open_clicked, [space_click, space_split], [model, split, sample], api_visibility="private")
+
+        @safe
+        def open_neighbour(df, sel, evt: gr.SelectData):
+            key = (sel or {}).get("model") or "main"
+            return key, (sel or {}).get("split") or "test", space.neighbour_id(df, evt.index)
+
+        nn_shared.select(open_neighbour, [nn_shared, selected], [model, split, sample])
+        nn_private.select(open_neighbour, [nn_private, selected], [model, split, sample])
+        space_open.click(lambda: gr.Tabs(selected="explorer"), None, [tabs], api_visibility="private")
+
+        @safe
+        def export_maps(split_name, method, color, sel):
+            import tempfile
+            return space.export_maps(ctx, split_name, method, color, sel, tempfile.mkdtemp(prefix="fdcmdie-maps-"))
+
+        space_export.click(export_maps, [space_split, space_method, color_by, selected], [space_files])
+        demo.load(None, None, None, js=space.CLICK_JS)
 
         @safe
         def load_cases(model_key="main"):

@@ -15,10 +15,13 @@ Subprocess (`python app.py` on a free port):
 - ``--users`` concurrent gradio_client users for ``--duration`` s (default 120 s, the brief's 2 minutes), each
   looping over sample view, what-if, table filter, typed-text prediction and the UMAP view: errors, median and p95
   latency per call.
+``--space-only``: the Representation-space tab alone (fits of UMAP / PCA / t-SNE, switching projection or colour on
+cached maps, neighbours of one sample, word search, export); writes docs/benchmarks/space.md.
 """
 from __future__ import annotations
 
 import argparse
+import itertools
 import os
 import platform
 import random
@@ -156,6 +159,113 @@ def in_process(args, rows: list, notes: list) -> None:
                  f"max {worst:.2f} s"))
 
 
+# ------------------------------------------------------------------------------- representation space
+
+
+SWITCH_TARGET_S, PCA_TARGET_S, NEIGHBOUR_TARGET_S = 0.300, 0.100, 0.050
+
+
+def space_benchmark(args) -> int:
+    """``--space-only``: the Representation-space tab's speed targets, in-process; writes docs/benchmarks/space.md."""
+    from fdcmdie.app import AppContext, AppOptions, space
+    from fdcmdie.explain import projections
+    from fdcmdie.explain.geometry import space_report
+
+    load0 = os.getloadavg()[0]
+    cache = Path(tempfile.mkdtemp(prefix="bench-space-"))
+    ctx = AppContext(AppOptions(checkpoint=args.checkpoint, compare_checkpoint=args.compare_checkpoint,
+                                data=args.data, cache_dir=str(cache), asr=False, warm_up=False))
+    keys = ctx.model_keys()
+    for k in keys:
+        ctx.split_view(k, "test")
+    view = ctx.split_view("main", "test")
+    ids, dec = view.preds.ids, view.preds.features["decoupled"]
+    rng = random.Random(0)
+    pick = lambda: {"model": "main", "split": "test", "id": ids[rng.randrange(len(ids))]}
+    rows: list = []
+    projections.warm_up_umap()
+    fits = {}
+    for method in ("umap", "pca", "tsne"):  # what the background warm-up does at app start
+        t = time.perf_counter()
+        for k in keys:
+            fits[method, k] = ctx.projection(k, "test", method)
+        rows.append((f"{projections.METHODS[method]} fit of the test split, both checkpoints "
+                     f"({len(fits[method, 'main'].embedding)} points each; background at app start)",
+                     time.perf_counter() - t, None, "background"))
+    projections.fit_projection(dec, method="pca")
+    med, worst, proj = median_time(lambda: projections.fit_projection(dec, method="pca"), args.runs)
+    rows.append((f"PCA fit of the test split ({len(proj.embedding)} points, all {len(ids)} samples)", med,
+                 PCA_TARGET_S, f"max {worst * 1000:.0f} ms"))
+    t = time.perf_counter()
+    for k in keys:
+        ctx.geometry(k, "test")
+        ctx.sample_space(k, "test")
+    rows.append(("CL-effect numbers + neighbour index, both checkpoints (background at app start)",
+                 time.perf_counter() - t, None, "background"))
+    med, _, _ = median_time(lambda: space_report(dec), 3)
+    rows.append(("  of which space_report of one checkpoint (cosines, alignment, uniformity, 5-fold logistic "
+                 "regression)", med, None, "median of 3"))
+    methods = ["umap", "pca", "tsne"]
+    space.projection_view(ctx, "test", "feature", pick(), None, "pca")
+    cycle = itertools.cycle(methods)
+    med, worst, _ = median_time(lambda: space.projection_view(ctx, "test", "feature", pick(), None, next(cycle)),
+                                args.runs)
+    rows.append(("switch projection on cached maps (both maps drawn, a selected sample's constellation)", med,
+                 SWITCH_TARGET_S, f"max {worst * 1000:.0f} ms"))
+    colours = list(projections.COLOR_BY)
+    cycle = itertools.cycle(colours)
+    med, worst, _ = median_time(lambda: space.projection_view(ctx, "test", next(cycle), pick(), None, "umap"),
+                                args.runs)
+    rows.append((f"switch colour on cached maps ({', '.join(colours)} in turn)", med, SWITCH_TARGET_S,
+                 f"max {worst * 1000:.0f} ms"))
+    med, worst, _ = median_time(lambda: space.projection_view(ctx, "test", "feature", None, None, "umap",
+                                                              rng.choice(["movie", "good", "bad", "i"])), args.runs)
+    rows.append(("word search: both maps with the matching samples ringed", med, SWITCH_TARGET_S,
+                 f"max {worst * 1000:.0f} ms"))
+    med, worst, _ = median_time(lambda: space.neighbour_view(ctx, pick()), args.runs)
+    rows.append(("neighbours of one sample: shared and private tables + sample card", med, NEIGHBOUR_TARGET_S,
+                 f"max {worst * 1000:.1f} ms"))
+    nn = ctx.sample_space("main", "test")
+    med, _, _ = median_time(lambda: nn.neighbours(rng.randrange(len(ids)), 8, "shared"), args.runs * 5)
+    rows.append(("  of which the k = 8 search itself (SampleSpace.neighbours)", med, NEIGHBOUR_TARGET_S, ""))
+    med, _, _ = median_time(lambda: space.effect_view(ctx, "test"), args.runs)
+    rows.append(("CL-effect histograms + numbers table (from the cached numbers)", med, None, ""))
+    out_dir = Path(tempfile.mkdtemp(prefix="bench-space-export-"))
+    med, _, _ = median_time(lambda: space.export_maps(ctx, "test", "pca", "feature", pick(), out_dir), 3)
+    rows.append(("export both maps: PNG + SVG (matplotlib) + CSV", med, None, "median of 3"))
+    e = ctx.predictor("main").predict(["i loved every minute of this film"])[0]
+    for method in methods:
+        med, _, _ = median_time(lambda: fits[method, "main"].transform(e.features["decoupled"]), args.runs)
+        rows.append((f"place a new input on the {projections.METHODS[method]} map", med, None,
+                     fits[method, "main"].placement))
+    load1 = os.getloadavg()[0]
+    p = ctx.predictor("main")
+    lines = ["# Representation-space benchmark", "",
+             "Made by `benchmarks/app.py --space-only` (rerun it to refresh this file):",
+             f"`HF_HUB_OFFLINE=1 .venv/bin/python benchmarks/app.py --space-only --runs {args.runs}`.", "",
+             f"- Machine: {os.cpu_count()}-core CPU ({cpu_name()}), no GPU, shared with other developers; Linux "
+             f"{platform.release()}, Python {platform.python_version()}; 1-min load average {load0:.1f} at the "
+             f"start, {load1:.1f} at the end.",
+             f"- Checkpoints: `{args.checkpoint}` ({p.name}, {'+'.join(p.modalities)}) and "
+             f"`{args.compare_checkpoint}`; MOSI test split, {len(ids)} samples; maps with the app's defaults "
+             f"(≤ {ctx.options.umap_max_samples} samples, UMAP {ctx.options.umap_epochs} epochs).",
+             *[f"- {n}" for n in args.note],
+             f"- Medians of {args.runs} runs after one warm-up call unless stated; samples drawn at random.", "",
+             "| what | median | target | note |", "|---|---:|---|---|"]
+    for name, sec, target, note in rows:
+        met = "" if target is None else f"< {target * 1000:.0f} ms" + (" ✓" if sec < target else " ✗")
+        val = f"{sec * 1000:.1f} ms" if sec < 0.01 else f"{sec * 1000:.0f} ms" if sec < 1 else f"{sec:.2f} s"
+        lines.append(f"| {name} | {val} | {met} | {note} |")
+    lines += ["", "Nothing above the \"background\" rows runs in a request: the app's warm-up fits every map of "
+              "the test split and the numbers at start (other splits: in the background on first view).", ""]
+    text = "\n".join(lines)
+    out = Path(args.out if args.out != str(ROOT / "docs" / "benchmarks" / "app.md") else
+               ROOT / "docs" / "benchmarks" / "space.md")
+    out.write_text(text)
+    print(text)
+    return 0
+
+
 # -------------------------------------------------------------------------------------------- subprocess
 
 
@@ -238,7 +348,11 @@ def main() -> int:
     ap.add_argument("--skip-in-process", action="store_true")
     ap.add_argument("--note", action="append", default=[], help="a line added to the notes of the report")
     ap.add_argument("--app-args", default="", help="extra arguments for app.py, e.g. '--concurrency 4 --threads 1'")
+    ap.add_argument("--space-only", action="store_true",
+                    help="only the Representation-space cases (writes docs/benchmarks/space.md)")
     args = ap.parse_args()
+    if args.space_only:
+        return space_benchmark(args)
     for path in (args.checkpoint, args.compare_checkpoint):
         if not (Path(path) / "config.json").is_file() and not (Path(path) / "checkpoint" / "config.json").is_file():
             print(f"error: no checkpoint at {path} (pass --checkpoint / --compare-checkpoint)", file=sys.stderr)

@@ -243,12 +243,61 @@ def crossatt2_variants(plan, results: dict) -> list[str]:
             *(row(label, recs) if recs else f"| {label} | 0 | not run yet | | | | |" for label, recs in rows)]
 
 
+def space_analyses(items: list[tuple[str, bool, dict]], fig_dir: Path) -> tuple[list[str], list[str]]:
+    """The CL effect of each shipped checkpoint in numbers (fdcmdie.explain.geometry, every test sample) and its UMAP
+    and PCA maps side by side (400 test samples, seed 0), the figures written by ``projections.static_figure`` (the
+    app's PNG / SVG export). ``items``: (checkpoint name, contrastive?, test ``features["decoupled"]``).
+    Returns (table lines, figure lines)."""
+    if not items:
+        return [], []
+    import matplotlib.pyplot as plt
+
+    from .explain.geometry import space_report
+    from .explain.projections import fit_projection, static_figure
+
+    f = lambda v, d=3: "–" if v is None else f"{v:.{d}f}"
+    pct = lambda v: "–" if v is None else f"{100 * v:.1f}"
+    table = ["| checkpoint | contrastive | cos shared·shared, same sample | … random pairs | cos shared·private, "
+             "same sample | alignment (random pairs) | uniformity shared / private | shared sets separable (%) | "
+             "own voice is nearest (%) |", "|---|---|---|---|---|---|---|---|---|"]
+    figures = ["| checkpoint | UMAP (local neighbourhoods) | PCA (global directions) |", "|---|---|---|"]
+    fig_dir.mkdir(parents=True, exist_ok=True)
+    for name, cl, decoupled in items:
+        s = space_report(decoupled).summary()
+        table.append(f"| `{name}` | {'on' if cl else 'off'} | {f(s['cos_same'])} | {f(s['cos_random'])} | "
+                     f"{f(s['cos_shared_private'])} | {f(s['alignment'])} ({f(s['alignment_random'])}) | "
+                     f"{f(s['uniformity_shared'], 2)} / {f(s['uniformity_private'], 2)} | {pct(s['separability'])} | "
+                     f"{pct(s['retrieval'])} (chance {pct(s['chance'])}) |")
+        cells = []
+        for method, stem in (("umap", f"projection-{name}"), ("pca", f"projection-pca-{name}")):
+            proj = fit_projection(decoupled, method=method, max_samples=400, seed=0)
+            extra = (f", PC1+2 = {100 * proj.reducer.explained_variance_ratio_.sum():.0f} % of variance"
+                     if method == "pca" else "")
+            fig = static_figure(proj, title=f"{name}: shared vs private, {proj.label}{extra} "
+                                            f"({'with' if cl else 'without'} CL)")
+            fig.savefig(fig_dir / f"{stem}.png")
+            plt.close(fig)
+            cells.append(f"![{name} {proj.label}](figures/{stem}.png)")
+        figures.append(f"| `{name}` | " + " | ".join(cells) + " |")
+    lines = ["Per-sample geometry of the same features (`fdcmdie/explain/geometry.py`, every test sample, unit "
+             "vectors): the shared·shared cosine of a sample's own text and voice against random pairs of samples; "
+             "alignment E‖x̂ − ŷ‖² of the positive pairs (Wang & Isola 2020; 0 = identical) and of random pairs; "
+             "uniformity log E e^(−2‖x̂ − ŷ‖²) (0 = one direction for every sample, −4 = orthogonal); the 5-fold "
+             "cross-validated accuracy of a logistic regression telling T_s from A_s; and how often a sample's own "
+             "A_s is its T_s's nearest. Same-sample and random-pair numbers that agree mean the shared features are "
+             "aligned by modality, not sample by sample.", "", *table]
+    return lines, ["Maps of 400 test samples × the feature sets (seed 0). UMAP (cosine) keeps local neighbourhoods: "
+                   "an island is a set of points nearer each other than anything else, and the gaps between islands "
+                   "mean little. PCA keeps the global geometry: compare where the shared and the private sets sit "
+                   "with and without contrastive learning.", "", *figures]
+
+
 def analyses(checkpoints: list[str], data_root: str | None, fig_dir: Path) -> list[str]:
     """GAP contributions per modality and layer, feature cosines and projection figures, from shipped checkpoints."""
     from .explain.cases import split_ablations
     from .explain.contributions import average_contributions
     from .metrics import compute_metrics
-    from .explain.projections import feature_cosines, fit_projection
+    from .explain.projections import feature_cosines
     from .inference import Predictor
 
     lines = ["| checkpoint | layer | " + " | ".join(["α text", "α visual", "α acoustic"]) + " |", "|---|---|---|---|---|"]
@@ -278,29 +327,8 @@ def analyses(checkpoints: list[str], data_root: str | None, fig_dir: Path) -> li
         f = lambda v: "–" if v is None else f"{v:.3f}"
         cos_lines.append(f"| `{Path(ck).name}` | {'on' if pred.cfg.loss.contrastive else 'off'} | {f(c['shared_shared'])} | "
                          f"{f(c['shared_private_same'])} | {f(c['shared_private'])} | {c['n']} |")
-        proj = fit_projection(preds.features["decoupled"], max_samples=400, seed=0)
-        figs.append((Path(ck).name, pred.cfg.loss.contrastive, proj))
-    fig_lines = []
-    if figs:
-        import matplotlib
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-        from .explain.projections import FEATURE_COLORS, FEATURE_LABELS
-        fig_dir.mkdir(parents=True, exist_ok=True)
-        for name, cl, proj in figs:
-            fig, ax = plt.subplots(figsize=(5.5, 4.5), dpi=110)
-            for kind in ("Ts", "Vs", "As", "Td", "Vd", "Ad"):
-                sel = proj.kinds == kind
-                if sel.any():
-                    ax.scatter(*proj.embedding[sel].T, s=5, alpha=0.7, c=FEATURE_COLORS[kind], label=FEATURE_LABELS[kind])
-            ax.set_title(f"{name}: shared vs private ({'with' if cl else 'without'} CL)", fontsize=9)
-            ax.legend(fontsize=6, markerscale=2, loc="best")
-            ax.set_xticks([]), ax.set_yticks([])
-            fig.tight_layout()
-            out = fig_dir / f"projection-{name}.png"
-            fig.savefig(out)
-            plt.close(fig)
-            fig_lines.append(f"![{name}](figures/{out.name})")
+        figs.append((Path(ck).name, pred.cfg.loss.contrastive, preds.features["decoupled"]))
+    geo_lines, fig_lines = space_analyses(figs, fig_dir)
     return (["### Average GAP contribution α on the test split (paper Fig. 6–7)", "",
              "Mean over test samples that have every modality; one row per CMDIE layer.", "", *lines, "",
              "### What each modality carries: Acc-2 (non-0) with only one modality kept (the others masked)", "",
@@ -309,7 +337,7 @@ def analyses(checkpoints: list[str], data_root: str | None, fig_dir: Path) -> li
              "### Shared vs private features (paper Fig. 8–9)", "",
              "Mean within-sample cosine similarity of the pooled decoupled features on the test split. Contrastive "
              "learning should raise the shared·shared cosine and lower shared·private.", "", *cos_lines, "",
-             "UMAP (cosine, 400 test samples × 6 feature sets, seed 0):", "", *fig_lines, ""])
+             *geo_lines, "", *fig_lines, ""])
 
 
 LADDER_GOAL = dict(acc2_non0=84.5, mae=0.76, corr=0.78)   # issue 11: 5-seed mean on the standard test split

@@ -28,10 +28,12 @@ NOTES = {
         "A checkpoint can only use inputs of the kind it was trained on; the table says which parts this one used "
         "and why it ignored the rest."),
     "space": (
-        "Every dot is one sample's feature vector for one modality, squeezed from many dimensions to two with UMAP: "
-        "dots close together look alike to the model. Circles are shared features, diamonds private ones.  \n"
-        "With contrastive learning (left) the shared text, voice and face features should gather together and the "
-        "private ones move apart; without it (right) they mix. Hover a dot for its sentence."),
+        "Every dot is one sample's feature vector for one modality, squeezed from many dimensions to two. Circles are "
+        "shared features, diamonds private ones. UMAP and t-SNE keep each dot's nearest neighbours (an island is a "
+        "group; the gaps between islands mean little); PCA keeps the global directions.  \n"
+        "Switch to PCA: with contrastive learning (left) the shared text and voice features sit together on one "
+        "side and the private ones on the other; without it (right) they do not. The numbers below show that the "
+        "pull is by modality, not sample by sample. Click a dot to open its sample."),
     "cases": (
         "Samples picked automatically from the test split: the clearest positive and negative opinions, flat "
         "near-neutral ones, ones where the words and the voice/face point opposite ways, and the worst mistakes.  \n"

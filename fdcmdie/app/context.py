@@ -253,27 +253,44 @@ class AppContext:
 
     # ----------------------------------------------------------------------------------- projections
 
-    def projection_params(self) -> dict:
-        return {"max_samples": self.options.umap_max_samples, "n_epochs": self.options.umap_epochs}
+    def projection_params(self, method: str = "umap") -> dict:
+        return {"max_samples": self.options.umap_max_samples, "n_epochs": self.options.umap_epochs,
+                **({"method": method} if method != "umap" else {})}
 
-    def _fit_projection(self, key: str, split: str):
+    @staticmethod
+    def _proj_key(key: str, split: str, method: str = "umap") -> tuple:
+        return ("proj", key, split) if method == "umap" else ("proj", key, split, method)
+
+    def _fit_projection(self, key: str, split: str, method: str = "umap"):
         from ..explain.projections import ProjectionCache
         view = self.split_view(key, split)
         p = self.predictor(key)
-        cache = ProjectionCache(Path(self.options.cache_dir) / "umap")
+        cache = ProjectionCache(Path(self.options.cache_dir) / method)  # one folder per method: umap/, pca/, tsne/
         with self._fit_lock:
             proj, cached = cache.get_or_fit(p.path, split, view.preds.ids, view.preds.features["decoupled"],
-                                            **self.projection_params())
-        log.info("UMAP %s/%s: %s (%.1f s)", key, split, "from cache" if cached else "fitted", proj.seconds)
+                                            **self.projection_params(method))
+        log.info("%s %s/%s: %s (%.1f s)", proj.label, key, split, "from cache" if cached else "fitted", proj.seconds)
         return proj
 
-    def projection(self, key: str, split: str):
+    def projection(self, key: str, split: str, method: str = "umap"):
         """The fitted map (computes it in this thread when needed: background jobs and tests only)."""
-        return self._once(("proj", key, split), lambda: self._fit_projection(key, split))
+        return self._once(self._proj_key(key, split, method), lambda: self._fit_projection(key, split, method))
 
-    def projection_state(self, key: str, split: str) -> str:
+    def geometry(self, key: str, split: str):
+        """The CL-effect numbers of one split (fdcmdie.explain.geometry.space_report), computed once."""
+        from ..explain.geometry import space_report
+        return self._once(("geometry", key, split),
+                          lambda: space_report(self.split_view(key, split).preds.features["decoupled"]))
+
+    def sample_space(self, key: str, split: str):
+        """Nearest-neighbour index of one split's samples in the shared and private spaces (built once)."""
+        from ..explain.geometry import SampleSpace
+        return self._once(("neighbours", key, split),
+                          lambda: SampleSpace(self.split_view(key, split).preds.features["decoupled"]))
+
+    def projection_state(self, key: str, split: str, method: str = "umap") -> str:
         """"ready" | "computing" | "failed: reason" | "idle"."""
-        k = ("proj", key, split)
+        k = self._proj_key(key, split, method)
         if k in self._memo:
             return "ready"
         if k in self._running:
@@ -282,10 +299,11 @@ class AppContext:
             return f"failed: {self._bg_errors[k]}"
         return "idle"
 
-    def request_projection(self, key: str, split: str) -> str:
-        """Start computing a map in the background unless it is ready or on its way; returns the state."""
-        k = ("proj", key, split)
-        state = self.projection_state(key, split)
+    def request_projection(self, key: str, split: str, method: str = "umap") -> str:
+        """Start computing a map (and the split's geometry numbers and neighbour index) in the background unless
+        it is ready or on its way; returns the state."""
+        k = self._proj_key(key, split, method)
+        state = self.projection_state(key, split, method)
         if state in ("ready", "computing"):
             return state
         self._bg_errors.pop(k, None)
@@ -293,14 +311,16 @@ class AppContext:
 
         def job():
             try:
-                self.projection(key, split)
+                self.projection(key, split, method)
+                self.sample_space(key, split)
+                self.geometry(key, split)
             except Exception as e:
                 self._bg_errors[k] = _short(e)
-                log.warning("UMAP %s/%s failed: %s\n%s", key, split, e, traceback.format_exc())
+                log.warning("%s %s/%s failed: %s\n%s", method, key, split, e, traceback.format_exc())
             finally:
                 self._running.discard(k)
 
-        threading.Thread(target=job, name=f"umap-{key}-{split}", daemon=True).start()
+        threading.Thread(target=job, name=f"{method}-{key}-{split}", daemon=True).start()
         return "computing"
 
     # --------------------------------------------------------------------------------------- warm-up
@@ -314,7 +334,8 @@ class AppContext:
         steps.append(("compiling UMAP (numba, first time only)", self._warm_umap))
         keys = self.map_keys()
         for key in keys:
-            steps.append((f"UMAP map of the test split ({key})", lambda k=key: self._warm_projection(k)))
+            steps.append((f"maps of the test split ({key}: UMAP, PCA{', then t-SNE of every model' if key == keys[-1] else ''})",
+                          lambda k=key: self._warm_projection(k)))
         if self.options.warm_up_extract:
             steps.append(("clip extractor start-up (pitch tracker, face mesh, speech-to-text)", self._warm_extract))
         self.warmup = WarmUp(steps=[Step(name) for name, _ in steps], started=time.time())
@@ -353,6 +374,12 @@ class AppContext:
             self._running.discard(k)
         view = self.split_view(key, "test")
         proj.transform({f: v[0] for f, v in view.preds.features["decoupled"].items()})  # transform warm
+        self.projection(key, "test", "pca")  # milliseconds
+        self.sample_space(key, "test")
+        self.geometry(key, "test")           # seconds (cross-validated logistic regressions)
+        if key == self.map_keys()[-1]:       # t-SNE (tens of seconds) after every model's UMAP map is there
+            for k in self.map_keys():
+                self.projection(k, "test", "tsne")
 
     def _warm_extract(self) -> None:
         from ..extract import warmup

@@ -1,28 +1,80 @@
-"""Representation-space tab: UMAP maps of the six decoupled feature sets, with-CL and without-CL side by side
-(paper Fig. 8–9, live). Maps come from the background (never computed in a request); the selected sample and the
-latest upload are drawn on top, the upload placed with the fitted map's ``transform``."""
+"""Representation-space tab: 2-D maps (UMAP, PCA or t-SNE) of the six decoupled feature sets, with-CL and without-CL
+side by side (paper Fig. 8–9, live), the CL effect in numbers (fdcmdie.explain.geometry), one sample's constellation
+and its nearest neighbours, word search, and export.
+
+Maps, numbers and neighbour indexes come from the background (never computed in a request); the selected sample and
+the latest upload are drawn on top, an upload placed by the map's ``transform`` (UMAP, PCA) or by its nearest map
+points (t-SNE). A click on a point reaches Python through a small script (``CLICK_JS``): ``gr.Plot`` has only a
+``change`` event, and the native ``gr.ScatterPlot``'s ``select`` gives a brushed x-range, not the clicked point.
+"""
 from __future__ import annotations
 
+import numpy as np
+
 from ..data import DataError
-from ..explain.projections import COLOR_BY, feature_cosines, projection_figure
-from .common import placeholder_figure
+from ..explain.projections import COLOR_BY, METHODS, export_map, matching_rows, projection_figure
+from .common import placeholder_figure, signed
 from .context import AppContext
 
 SLOTS = ("main", "compare")
+MAP_IDS = {"main": "map-main", "compare": "map-compare"}
 COLOR_CHOICES = [(label, key) for key, label in COLOR_BY.items()]
+METHOD_CHOICES = [(label, key) for key, label in METHODS.items()]
+K_NEIGHBOURS = 8
+NEIGHBOUR_COLUMNS = ["#", "id", "similarity", "label", "prediction", "transcript"]
+
+# plotly_click on either map → "<sample id>|<map>|<time>" into the hidden #space-click textbox (its change event
+# then opens the sample). Re-binds whenever plotly re-creates a plot's event emitter (gd._ev).
+CLICK_JS = """
+() => {
+  if (window.__fdcmdieMapClicks) return;
+  window.__fdcmdieMapClicks = true;
+  const send = (value) => {
+    const box = document.querySelector("#space-click textarea, #space-click input");
+    if (!box) return;
+    box.value = value;
+    box.dispatchEvent(new Event("input", {bubbles: true}));
+  };
+  const bind = () => {
+    for (const id of ["map-main", "map-compare"]) {
+      const gd = document.querySelector(`#${id} .js-plotly-plot`);
+      if (!gd || !gd._ev || gd._ev.__fdcmdie) continue;
+      gd._ev.__fdcmdie = true;
+      gd.on("plotly_click", (ev) => {
+        const pt = ev && ev.points && ev.points.find((p) => p.customdata);
+        if (pt) send(`${pt.customdata}|${id}|${Date.now()}`);
+      });
+    }
+  };
+  setInterval(bind, 300);
+}
+"""
 
 
-def map_states(ctx: AppContext, split: str) -> tuple:
-    """A token of what the maps of ``split`` look like now (the timer redraws only when it changes)."""
-    return tuple(ctx.projection_state(k, split) if k in ctx.slots else "absent" for k in SLOTS)
+def map_states(ctx: AppContext, split: str, method: str = "umap") -> tuple:
+    """A token of what the maps and numbers of ``split`` look like now (the timer redraws only when it changes)."""
+    maps = tuple(ctx.projection_state(k, split, method) if k in ctx.slots else "absent" for k in SLOTS)
+    numbers = tuple(ctx.ready(("geometry", k, split)) for k in SLOTS if k in ctx.slots)
+    return maps + numbers + (method,)
+
+
+def _selected_points(proj, view, selected: dict | None, split: str):
+    if not (selected and selected.get("split") == split and selected.get("id") in view.row_of):
+        return None
+    row = view.row_of[selected["id"]]
+    return proj.points_of(row) or proj.transform({f: v[row] for f, v in view.preds.features["decoupled"].items()})
 
 
 def projection_view(ctx: AppContext, split: str, color_by: str = "feature", selected: dict | None = None,
-                    upload: dict | None = None):
-    """(figure with CL, figure without CL, status Markdown, cosine Markdown, state token). Starts the maps in the
+                    upload: dict | None = None, method: str = "umap", query: str = ""):
+    """(figure with CL, figure without CL, status Markdown, numbers Markdown, state token). Starts the maps in the
     background when they are not there yet and returns placeholders meanwhile."""
     split = split or "test"
-    figs, notes = [], []
+    method = method or "umap"
+    if method not in METHODS:
+        raise ValueError(f"projection must be one of {list(METHODS)}, got {method!r}")
+    name = METHODS[method]
+    figs, notes, placement, matches = [], [], None, None
     for key in SLOTS:
         if key not in ctx.slots:
             figs.append(placeholder_figure("no comparison checkpoint (start the app with --compare-checkpoint)"))
@@ -40,65 +92,243 @@ def projection_view(ctx: AppContext, split: str, color_by: str = "feature", sele
             figs.append(placeholder_figure("no dataset: the map needs MOSI (see the explorer tab)"))
             notes.append(ctx.data_help(e))
             continue
-        state = ctx.request_projection(key, split)
+        state = ctx.request_projection(key, split, method)
         if state != "ready":
             if state.startswith("failed"):
                 figs.append(placeholder_figure(f"the map could not be computed: {state[8:]}"))
                 notes.append(f"{label}: {state}")
             else:
-                figs.append(placeholder_figure(f"computing the UMAP map of the {split} split for {label} …<br>"
+                figs.append(placeholder_figure(f"computing the {name} map of the {split} split for {label} …<br>"
                                                "it appears here by itself when ready"))
-                notes.append(f"{label}: map of the {split} split is being computed in the background.")
+                notes.append(f"{label}: {name} map of the {split} split is being computed in the background.")
             continue
-        proj = ctx.projection(key, split)
+        proj = ctx.projection(key, split, method)
         P = view.preds
-        sel = None
-        if selected and selected.get("split") == split and selected.get("id") in view.row_of:
-            row = view.row_of[selected["id"]]
-            sel = proj.points_of(row) or proj.transform({f: v[row] for f, v in P.features["decoupled"].items()})
+        sel = _selected_points(proj, view, selected, split)
         up = None
         if upload and upload.get(key, {}).get("decoupled"):
             up = proj.transform(upload[key]["decoupled"])
+        hits = matching_rows(P.texts, query) if query and query.strip() else None
+        if hits is not None:
+            matches = len(hits)
+        placement = proj.placement
         cl = "with" if p.cfg.loss.contrastive else "without"
         figs.append(projection_figure(
             proj, ids=P.ids, texts=P.texts, labels=P.label, preds=P.pred, color_by=color_by or "feature",
             selected=sel, selected_name=f"sample {selected['id']}" if sel else "selected sample", upload=up,
-            title=f"{label} — {cl} contrastive learning ({proj.n_samples} {split} samples)"))
-    status = "\n\n".join(notes) if notes else (
-        f"Maps of the {split} split. Select a sample in the explorer or upload a clip to see where it lands.")
-    return figs[0], figs[1], status, cosine_markdown(ctx, split), map_states(ctx, split)
-
-
-def cosine_markdown(ctx: AppContext, split: str) -> str:
-    """Mean within-sample cosines between feature sets for each checkpoint: the numbers behind the maps."""
-    cols, values = [], []
-    for key in SLOTS:
-        if key in ctx.slots and ctx.ready(("split", key, split)):
-            try:
-                view = ctx.split_view(key, split)
-            except (ValueError, FileNotFoundError):
-                continue
-            cols.append(ctx.slots[key].label)
-            values.append(feature_cosines(view.preds.features["decoupled"]))
-    if not cols:
-        return ""
-    rows = [("shared · shared (T_s·V_s, T_s·A_s, V_s·A_s)", "shared_shared"),
-            ("shared · private, same modality (X_s·X_d)", "shared_private_same"),
-            ("shared · private, all pairs", "shared_private"),
-            ("private · private", "private_private")]
-    out = ["Mean cosine similarity within a sample (1 = same direction, 0 = unrelated):", "",
-           "| | " + " | ".join(cols) + " |", "|---|" + "---:|" * len(cols)]
-    for name, k in rows:
-        out.append(f"| {name} | " + " | ".join("–" if v[k] is None else f"{v[k]:.3f}" for v in values) + " |")
-    return "\n".join(out)
+            highlight=hits, highlight_name=f"contains “{query.strip()}” ({0 if hits is None else len(hits)})",
+            title=f"{label} — {cl} contrastive learning ({name}, {proj.n_samples} {split} samples)"))
+    if notes:
+        status = "\n\n".join(notes)
+    else:
+        status = (f"{name} maps of the {split} split. Click a point to open its sample in the explorer and see its "
+                  "six feature sets joined on both maps; select a sample in the explorer or upload a clip to see "
+                  f"where it lands. New inputs are {placement}.")
+        if matches is not None:
+            status += f" **{matches}** samples contain “{query.strip()}” (pink rings)."
+    return figs[0], figs[1], status, effect_markdown(ctx, split), map_states(ctx, split, method)
 
 
 def refresh_if_changed(ctx: AppContext, split: str, color_by: str, selected: dict | None, upload: dict | None,
-                       shown: tuple | None):
-    """Timer callback: redraw when a map finished since the last draw, else skip (``gr.skip()``)."""
+                       shown: tuple | None, method: str = "umap", query: str = ""):
+    """Timer callback: redraw when a map or the numbers finished since the last draw, else skip (``gr.skip()``)."""
     import gradio as gr
 
-    token = map_states(ctx, split or "test")
+    token = map_states(ctx, split or "test", method or "umap")
     if shown is not None and tuple(shown) == token:
         return (gr.skip(),) * 5
-    return projection_view(ctx, split, color_by, selected, upload)
+    return projection_view(ctx, split, color_by, selected, upload, method, query)
+
+
+# ---------------------------------------------------------------------------------------------- numbers
+
+
+def _reports(ctx: AppContext, split: str) -> list[tuple[str, object]]:
+    out = []
+    for key in SLOTS:
+        if key in ctx.slots and ctx.ready(("geometry", key, split)):
+            out.append((ctx.slots[key].label, ctx.geometry(key, split)))
+    return out
+
+
+def effect_markdown(ctx: AppContext, split: str) -> str:
+    """The CL effect in numbers, one column per checkpoint, each block with its two-line "how to read this"."""
+    reps = _reports(ctx, split)
+    if not reps:
+        return "*The numbers appear with the maps (computed in the background).*"
+    cols = [label for label, _ in reps]
+    head = ["| | " + " | ".join(cols) + " |", "|---|" + "---:|" * len(cols)]
+    f = lambda v, d=3: "–" if v is None else f"{v:+.{d}f}".replace("-", "−")
+    pct = lambda v: "–" if v is None else f"{100 * v:.1f} %"
+    sums = [r.summary() for _, r in reps]
+    pairs = reps[0][1].shared_pairs
+    pair_text = ", ".join(p.replace("·", " · ") for p in pairs) or "no shared pairs"
+    row = lambda name, key, fmt=f: f"| {name} | " + " | ".join(fmt(s[key]) for s in sums) + " |"
+    sets = [k for k in ("Ts", "Vs", "As", "Td", "Vd", "Ad") if any(k in r.uniformity for _, r in reps)]
+    out = [f"### The contrastive-learning effect in numbers ({split} split, {reps[0][1].n} samples)", "",
+           f"**Cosines** (1 = same direction, 0 = unrelated, −1 = opposite; shared pairs: {pair_text})", "",
+           *head,
+           row("shared · shared, same sample", "cos_same"),
+           row("shared · shared, random pairs of samples", "cos_random"),
+           row("same sample − random pairs", "cos_gap"),
+           row("shared · private, same sample and modality", "cos_shared_private"), "",
+           "<div class='howto'><b>How to read this.</b> Contrastive learning pulls a sample's shared text and voice "
+           "features together and pushes its shared features away from its private ones: the first row rises, the "
+           "last falls.<br>If the random-pair row rises as much as the same-sample row, the shared features were "
+           "aligned <i>by modality</i> (all of them point one way), not sample by sample.</div>", "",
+           "**Alignment and uniformity** (Wang & Isola, 2020; unit vectors)", "",
+           *head,
+           row("alignment of the positive pairs E‖x̂ − ŷ‖² (0 = identical, 4 = opposite)", "alignment"),
+           row("… of random pairs, for comparison", "alignment_random"),
+           *[f"| uniformity of {k[0]}_{k[1]} log E e^(−2‖x̂ − ŷ‖²) | " +
+             " | ".join(f(r.uniformity.get(k), 2) for _, r in reps) + " |" for k in sets], "",
+           "<div class='howto'><b>How to read this.</b> Alignment is how far apart a sample's paired shared features "
+           "are (lower = closer); uniformity is how spread one feature set is over the sphere (0 = every sample the "
+           "same vector, −4 = as spread as orthogonal vectors).<br>Good contrastive features have low alignment "
+           "<i>and</i> low uniformity; low alignment with uniformity near 0 means the set collapsed.</div>", "",
+           "**Can the sets be told apart?**", "",
+           *head,
+           row("shared sets linearly separable (logistic regression, 5-fold CV accuracy)", "separability", pct),
+           row(f"a sample's own shared voice is its shared text's nearest (top-1; chance "
+               f"{pct(sums[0]['chance'])})", "retrieval", pct), "",
+           "<div class='howto'><b>How to read this.</b> 50 % means a straight cut cannot tell the shared text from "
+           "the shared voice features (they overlap); 100 % means they sit apart, even if close.<br>The top-1 row "
+           "asks whether the model can match each sentence to its own voice from the shared features alone.</div>"]
+    return "\n".join(out)
+
+
+def cosine_histograms(ctx: AppContext, split: str):
+    """Histograms of the per-sample cosines, one panel per checkpoint: shared·shared of the same sample against
+    random pairs of samples, and shared·private of the same sample."""
+    import plotly.graph_objects as go
+    from plotly.subplots import make_subplots
+
+    reps = _reports(ctx, split or "test")
+    if not reps:
+        return placeholder_figure("the numbers are computed in the background …")
+    fig = make_subplots(rows=1, cols=len(reps), subplot_titles=[label for label, _ in reps], shared_yaxes=True)
+    series = (("cos_same", "shared · shared, same sample", dict(color="#6a3d9a")),
+              ("cos_shared_private", "shared · private, same sample", dict(color="#e08214")),
+              # outlined on top: where it covers the same-sample bars, pairing by sample adds nothing
+              ("cos_random", "shared · shared, random pairs (outline)",
+               dict(color="rgba(0,0,0,0)", line=dict(color="#222", width=1.2))))
+    for c, (_, rep) in enumerate(reps, 1):
+        for attr, name, marker in series:
+            fig.add_trace(go.Histogram(x=getattr(rep, attr), name=name, legendgroup=name, showlegend=c == 1,
+                                       xbins=dict(start=-1, end=1, size=0.04), marker=marker,
+                                       opacity=1.0 if attr == "cos_random" else 0.6), row=1, col=c)
+        fig.update_xaxes(range=[-1.02, 1.02], title_text="cosine", row=1, col=c)
+    fig.update_yaxes(title_text="samples", row=1, col=1)
+    fig.update_layout(barmode="overlay", height=320, margin=dict(l=10, r=10, t=40, b=10), plot_bgcolor="white",
+                      legend=dict(orientation="h", yanchor="top", y=-0.25, x=0, font=dict(size=11)))
+    return fig
+
+
+def effect_view(ctx: AppContext, split: str):
+    """(histogram figure, token) for the numbers block: the figure only changes when the numbers do."""
+    return cosine_histograms(ctx, split), tuple(ctx.ready(("geometry", k, split or "test")) for k in SLOTS)
+
+
+def refresh_effect(ctx: AppContext, split: str, shown: tuple | None):
+    import gradio as gr
+
+    token = tuple(ctx.ready(("geometry", k, split or "test")) for k in SLOTS)
+    if shown is not None and tuple(shown) == token:
+        return gr.skip(), gr.skip()
+    return effect_view(ctx, split)
+
+
+# ------------------------------------------------------------------------------------ one sample, neighbours
+
+
+def empty_neighbours():
+    import pandas as pd
+    return pd.DataFrame(columns=NEIGHBOUR_COLUMNS)
+
+
+def neighbour_view(ctx: AppContext, selected: dict | None, k: int = K_NEIGHBOURS):
+    """(Markdown about the selected sample, shared-space neighbours, private-space neighbours) of the explorer's
+    sample, in the space of the model the explorer shows."""
+    import pandas as pd
+
+    if not selected or not selected.get("id"):
+        return ("Click a point on a map (or pick a sample in the explorer) to see its six feature sets joined on both "
+                "maps and its nearest samples here.", empty_neighbours(), empty_neighbours())
+    key = selected.get("model") if selected.get("model") in ctx.slots else "main"
+    split = selected.get("split") or "test"
+    view = ctx.split_view(key, split)
+    sid = selected["id"]
+    if sid not in view.row_of:
+        raise ValueError(f"sample {sid!r} is not in the {split} split")
+    row = view.row_of[sid]
+    P = view.preds
+    lines = [f"**{sid}** ({split} split, video {sid.rsplit('_', 1)[0]}) — “{P.texts[row]}”", "",
+             f"label {signed(P.label[row])}"]
+    for k2 in SLOTS:
+        if k2 in ctx.slots:
+            try:
+                v2 = ctx.split_view(k2, split)
+            except (ValueError, FileNotFoundError):
+                continue
+            if sid in v2.row_of:
+                lines[-1] += f" · {ctx.slots[k2].label}: prediction {signed(v2.preds.pred[v2.row_of[sid]])}"
+    lines += ["", f"It is open in the **Sample explorer** tab. Nearest samples in {ctx.slots[key].label}'s space "
+              "(cosine, averaged over modalities; click a row to open that sample):"]
+    if not ctx.ready(("neighbours", key, split)):
+        return "\n".join(lines + ["", "*the neighbour index is being built in the background …*"]), \
+            empty_neighbours(), empty_neighbours()
+    space = ctx.sample_space(key, split)
+    tables = []
+    for part in ("shared", "private"):
+        rows, sims = space.neighbours(row, k, part)
+        tables.append(pd.DataFrame({"#": np.arange(1, len(rows) + 1), "id": [P.ids[r] for r in rows],
+                                    "similarity": np.round(sims, 3),
+                                    "label": np.round(P.label[rows].astype(np.float64), 2),  # float32 shows 0.6000000238
+                                    "prediction": np.round(P.pred[rows].astype(np.float64), 2),
+                                    "transcript": [P.texts[r] for r in rows]},
+                                   columns=NEIGHBOUR_COLUMNS))
+    return "\n".join(lines), tables[0], tables[1]
+
+
+def parse_click(value: str | None) -> tuple[str, str] | None:
+    """(model key, sample id) from the click bridge's "<id>|<map element id>|<time>"; None for an empty value."""
+    if not value or "|" not in value:
+        return None
+    parts = value.split("|")
+    if len(parts) < 3 or not parts[0]:
+        raise ValueError(f"unexpected map click {value!r}")
+    sid = "|".join(parts[:-2])
+    key = {v: k for k, v in MAP_IDS.items()}.get(parts[-2], "main")
+    return key, sid
+
+
+def neighbour_id(df, index) -> str:
+    """The sample id of a clicked neighbour-table row."""
+    row = index[0] if isinstance(index, (list, tuple)) else index
+    if df is None or len(df) == 0 or not 0 <= int(row) < len(df):
+        raise ValueError("click a row of the neighbour table")
+    return str(df.iloc[int(row)]["id"])
+
+
+# ---------------------------------------------------------------------------------------------- export
+
+
+def export_maps(ctx: AppContext, split: str, method: str, color_by: str, selected: dict | None, out_dir) -> list[str]:
+    """PNG, SVG and CSV (2-D coordinates with ids, feature set and labels) of both maps as shown; the file paths."""
+    split, method = split or "test", method or "umap"
+    files = []
+    for key in SLOTS:
+        if key not in ctx.slots or ctx.projection_state(key, split, method) != "ready":
+            continue
+        view = ctx.split_view(key, split)
+        proj = ctx.projection(key, split, method)
+        P = view.preds
+        name = ctx.slots[key].short_label
+        paths = export_map(proj, out_dir, f"{name}-{split}-{method}", ids=P.ids, texts=P.texts, labels=P.label,
+                           preds=P.pred, color_by=color_by or "feature",
+                           selected=_selected_points(proj, view, selected, split),
+                           title=f"{ctx.slots[key].label} — {METHODS[method]}, {split} split")
+        files += [str(paths[e]) for e in ("png", "svg", "csv")]
+    if not files:
+        raise ValueError("no map is ready to export yet: wait until the maps appear")
+    return files

@@ -2,10 +2,21 @@
 
 Each sample of a split gives six pooled vectors (``Predictions.features["decoupled"]``): the shared T_s, V_s, A_s
 (one encoder E_s for all modalities) and the private T_d, V_d, A_d. All of them are stacked into one point cloud
-and embedded with UMAP (cosine metric, as the contrastive loss uses cosine similarity). With contrastive learning
-the three shared sets should gather around text while the private sets move away; without it they intermix.
+(unit length: the contrastive loss compares directions, by cosine) and squeezed to two dimensions by one of
+``METHODS``:
 
-    proj = fit_projection(preds.features["decoupled"])             # or ProjectionCache().get_or_fit(...)
+- ``"umap"``: UMAP (cosine distances), keeps each point's nearest neighbours: local structure. Islands on a UMAP map
+  are groups of points nearer each other than to anything else; the distances *between* islands mean little.
+- ``"pca"``: the two directions of largest variance (scikit-learn PCA), a linear, global view: distances and
+  directions between groups are kept as well as two dimensions can keep them.
+- ``"tsne"``: t-SNE (scikit-learn, Euclidean on the unit vectors, which orders pairs as cosine does), the family of
+  the paper's figures; local like UMAP.
+
+New inputs (an upload, a sample not on the map) are placed with the fitted model's ``transform`` for UMAP and PCA;
+t-SNE has none, so they go to the mean position of their ``NN_PLACE`` nearest map points in the original space
+(``Projection.placement`` says which, in words).
+
+    proj = fit_projection(preds.features["decoupled"], method="pca")  # or ProjectionCache().get_or_fit(...)
     xy = proj.transform(explanation.features["decoupled"])         # place a new input on the fitted map
     fig = projection_figure(proj, ids=..., texts=..., labels=..., preds=..., color_by="feature")
     feature_cosines(preds.features["decoupled"])                   # mean cosines shared·shared, shared·private
@@ -36,8 +47,10 @@ FEATURE_LABELS = {f: f"{f[0]}_{f[1]} ({MOD_NAMES[MODALITY[f]]}, {'shared' if f i
 FEATURE_COLORS = {"Ts": "#1f4e9c", "Vs": "#1b7d3a", "As": "#c45a00",   # shared: dark shades
                   "Td": "#7fb2f0", "Vd": "#8fd694", "Ad": "#ffbb66"}   # private: light shades
 COLOR_BY = {"feature": "feature set (T_s … A_d)", "type": "shared / private", "modality": "modality",
-            "label": "sentiment label"}
-CACHE_VERSION = 1
+            "label": "sentiment label", "error": "prediction error |pred − label|", "video": "video"}
+METHODS = {"umap": "UMAP", "pca": "PCA", "tsne": "t-SNE"}
+NN_PLACE = 5               # t-SNE placement: mean position of this many nearest map points
+CACHE_VERSION = 2
 DEFAULT_PARAMS = {"n_neighbors": 15, "min_dist": 0.1, "n_epochs": 200, "metric": "cosine", "seed": 42}
 
 _TRANSFORM_LOCK = threading.Lock()  # UMAP.transform shares numba state; one call at a time is plenty fast
@@ -50,16 +63,29 @@ class Projection:
     embedding: np.ndarray          # (P, 2) float32
     kinds: np.ndarray              # (P,) feature-set name of each point ("Ts", …)
     rows: np.ndarray               # (P,) int, the sample (row of the split's Predictions) each point belongs to
-    reducer: object | None         # the fitted umap.UMAP (kept for transform)
+    reducer: object | None         # the fitted umap.UMAP / sklearn PCA (kept for transform); None for t-SNE
     params: dict = field(default_factory=dict)
     seconds: float = 0.0           # fit time
     n_samples: int = 0             # samples of the split on the map
-    train_x: np.ndarray | None = None  # (P, d) unit-length features of the points, for cosine distances in transform
+    train_x: np.ndarray | None = None  # (P, d) unit-length features of the points (distances for transform)
+    method: str = "umap"           # one of METHODS
 
     @property
     def names(self) -> list[str]:
         present = set(self.kinds.tolist())
         return [f for f in FEATURES if f in present]
+
+    @property
+    def label(self) -> str:
+        return METHODS.get(self.method, self.method)
+
+    @property
+    def placement(self) -> str:
+        """How a new point is put on this map, in words (the tab shows it)."""
+        if self.method == "tsne":
+            return (f"t-SNE has no transform: a new point goes to the mean position of its {NN_PLACE} nearest map "
+                    "points (cosine, in the original feature space)")
+        return f"placed with the fitted {self.label} model's transform"
 
     def points_of(self, row: int) -> dict[str, np.ndarray]:
         """{feature set: (2,)} of one sample already on the map ({} when it is not)."""
@@ -67,11 +93,12 @@ class Projection:
         return {str(self.kinds[i]): self.embedding[i] for i in hit}
 
     def transform(self, features: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        """Place one new input on the fitted map with the UMAP model's ``transform``: {feature set: (2,)} for its
-        non-empty feature sets. ``features`` is an Explanation's ``features["decoupled"]`` ({name: (d,)}); a modality
-        the input did not have pools to a zero vector and is left out."""
-        if self.reducer is None or self.train_x is None:
-            raise ValueError("this projection was stored without its UMAP model, so new points cannot be placed")
+        """Place one new input on the fitted map: {feature set: (2,)} for its non-empty feature sets.
+        ``features`` is an Explanation's ``features["decoupled"]`` ({name: (d,)}); a modality the input did not have
+        pools to a zero vector and is left out. UMAP and PCA use their ``transform``; t-SNE the mean position of the
+        ``NN_PLACE`` nearest map points."""
+        if self.train_x is None or (self.reducer is None and self.method != "tsne"):
+            raise ValueError("this projection was stored without its fitted model, so new points cannot be placed")
         names, vecs = [], []
         for f in self.names:
             v = features.get(f)
@@ -83,11 +110,19 @@ class Projection:
                 vecs.append(v)
         if not vecs:
             return {}
-        dist = cosine_distances(np.stack(vecs), self.train_x)
-        with _TRANSFORM_LOCK, warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            xy = np.asarray(self.reducer.transform(dist), np.float32)
-        return dict(zip(names, xy))
+        x = np.stack(vecs)
+        if self.method == "pca":
+            xy = self.reducer.transform(_unit(x))
+        elif self.method == "tsne":
+            dist = cosine_distances(x, self.train_x)
+            near = np.argpartition(dist, min(NN_PLACE, dist.shape[1]) - 1, axis=1)[:, :NN_PLACE]
+            xy = self.embedding[near].mean(axis=1)
+        else:
+            dist = cosine_distances(x, self.train_x)
+            with _TRANSFORM_LOCK, warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                xy = self.reducer.transform(dist)
+        return dict(zip(names, np.asarray(xy, np.float32)))
 
 
 def _unit(x: np.ndarray) -> np.ndarray:
@@ -126,44 +161,75 @@ def choose_rows(n: int, max_samples: int | None, seed: int = 0) -> np.ndarray:
     return np.sort(np.random.default_rng(seed).choice(n, size=max_samples, replace=False))
 
 
-def fit_projection(decoupled: dict[str, np.ndarray], *, max_samples: int | None = None, n_neighbors: int = 15,
-                   min_dist: float = 0.1, n_epochs: int | None = 200, metric: str = "cosine",
-                   seed: int = 42) -> Projection:
-    """Fit UMAP on the stacked feature sets of (a seeded subset of) the samples.
-
-    Distances are computed here (cosine, one matrix product) and given to UMAP as ``metric="precomputed"``; its
-    ``transform`` then takes the distances of new points to the fitted ones. This keeps UMAP off pynndescent, whose
-    search code numba compiles anew for every fitted index (minutes on a small CPU) before the first transform."""
-    import umap
-
+def fit_projection(decoupled: dict[str, np.ndarray], *, method: str = "umap", max_samples: int | None = None,
+                   n_neighbors: int = 15, min_dist: float = 0.1, n_epochs: int | None = 200, metric: str = "cosine",
+                   seed: int = 42, perplexity: float = 30.0) -> Projection:
+    """Fit a 2-D map (``method`` in METHODS) on the stacked, unit-length feature sets of (a seeded subset of) the
+    samples. ``n_neighbors``, ``min_dist`` and ``n_epochs`` are UMAP's (``n_epochs`` also bounds t-SNE's iterations
+    from below at 250, its minimum); ``perplexity`` is t-SNE's; PCA has no settings."""
+    if method not in METHODS:
+        raise ValueError(f"method must be one of {list(METHODS)}, got {method!r}")
     if metric != "cosine":
         raise ValueError(f"only the cosine metric is supported, got {metric!r}")
     n = len(next(iter(decoupled.values())))
     rows = choose_rows(n, max_samples, seed)
     X, kinds, idx = stack_features(decoupled, rows)
     if len(X) < 4:
-        raise ValueError(f"only {len(X)} points to project; UMAP needs at least 4")
+        raise ValueError(f"only {len(X)} points to project; a map needs at least 4")
     t = time.perf_counter()
     unit = _unit(X)
+    fit = {"umap": _fit_umap, "pca": _fit_pca, "tsne": _fit_tsne}[method]
+    emb, reducer = fit(unit, n_neighbors=n_neighbors, min_dist=min_dist, n_epochs=n_epochs, seed=seed,
+                       perplexity=perplexity)
+    params = {"method": method, "max_samples": max_samples, "seed": seed,
+              **({"n_neighbors": n_neighbors, "min_dist": min_dist, "n_epochs": n_epochs, "metric": metric}
+                 if method == "umap" else {"perplexity": perplexity, "n_epochs": n_epochs} if method == "tsne" else {})}
+    return Projection(embedding=np.asarray(emb, np.float32), kinds=kinds, rows=idx, reducer=reducer, params=params,
+                      seconds=time.perf_counter() - t, n_samples=len(rows), train_x=unit, method=method)
+
+
+def _fit_umap(unit: np.ndarray, *, n_neighbors: int, min_dist: float, n_epochs: int | None, seed: int, **_):
+    """UMAP on cosine distances computed here (one matrix product) and given as ``metric="precomputed"``; its
+    ``transform`` then takes the distances of new points to the fitted ones. This keeps UMAP off pynndescent, whose
+    search code numba compiles anew for every fitted index (minutes on a small CPU) before the first transform."""
+    import umap
+
     dist = cosine_distances(unit, unit)
     dist = np.minimum(dist, dist.T)
     np.fill_diagonal(dist, 0.0)
-    reducer = umap.UMAP(n_components=2, n_neighbors=max(2, min(n_neighbors, len(X) - 1)), min_dist=min_dist,
+    reducer = umap.UMAP(n_components=2, n_neighbors=max(2, min(n_neighbors, len(unit) - 1)), min_dist=min_dist,
                         n_epochs=n_epochs, metric="precomputed", random_state=seed,
-                        init="spectral" if len(X) > 50 else "random", verbose=False)
+                        init="spectral" if len(unit) > 50 else "random", verbose=False)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # "precomputed metric: inverse_transform unavailable", n_jobs with a seed
-        emb = reducer.fit_transform(dist).astype(np.float32)
+        emb = reducer.fit_transform(dist)
     del dist
-    reducer._raw_data = np.zeros((len(X), 0), np.float32)  # transform only needs its length; keeps the cache small
+    reducer._raw_data = np.zeros((len(unit), 0), np.float32)  # transform only needs its length; keeps the cache small
     if getattr(reducer, "_knn_search_index", 0) is None:
         # ≥ 4096 points: UMAP took its neighbours from the distance matrix and has no search index, and its
         # transform refuses to run without one, though with a precomputed metric it never uses it
         del reducer._knn_search_index
-    params = {"max_samples": max_samples, "n_neighbors": n_neighbors, "min_dist": min_dist, "n_epochs": n_epochs,
-              "metric": metric, "seed": seed}
-    return Projection(embedding=emb, kinds=kinds, rows=idx, reducer=reducer, params=params,
-                      seconds=time.perf_counter() - t, n_samples=len(rows), train_x=unit)
+    return emb, reducer
+
+
+def _fit_pca(unit: np.ndarray, *, seed: int, **_):
+    """PCA through the d × d covariance (d ≤ a few hundred): milliseconds; one BLAS thread, as more only queue
+    behind each other on a small busy CPU."""
+    from sklearn.decomposition import PCA
+    from threadpoolctl import threadpool_limits
+
+    pca = PCA(n_components=2, svd_solver="covariance_eigh", random_state=seed)
+    with threadpool_limits(limits=1):
+        emb = pca.fit_transform(unit.astype(np.float64))
+    return emb, pca
+
+
+def _fit_tsne(unit: np.ndarray, *, seed: int, perplexity: float, n_epochs: int | None, **_):
+    from sklearn.manifold import TSNE
+
+    tsne = TSNE(n_components=2, perplexity=min(perplexity, (len(unit) - 1) / 3), init="pca", random_state=seed,
+                max_iter=max(250, n_epochs or 500), learning_rate="auto")
+    return tsne.fit_transform(unit.astype(np.float32)), None
 
 
 def warm_up_umap(seed: int = 0) -> float:
@@ -249,7 +315,7 @@ def checkpoint_fingerprint(path: str | Path) -> str:
 
 class ProjectionCache:
     """Fitted maps on disk (joblib pickles of our own objects), keyed by checkpoint content, split, the split's
-    sample ids and the UMAP settings: ``<root>/<checkpoint name>-<split>-<key>.joblib``."""
+    sample ids, the method and its settings: ``<root>/<checkpoint name>-<split>-<key>.joblib``."""
 
     def __init__(self, root: str | Path = ".cache/fdcmdie/umap"):
         self.root = Path(root)
@@ -284,13 +350,15 @@ class ProjectionCache:
 
     def get_or_fit(self, checkpoint: str | Path, split: str, ids: list[str], decoupled: dict[str, np.ndarray],
                    **params) -> tuple[Projection, bool]:
-        """(projection, came from the cache)."""
+        """(projection, came from the cache). ``method`` (default UMAP) is part of the key."""
+        method = params.pop("method", "umap")
         full = {**DEFAULT_PARAMS, "max_samples": None, **params}
-        path = self.path(checkpoint, split, self.key(checkpoint, split, list(ids), full))
+        keyed = full if method == "umap" else {**full, "method": method}
+        path = self.path(checkpoint, split, self.key(checkpoint, split, list(ids), keyed))
         proj = self.load(path)
-        if proj is not None:
+        if proj is not None and proj.method == method:
             return proj, True
-        proj = fit_projection(decoupled, **full)
+        proj = fit_projection(decoupled, method=method, **full)
         try:
             self.save(path, proj)
         except OSError:  # read-only disk: the map still works in memory
@@ -299,6 +367,22 @@ class ProjectionCache:
 
 
 # ---------------------------------------------------------------------------------------------- figure
+
+
+def video_of(sample_id: str) -> str:
+    """The video of a CMU-MOSI/MOSEI sample id ``<video_id>_<clip_id>``."""
+    return str(sample_id).rsplit("_", 1)[0]
+
+
+def matching_rows(texts, query: str) -> np.ndarray:
+    """Rows whose transcript contains ``query`` as a word or phrase (case-insensitive, whole words)."""
+    import re
+
+    q = " ".join(str(query or "").lower().split())
+    if not q:
+        return np.zeros(0, int)
+    pat = re.compile(r"\b" + re.escape(q) + r"\b")
+    return np.asarray([i for i, t in enumerate(texts) if pat.search(str(t).lower())], int)
 
 
 def _hover(i: int, f: str, ids, texts, labels, preds) -> str:
@@ -325,48 +409,97 @@ def _wrap(text: str, width: int = 45) -> str:
     return "<br>".join(lines)
 
 
+VIDEO_PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22",
+                 "#17becf", "#393b79", "#637939", "#8c6d31", "#843c39", "#7b4173", "#3182bd", "#e6550d", "#31a354",
+                 "#756bb1", "#636363", "#6baed6", "#fd8d3c", "#74c476", "#9e9ac8"]
+CONSTELLATION = [("Ts", "Vs"), ("Vs", "As"), ("As", "Ts"), ("Td", "Vd"), ("Vd", "Ad"), ("Ad", "Td"),
+                 ("Ts", "Td"), ("Vs", "Vd"), ("As", "Ad")]  # shared triangle, private triangle, X_s–X_d
+
+
+def _groups(proj: Projection, color_by: str, ids, labels, preds) -> list[dict]:
+    """The point groups of one colouring: [{"mask", "name", "color" (str or per-point values), "symbol", ...}]."""
+    kinds, rows = proj.kinds, proj.rows
+    symbol = lambda f: "circle" if f in SHARED else "diamond"
+    out = []
+    if color_by == "feature":
+        out = [dict(mask=kinds == f, name=FEATURE_LABELS[f], color=FEATURE_COLORS[f], symbol=symbol(f))
+               for f in proj.names]
+    elif color_by == "type":
+        is_shared = np.isin(kinds, SHARED)
+        out = [dict(mask=is_shared, name="shared (T_s, V_s, A_s)", color="#6a3d9a", symbol="circle"),
+               dict(mask=~is_shared, name="private (T_d, V_d, A_d)", color="#9e9e9e", symbol="diamond")]
+    elif color_by == "modality":
+        out = [dict(mask=kinds == f, name=FEATURE_LABELS[f], color=MOD_COLORS[MODALITY[f]], symbol=symbol(f))
+               for f in proj.names]
+    elif color_by == "video":
+        if ids is None:
+            raise ValueError("color_by='video' needs the sample ids")
+        videos = np.asarray([video_of(ids[int(r)]) for r in rows])
+        order = {v: i for i, v in enumerate(sorted(set(videos.tolist())))}
+        colors = np.asarray([VIDEO_PALETTE[order[v] % len(VIDEO_PALETTE)] for v in videos])
+        for group, sym, name in ((SHARED, "circle", "shared"), (PRIVATE, "diamond", "private")):
+            m = np.isin(kinds, group)
+            out.append(dict(mask=m, name=f"{name} (colour = video, {len(order)} videos)", color=colors[m],
+                            symbol=sym))
+    else:  # continuous: label or error
+        if labels is None or (color_by == "error" and preds is None):
+            raise ValueError(f"color_by={color_by!r} needs labels{' and predictions' if color_by == 'error' else ''}")
+        lab = np.asarray(labels, np.float32)
+        value = (np.abs(np.asarray(preds, np.float32) - lab) if color_by == "error" else lab)[rows]
+        scale = (dict(colorscale="RdBu", cmin=-3, cmax=3, title="label") if color_by == "label" else
+                 dict(colorscale="YlOrRd", cmin=0, cmax=float(max(1.0, np.percentile(value, 98))), title="|error|"))
+        for group, sym, name in ((SHARED, "circle", "shared"), (PRIVATE, "diamond", "private")):
+            m = np.isin(kinds, group)
+            out.append(dict(mask=m, name=f"{name} (colour = {scale['title']})", color=value[m], symbol=sym,
+                            scale=scale, colorbar=group == SHARED))
+    return [g for g in out if g["mask"].any()]
+
+
 def projection_figure(proj: Projection, *, ids=None, texts=None, labels=None, preds=None, color_by: str = "feature",
                       selected: dict[str, np.ndarray] | None = None, selected_name: str = "selected sample",
-                      upload: dict[str, np.ndarray] | None = None, title: str = "", height: int = 520):
+                      upload: dict[str, np.ndarray] | None = None, highlight=None, highlight_name: str = "matches",
+                      title: str = "", height: int = 520, hover: np.ndarray | None = None):
     """A plotly scatter of the map. ``ids/texts/labels/preds`` are the split's per-sample arrays (indexed by
-    ``proj.rows``) for the hover text; ``selected`` / ``upload`` are {feature set: (2,)} points drawn on top."""
+    ``proj.rows``) for the hover text; every point carries its sample id as ``customdata`` (the app's click bridge
+    reads it). ``selected`` / ``upload`` are {feature set: (2,)} points drawn on top, the selected sample's joined by
+    lines (its constellation: shared triangle, private triangle, dotted X_s–X_d); ``highlight`` rows (a word search)
+    get a ring. ``hover``: precomputed hover strings of the points (``hover_texts``), else built here."""
     import plotly.graph_objects as go
 
     if color_by not in COLOR_BY:
         raise ValueError(f"color_by must be one of {list(COLOR_BY)}, got {color_by!r}")
     fig = go.Figure()
-    emb, kinds, rows = proj.embedding, proj.kinds, proj.rows
-    hover = [_hover(int(r), str(k), ids, texts, labels, preds) for r, k in zip(rows, kinds)]
-    hover = np.asarray(hover, dtype=object)
-    symbol = lambda f: "circle" if f in SHARED else "diamond"
-    marker = dict(size=5, opacity=0.7, line=dict(width=0))
-
-    def add(mask, name, **mk):
-        if mask.any():
-            fig.add_trace(go.Scatter(x=emb[mask, 0], y=emb[mask, 1], mode="markers", name=name,
-                                     text=hover[mask], hoverinfo="text", marker={**marker, **mk}))
-
-    if color_by == "feature":
-        for f in proj.names:
-            add(kinds == f, FEATURE_LABELS[f], color=FEATURE_COLORS[f], symbol=symbol(f))
-    elif color_by == "type":
-        is_shared = np.isin(kinds, SHARED)
-        add(is_shared, "shared (T_s, V_s, A_s)", color="#6a3d9a", symbol="circle")
-        add(~is_shared, "private (T_d, V_d, A_d)", color="#9e9e9e", symbol="diamond")
-    elif color_by == "modality":
-        for f in proj.names:
-            m = MODALITY[f]
-            add(kinds == f, FEATURE_LABELS[f], color=MOD_COLORS[m], symbol=symbol(f))
-    else:
-        if labels is None:
-            raise ValueError("color_by='label' needs labels")
-        lab = np.asarray(labels, np.float32)[rows]
-        for group, sym, name in ((SHARED, "circle", "shared"), (PRIVATE, "diamond", "private")):
-            mask = np.isin(kinds, group)
-            add(mask, f"{name} (colour = label)", color=lab[mask], colorscale="RdBu", cmin=-3, cmax=3,
-                symbol=sym, showscale=group == SHARED,
-                colorbar=dict(title="label", thickness=10, len=0.6) if group == SHARED else None)
-    for points, name, style in ((selected, selected_name, dict(color="rgba(0,0,0,0)", size=15,
+    emb, rows = proj.embedding, proj.rows
+    if hover is None:
+        hover = hover_texts(proj, ids=ids, texts=texts, labels=labels, preds=preds)
+    custom = np.asarray([ids[int(r)] for r in rows], dtype=object) if ids is not None else None
+    for g in _groups(proj, color_by, ids, labels, preds):
+        m = g["mask"]
+        mk = dict(size=5, opacity=0.7, line=dict(width=0), color=g["color"], symbol=g["symbol"])
+        if "scale" in g:
+            sc = g["scale"]
+            mk.update(colorscale=sc["colorscale"], cmin=sc["cmin"], cmax=sc["cmax"], showscale=g["colorbar"],
+                      colorbar=dict(title=sc["title"], thickness=10, len=0.6) if g["colorbar"] else None)
+        fig.add_trace(go.Scatter(x=emb[m, 0], y=emb[m, 1], mode="markers", name=g["name"], text=hover[m],
+                                   hoverinfo="text", marker=mk, customdata=None if custom is None else custom[m]))
+    if highlight is not None and len(highlight):
+        m = np.isin(rows, np.asarray(highlight, int))
+        if m.any():
+            fig.add_trace(go.Scatter(x=emb[m, 0], y=emb[m, 1], mode="markers", name=highlight_name, text=hover[m],
+                                       hoverinfo="text", customdata=None if custom is None else custom[m],
+                                       marker=dict(size=10, color="rgba(0,0,0,0)", line=dict(color="#e6007e", width=2))))
+    if selected:
+        xs, ys, dash_x, dash_y = [], [], [], []
+        for a, b in CONSTELLATION:
+            if a in selected and b in selected:
+                tx, ty = (dash_x, dash_y) if a[0] == b[0] else (xs, ys)
+                tx += [float(selected[a][0]), float(selected[b][0]), None]
+                ty += [float(selected[a][1]), float(selected[b][1]), None]
+        for x, y, dash in ((xs, ys, "solid"), (dash_x, dash_y, "dot")):
+            if x:
+                fig.add_trace(go.Scatter(x=x, y=y, mode="lines", hoverinfo="skip", showlegend=False,
+                                         line=dict(color="black", width=1.5, dash=dash)))
+    for points, name, style in ((selected, selected_name, dict(color="rgba(255,255,255,0.6)", size=15,
                                                                  line=dict(color="black", width=2.5))),
                                 (upload, "your upload", dict(color="#e41a1c", size=16, symbol="star",
                                                              line=dict(color="black", width=1)))):
@@ -380,7 +513,94 @@ def projection_figure(proj: Projection, *, ids=None, texts=None, labels=None, pr
     fig.update_layout(title=dict(text=title, x=0.01, font=dict(size=15)), height=height,
                       margin=dict(l=10, r=10, t=40 if title else 10, b=10), plot_bgcolor="white",
                       legend=dict(orientation="h", yanchor="top", y=-0.02, x=0, font=dict(size=11)),
-                      hoverlabel=dict(align="left"))
+                      hoverlabel=dict(align="left"), clickmode="event", hovermode="closest")
     fig.update_xaxes(showticklabels=False, showgrid=False, zeroline=False, title=None)
-    fig.update_yaxes(showticklabels=False, showgrid=False, zeroline=False, title=None)
+    fig.update_yaxes(showticklabels=False, showgrid=False, zeroline=False, title=None, scaleanchor=None)
     return fig
+
+
+def hover_texts(proj: Projection, *, ids=None, texts=None, labels=None, preds=None) -> np.ndarray:
+    """The hover text of every point of a map (object array, in the order of ``proj.embedding``)."""
+    vid = (lambda r: f"<br>video {video_of(ids[r])}") if ids is not None else (lambda r: "")
+    out = [_hover(int(r), str(k), ids, texts, labels, preds) + vid(int(r)) for r, k in zip(proj.rows, proj.kinds)]
+    return np.asarray(out, dtype=object)
+
+
+# ---------------------------------------------------------------------------------------------- export
+
+
+def coordinates_table(proj: Projection, *, ids, texts=None, labels=None, preds=None):
+    """The map's points as a pandas DataFrame: id, video, feature set, shared/private, modality, x, y, label,
+    prediction, |error|, transcript (one row per point)."""
+    import pandas as pd
+
+    r = proj.rows
+    df = pd.DataFrame({"id": [ids[int(i)] for i in r], "video": [video_of(ids[int(i)]) for i in r],
+                       "feature_set": proj.kinds, "type": ["shared" if k in SHARED else "private" for k in proj.kinds],
+                       "modality": [MOD_NAMES[MODALITY[k]] for k in proj.kinds],
+                       "method": proj.method, "x": proj.embedding[:, 0], "y": proj.embedding[:, 1]})
+    if labels is not None:
+        df["label"] = np.asarray(labels, float)[r]
+    if preds is not None:
+        df["prediction"] = np.asarray(preds, float)[r]
+        if labels is not None:
+            df["abs_error"] = np.abs(df["prediction"] - df["label"])
+    if texts is not None:
+        df["transcript"] = [texts[int(i)] for i in r]
+    return df
+
+
+def static_figure(proj: Projection, *, title: str = "", color_by: str = "feature", ids=None, labels=None,
+                  preds=None, selected: dict[str, np.ndarray] | None = None, figsize=(5.5, 4.5), dpi: int = 110):
+    """The map as a matplotlib Figure (the report's figures and the app's PNG / SVG export: plotly's own static
+    export needs kaleido, which needs a Chrome install)."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.colors import to_rgba
+
+    fig, ax = plt.subplots(figsize=figsize, dpi=dpi)
+    mpl_marker = {"circle": "o", "diamond": "D"}
+    for g in _groups(proj, color_by, ids, labels, preds):
+        xy = proj.embedding[g["mask"]]
+        kw = dict(s=5 if g["symbol"] == "circle" else 4, alpha=0.7, marker=mpl_marker[g["symbol"]], linewidths=0)
+        if "scale" in g:
+            sc = g["scale"]
+            pts = ax.scatter(*xy.T, c=g["color"], cmap={"RdBu": "RdBu", "YlOrRd": "YlOrRd"}[sc["colorscale"]],
+                             vmin=sc["cmin"], vmax=sc["cmax"], label=g["name"], **kw)
+            if g["colorbar"]:
+                fig.colorbar(pts, ax=ax, shrink=0.6, label=sc["title"])
+        else:
+            color = g["color"] if isinstance(g["color"], str) else [to_rgba(c) for c in g["color"]]
+            ax.scatter(*xy.T, c=[color] if isinstance(color, str) else color, label=g["name"], **kw)
+    if selected:
+        for a, b in CONSTELLATION:
+            if a in selected and b in selected:
+                ax.plot(*np.stack([selected[a], selected[b]]).T, color="black", lw=1,
+                        ls=":" if a[0] == b[0] else "-")
+        for f, p in selected.items():
+            ax.scatter([p[0]], [p[1]], s=60, facecolors="white", edgecolors="black", linewidths=1.5, zorder=5)
+            ax.annotate(f"{f[0]}$_{f[1]}$", p, textcoords="offset points", xytext=(0, 6), ha="center", fontsize=8)
+    ax.set_title(title, fontsize=9)
+    ax.legend(fontsize=6, markerscale=2, loc="best")
+    ax.set_xticks([]), ax.set_yticks([])
+    fig.tight_layout()
+    return fig
+
+
+def export_map(proj: Projection, out_dir: str | Path, stem: str, *, ids, texts=None, labels=None, preds=None,
+               color_by: str = "feature", selected=None, title: str = "") -> dict[str, Path]:
+    """Write ``<stem>.png``, ``<stem>.svg`` (matplotlib) and ``<stem>.csv`` (``coordinates_table``) into ``out_dir``;
+    returns {"png": path, "svg": path, "csv": path}."""
+    import matplotlib.pyplot as plt
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    fig = static_figure(proj, title=title, color_by=color_by, ids=ids, labels=labels, preds=preds, selected=selected,
+                        figsize=(7, 5.5), dpi=150)
+    paths = {ext: out_dir / f"{stem}.{ext}" for ext in ("png", "svg", "csv")}
+    fig.savefig(paths["png"])
+    fig.savefig(paths["svg"])
+    plt.close(fig)
+    coordinates_table(proj, ids=ids, texts=texts, labels=labels, preds=preds).to_csv(paths["csv"], index=False)
+    return paths

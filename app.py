@@ -25,6 +25,7 @@ from fdcmdie.app import AppContext, AppOptions  # noqa: E402
 from fdcmdie.app import cases as cases_tab  # noqa: E402
 from fdcmdie.app import compare as compare_tab  # noqa: E402
 from fdcmdie.app import explorer, model_card, space, upload  # noqa: E402
+from fdcmdie.app import links, why  # noqa: E402
 from fdcmdie.app.common import note, safe  # noqa: E402
 from fdcmdie.app.context import SPLITS  # noqa: E402
 
@@ -81,9 +82,18 @@ def build_demo(ctx: AppContext) -> gr.Blocks:
                                      column_widths=["15%", "8%", "10%", "8%", "9%", "50%"])
                 sample = gr.Dropdown(choices=[], value=None, label="sample id (or click a row above)",
                                      allow_custom_value=True, filterable=True, elem_id="sample-id")
+                with gr.Row():
+                    view_link = gr.Textbox(label="link to this view (copy it to share this sample)", buttons=["copy"],
+                                           interactive=False, elem_id="view-link", scale=3)
+                    export_csv = gr.Button("Download this split's predictions (CSV)", elem_id="export-csv", scale=1)
+                    export_file = gr.File(label="predictions: id, transcript, label, prediction, α, Shapley",
+                                          elem_id="export-file", scale=2)
                 with gr.Row(equal_height=False):
                     with gr.Column(scale=1):
                         sample_md = gr.Markdown("Pick a sample in the table.", elem_id="sample-md")
+                        sample_words = gr.HighlightedText(label=why.WORDS_LABEL, show_inline_category=False,
+                                                          elem_id="sample-words")
+                        sample_words_md = gr.Markdown(elem_id="sample-words-md")
                         sample_plot = gr.Plot(label="GAP weights of this sample", elem_id="sample-plot")
                     with gr.Column(scale=1):
                         gr.Markdown("### What if …")
@@ -92,6 +102,9 @@ def build_demo(ctx: AppContext) -> gr.Blocks:
                         edit = gr.Textbox(label="transcript (edit it)", lines=2, elem_id="whatif-text")
                         run_whatif = gr.Button("Run what-if", variant="primary", elem_id="whatif-run")
                         whatif_md = gr.Markdown(elem_id="whatif-md")
+                        whatif_words = gr.HighlightedText(label="modified input: " + why.WORDS_LABEL,
+                                                          show_inline_category=False, elem_id="whatif-words")
+                        whatif_words_md = gr.Markdown(elem_id="whatif-words-md")
                         whatif_plot = gr.Plot(label="original vs modified", elem_id="whatif-plot")
 
             # -------------------------------------------------------------------------------- upload
@@ -116,6 +129,9 @@ def build_demo(ctx: AppContext) -> gr.Blocks:
                         upload_overview = gr.Markdown(elem_id="upload-overview")
                     with gr.Column(scale=1):
                         upload_pred = gr.Markdown(elem_id="upload-pred")
+                        upload_words = gr.HighlightedText(label=why.WORDS_LABEL, show_inline_category=False,
+                                                          elem_id="upload-words")
+                        upload_words_md = gr.Markdown(elem_id="upload-words-md")
                         upload_gap = gr.Plot(label="GAP weights", elem_id="upload-gap")
                         upload_support = gr.Markdown(elem_id="upload-support")
                 gr.Markdown("### What was extracted")
@@ -216,13 +232,38 @@ def build_demo(ctx: AppContext) -> gr.Blocks:
             return df, gr.update(choices=ids, value=keep), msg
 
         @safe
-        def init_explorer(model_key, split_name, lo, hi, pol, big, dis, current):
+        def init_explorer(model_key, split_name, lo, hi, pol, big, dis, current, request: gr.Request):
+            """The explorer on page load, opened at the view a deep link asks for (?tab=…&split=…&sample=…)."""
             choices = ctx.model_choices() or [("main checkpoint", "main")]
-            df, sample_update, msg = refresh_table(model_key, split_name, lo, hi, pol, big, dis, current)
             keys = [k for _, k in choices]
-            return gr.update(choices=choices, value=model_key if model_key in keys else keys[0]), df, sample_update, msg
+            link, problems = links.parse_link(getattr(request, "query_params", None),
+                                              tabs=[t.id for t in tabs.children if isinstance(t, gr.Tab)], models=keys)
+            model_key, split_name = link.get("model", model_key), link.get("split", split_name)
+            current = link.get("sample", current)
+            df, sample_update, msg = refresh_table(model_key, split_name, lo, hi, pol, big, dis, current)
+            if current and sample_update.get("value") != current:
+                problems.append(f"the link's sample {current!r} is not in the {split_name} split")
+            if problems:
+                msg = f"{msg} ⚠ {'; '.join(problems)}."
+            return (gr.update(choices=choices, value=model_key if model_key in keys else keys[0]), df, sample_update,
+                    msg, split_name, gr.Tabs(selected=link["tab"]) if "tab" in link else gr.skip())
 
-        demo.load(init_explorer, filters + [sample], [model, table, sample, table_status])
+        demo.load(init_explorer, filters + [sample], [model, table, sample, table_status, split, tabs])
+
+        @safe
+        def make_link(model_key, split_name, sample_id, request: gr.Request):
+            return links.view_link(links.page_url(request), model=model_key, split=split_name, sample=sample_id)
+
+        gr.on([selected.change, model.change, split.change], make_link, [model, split, sample], [view_link],
+              show_progress="hidden", api_visibility="private")
+
+        @safe
+        def export_predictions(model_key, split_name):
+            import tempfile
+            return explorer.export_csv(ctx, model_key or "main", split_name or "test",
+                                       tempfile.mkdtemp(prefix="fdcmdie-predictions-"))
+
+        export_csv.click(export_predictions, [model, split], [export_file])
         gr.on([c.change for c in filters[2:]], refresh_table, filters + [sample], [table, sample, table_status],
               show_progress="minimal")
 
@@ -243,6 +284,17 @@ def build_demo(ctx: AppContext) -> gr.Blocks:
         sample.change(show_sample, [model, split, sample], sample_outputs)
 
         @safe
+        def show_sample_words(sel):
+            """The words of the selected sample, coloured by attribution (after the sample view is up)."""
+            if not sel:
+                return [], "", [], ""
+            value, caption = explorer.sample_words(ctx, sel["model"], sel["split"], sel["id"])
+            return value, caption, [], ""
+
+        selected.change(show_sample_words, [selected], [sample_words, sample_words_md, whatif_words, whatif_words_md],
+                        show_progress="minimal")
+
+        @safe
         def show_sample_if_there(model_key, split_name, sample_id):
             """After the model or split changed: redraw the sample when the new split has it."""
             try:
@@ -258,17 +310,22 @@ def build_demo(ctx: AppContext) -> gr.Blocks:
         def run_what_if(model_key, split_name, sample_id, dropped, text):
             return explorer.what_if_view(ctx, model_key, split_name, sample_id, dropped, text)
 
-        run_whatif.click(run_what_if, [model, split, sample, drop, edit], [whatif_md, whatif_plot])
+        @safe
+        def run_what_if_words(model_key, split_name, sample_id, dropped, text):
+            return explorer.what_if_words(ctx, model_key, split_name, sample_id, dropped, text)
+
+        run_whatif.click(run_what_if, [model, split, sample, drop, edit], [whatif_md, whatif_plot]).success(
+            run_what_if_words, [model, split, sample, drop, edit], [whatif_words, whatif_words_md])
 
         @safe
         def run_upload(video_path, audio_path, text, asr):
             r = upload.analyse(ctx, video_path, audio_path, text, asr)
             return (r.extracted_md, r.signal_fig, r.faces, r.transcript, r.prediction_md, r.gap_fig, r.support_md,
-                    r.state)
+                    r.state, r.words, r.words_md)
 
         analyse.click(run_upload, [video, audio, transcript, use_asr],
                       [upload_extracted, upload_signal, upload_faces, transcript, upload_pred, upload_gap,
-                       upload_support, upload_state])  # clip extraction itself runs one at a time (ctx.upload_lock)
+                       upload_support, upload_state, upload_words, upload_words_md])  # extraction: one at a time
 
         space_outputs = [map_main, map_compare, space_status, cosines, shown_maps]
 
@@ -395,8 +452,9 @@ def parse_args(argv=None) -> argparse.Namespace:
                    help=f"more checkpoints the explorer and case studies offer, e.g. one trained on MOSEI (repeatable; "
                         f"default {', '.join(d.browse_checkpoints)} when there; 'none' for none)")
     p.add_argument("--data", default=d.data, help=f"folder holding mosi/ and mosei/ (default {d.data})")
-    p.add_argument("--host", default="127.0.0.1", help="address to listen on (0.0.0.0 for every interface)")
-    p.add_argument("--port", type=int, default=7860)
+    p.add_argument("--host", default=None, help="address to listen on (0.0.0.0 for every interface; default "
+                   "$GRADIO_SERVER_NAME, else 127.0.0.1)")
+    p.add_argument("--port", type=int, default=None, help="port (default $GRADIO_SERVER_PORT, else 7860)")
     p.add_argument("--cache-dir", default=d.cache_dir, help="where fitted UMAP maps are kept (<dir>/umap)")
     p.add_argument("--results", default=d.results, help="results page shown on the model card")
     p.add_argument("--umap-max-samples", type=int, default=d.umap_max_samples,
@@ -427,9 +485,30 @@ def options_from(args: argparse.Namespace) -> AppOptions:
                       warm_up=not args.no_warmup, warm_up_extract=not args.no_extract_warmup, device=args.device)
 
 
+def server_address(args: argparse.Namespace, environ=os.environ) -> tuple[str, int]:
+    """(host, port): --host / --port when given, else Gradio's GRADIO_SERVER_NAME / GRADIO_SERVER_PORT, else
+    127.0.0.1:7860. ValueError for a port that is not a number in 1…65535."""
+    host = args.host or environ.get("GRADIO_SERVER_NAME") or "127.0.0.1"
+    port, source = args.port, "--port"
+    if port is None:
+        raw, source = environ.get("GRADIO_SERVER_PORT", "").strip(), "GRADIO_SERVER_PORT"
+        try:
+            port = int(raw) if raw else 7860
+        except ValueError:
+            raise ValueError(f"GRADIO_SERVER_PORT={raw!r} is not a port number; set it to e.g. 7860 or pass --port")
+    if not 0 < port < 65536:
+        raise ValueError(f"{source} {port} is not a port number (1–65535)")
+    return host, port
+
+
 def main(argv=None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     args = parse_args(argv)
+    try:
+        host, port = server_address(args)
+    except ValueError as e:
+        print(f"app.py: {e}", file=sys.stderr)
+        return 2
     if args.threads:
         import torch
         torch.set_num_threads(args.threads)
@@ -438,7 +517,7 @@ def main(argv=None) -> int:
         ctx.start_warmup()
     demo = build_demo(ctx)
     demo.queue(default_concurrency_limit=max(1, args.concurrency), max_size=64)
-    demo.launch(server_name=args.host, server_port=args.port, max_file_size=int(args.max_upload_mb * 1e6),
+    demo.launch(server_name=host, server_port=port, max_file_size=int(args.max_upload_mb * 1e6),
                 css=CSS, ssr_mode=False, show_error=False, footer_links=["api"], quiet=False,
                 allowed_paths=[str(ROOT / "assets")])
     return 0

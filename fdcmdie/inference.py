@@ -386,8 +386,8 @@ class Predictor:
             if support["t"] is not None:
                 reasons["t"] = support["t"]
             elif not text.strip():
-                reasons["t"] = ("the clip has no transcript (no speech was recognised and none was typed); type "
-                                "what is said")
+                reasons["t"] = ("no speech recognised — type what is said (the clip has no transcript: "
+                                "speech-to-text found no words and none was typed)")
         else:
             reasons["t"] = support["t"]
         if all(m in reasons for m in mods):

@@ -224,6 +224,104 @@ def test_case_table_opens_in_explorer(ctx, view):
         cases_tab.case_id(df, [99, 0])
 
 
+def test_case_table_shapley_columns_choose_the_disagreements(ctx, view):
+    df, md = cases_tab.case_table(ctx)
+    sv = ctx.shapley("main", "test")
+    cols = [f"Shapley {m}" for m in ("text", "visual", "acoustic")]
+    assert set(cols) <= set(df.columns) and "how far each modality moved the prediction" in md
+    for _, row in df.iterrows():
+        r = view.row_of[row["id"]]
+        assert [row[c] for c in cols] == pytest.approx(sv.phi[r], abs=0.006)
+    dis = df[df["case"] == "text vs voice/face"]
+    assert len(dis), "no text vs voice/face case"
+    for _, row in dis.iterrows():  # chosen by Shapley: the words and the rest push opposite ways
+        text, rest = row["Shapley text"], row["Shapley visual"] + row["Shapley acoustic"]
+        assert np.sign(text) != np.sign(rest) and min(abs(text), abs(rest)) >= 0.3 - 0.01
+
+
+# ------------------------------------------------------------------------------------ why this prediction
+
+
+def test_sample_view_words_and_shapley_beside_alpha(ctx, view):
+    sid = view.preds.ids[4]
+    md, _, _ = explorer.sample_view(ctx, "main", "test", sid)
+    assert "GAP weight α" in md and "Shapley value" in md and "Baseline (every modality missing)" in md
+    sv = ctx.shapley("main", "test")
+    assert float(sv.pred[4]) == pytest.approx(float(view.preds.pred[4]), abs=1e-4)
+    assert sv.phi[4].sum() == pytest.approx(sv.pred[4] - sv.baseline[4], abs=1e-5)
+    value, caption = explorer.sample_words(ctx, "main", "test", sid)
+    assert "".join(t for t, _ in value).strip() == view.preds.texts[4].strip()
+    assert any(v is not None and abs(v) == pytest.approx(1.0) for _, v in value)
+    assert "Strongest words" in caption and "Integrated gradients" in caption
+    assert explorer.sample_words(ctx, "main", "test", None) == ([], "")
+
+
+def test_what_if_words_follow_the_edit(ctx, view):
+    sid = view.preds.ids[5]
+    edited = "this is the best film i have ever seen"
+    md, _ = explorer.what_if_view(ctx, "main", "test", sid, ["acoustic"], edited)
+    assert "Modified input" in md and "| acoustic | 0.00 | missing (0) |" in md
+    value, caption = explorer.what_if_words(ctx, "main", "test", sid, ["acoustic"], edited)
+    assert "".join(t for t, _ in value) == edited and "best" in caption
+    value, caption = explorer.what_if_words(ctx, "main", "test", sid, ["text"], "")
+    assert value == [] and "No word attributions" in caption
+
+
+def test_upload_shows_words_and_shapley(ctx):
+    r = upload.analyse(ctx, None, None, "what a dull and boring film", True)
+    assert "".join(t for t, _ in r.words) == "what a dull and boring film"
+    assert "Shapley value" in r.prediction_md and "| visual | 0.00 | missing (0) |" in r.prediction_md
+    assert "Strongest words" in r.words_md
+
+
+def test_predictions_export_as_csv(ctx, view, tmp_path):
+    import pandas as pd
+
+    path = explorer.export_csv(ctx, "main", "test", str(tmp_path))
+    df = pd.read_csv(path)
+    assert list(df.columns[:4]) == ["id", "transcript", "label", "prediction"]
+    assert {"alpha_text", "alpha_acoustic", "shapley_text", "shapley_visual", "shapley_acoustic",
+            "shapley_baseline"} <= set(df.columns)
+    assert len(df) == len(view.preds.ids) and df["id"].astype(str).tolist() == [str(i) for i in view.preds.ids]
+    total = df[["shapley_text", "shapley_visual", "shapley_acoustic"]].sum(1) + df["shapley_baseline"]
+    np.testing.assert_allclose(total, df["prediction"], atol=2e-3)
+
+
+def test_deep_link_parsing_and_view_link():
+    from fdcmdie.app import links
+
+    tabs, models = ["explorer", "upload", "cases"], ["main", "compare"]
+    view, problems = links.parse_link({"tab": "explorer", "split": "valid", "sample": "abc_1", "model": "compare"},
+                                      tabs=tabs, models=models)
+    assert view == {"tab": "explorer", "split": "valid", "sample": "abc_1", "model": "compare"} and not problems
+    view, problems = links.parse_link({"split": "dev", "tab": "nowhere", "sample": "x"}, tabs=tabs, models=models)
+    assert view == {"sample": "x", "tab": "explorer"} and len(problems) == 2 and "'dev'" in problems[1]
+
+    class Req:
+        headers = {"referer": "http://lab.example:8080/app/?tab=cases", "host": "ignored:1"}
+
+    base = links.page_url(Req())
+    assert base == "http://lab.example:8080/app/"
+    link = links.view_link(base, model="main", split="test", sample="c5xsKMxpXnc_3")
+    assert link == "http://lab.example:8080/app/?tab=explorer&split=test&sample=c5xsKMxpXnc_3"
+    Req.headers = {"host": "127.0.0.1:7861"}
+    assert links.page_url(Req()) == "http://127.0.0.1:7861/"
+
+
+def test_server_address_honours_gradio_environment():
+    import app
+
+    none = app.parse_args([])
+    assert app.server_address(none, {"GRADIO_SERVER_PORT": "7999", "GRADIO_SERVER_NAME": "0.0.0.0"}) == ("0.0.0.0", 7999)
+    flags = app.parse_args(["--port", "9000", "--host", "127.0.0.1"])
+    assert app.server_address(flags, {"GRADIO_SERVER_PORT": "7999", "GRADIO_SERVER_NAME": "0.0.0.0"}) == (
+        "127.0.0.1", 9000)
+    with pytest.raises(ValueError, match="GRADIO_SERVER_PORT='abc' is not a port"):
+        app.server_address(none, {"GRADIO_SERVER_PORT": "abc"})
+    with pytest.raises(ValueError, match="not a port number"):
+        app.server_address(app.parse_args(["--port", "70000"]), {})
+
+
 def test_model_card(ctx, tmp_path):
     md = model_card.checkpoints_markdown(ctx)
     assert "with CL" in md and "without CL" in md and "Acc-2" in md and "MAE" in md and "CMU-MOSI" in md
@@ -300,11 +398,12 @@ def test_blocks_page_builds_and_cli_defaults(ctx):
     args = app.parse_args([])
     assert (args.checkpoint, args.compare_checkpoint, args.data) == (
         "checkpoints/mosi-std-ta-ft", "checkpoints/mosi-std-ta-ft-nocl", "../shared/data")
-    assert (args.host, args.port) == ("127.0.0.1", 7860)
+    assert (args.host, args.port) == (None, None) and app.server_address(args, {}) == ("127.0.0.1", 7860)
     opts = app.options_from(app.parse_args(["--compare-checkpoint", "none", "--port", "9000", "--no-asr"]))
     assert opts.compare_checkpoint is None and not opts.asr
     demo = app.build_demo(ctx)
     assert isinstance(demo, gr.Blocks)
     ids = {getattr(b, "elem_id", None) for b in demo.blocks.values()}
     assert {"sample-table", "sample-plot", "whatif-plot", "upload-video", "map-main", "map-compare",
-            "cases-table", "card-md"} <= ids
+            "cases-table", "card-md", "sample-words", "whatif-words", "upload-words", "view-link",
+            "export-csv"} <= ids

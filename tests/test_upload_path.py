@@ -8,6 +8,7 @@ reason, and predicts from the transcript.
 from __future__ import annotations
 
 import pickle
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -211,3 +212,25 @@ def test_mosi_checkpoint_refuses_clip_audio_and_reads_the_text(mosi_model, uploa
     ds = mosi_model.dataset()
     [own] = mosi_model.predict([ds.test.texts[0]], audio=[ds.test.audio[0][0]])
     assert own.used == ["t", "a"] and own.alpha[0, 1] > 0
+
+
+def test_tone_with_speech_to_text_is_no_speech(tmp_path):
+    """A 5-s 220 Hz hum in an AAC track: whisper alone hears "." in it. The VAD / no-speech gate leaves the
+    transcript empty with "no speech recognised — type what is said", and a text-reading checkpoint that cannot use
+    the clip's audio is not asked to predict (the app's message says what to do)."""
+    from fdcmdie.app import AppContext, AppOptions, upload
+    from fdcmdie.extract import ExtractConfig
+    from fdcmdie.extract.transcript import has_words
+
+    mosi_model = Predictor.load(Path(__file__).resolve().parent.parent / "checkpoints" / "mosi-std-ta-ft")
+    tone = mf.make_clip(tmp_path / "hum.mp4", 5.0, face=False, audio="tone")
+    clip = extract_clip(tone, None, config=ExtractConfig(asr=True))
+    assert clip.asr_used and clip.transcript == "" and not has_words(".") and has_words("ok.")
+    assert any("no speech recognised — type what is said" in w for w in clip.warnings), clip.warnings
+    with pytest.raises(ValueError, match="nothing in this clip can be fed.*no speech recognised — type what is said"):
+        mosi_model.predict_clip(clip)
+    ctx = AppContext(AppOptions(asr=True, compare_checkpoint=None, warm_up=False), predictors={"main": mosi_model})
+    with pytest.raises(ValueError, match="^No speech recognised — type what is said in the transcript box"):
+        upload.analyse(ctx, str(tone), None, "", True)
+    r = upload.analyse(ctx, str(tone), None, "it was fine", True)   # typed words: predicted from them
+    assert "Prediction:" in r.prediction_md and r.transcript == "it was fine"

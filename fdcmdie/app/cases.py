@@ -6,6 +6,7 @@ import pandas as pd
 
 from ..data import DataError
 from ..explain.cases import CATEGORY_HELP, case_rows, select_cases
+from ..explain.shapley import NOTE as SHAPLEY_NOTE
 from .context import AppContext
 
 
@@ -18,9 +19,11 @@ def case_table(ctx: AppContext, model_key: str = "main", split: str = "test", pe
     except ValueError as e:
         return pd.DataFrame(columns=["case", "id", "transcript"]), f"**Not available**: {e}"
     p = ctx.predictor(model_key)
-    cases = select_cases(view.preds, view.ablations, per_category=per_category)
-    df = pd.DataFrame(case_rows(cases, view.preds, view.ablations, p.modalities))
+    shapley = ctx.shapley(model_key, split)
+    cases = select_cases(view.preds, view.ablations, per_category=per_category, shapley=shapley)
+    df = pd.DataFrame(case_rows(cases, view.preds, view.ablations, p.modalities, shapley=shapley))
     legend = "\n".join(f"- **{k}**: {v}" for k, v in CATEGORY_HELP.items())
+    legend += f"\n\n{SHAPLEY_NOTE}"
     return df, f"{len(df)} cases from the {split} split, predicted by {ctx.slots[model_key].label}.\n\n{legend}"
 
 

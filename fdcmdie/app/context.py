@@ -244,6 +244,18 @@ class AppContext:
 
         return self._once(("split", key, split), build)
 
+    def shapley(self, key: str, split: str):
+        """Exact modality Shapley values of every sample of a split (explain.shapley.ModalityShapley), cached."""
+        if split not in SPLITS:
+            raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
+        p = self.predictor(key)
+
+        def build():
+            from ..explain.shapley import split_shapley
+            return split_shapley(p, split, data_root=self.data_root())
+
+        return self._once(("shapley", key, split), build)
+
     def raw_inputs(self, key: str, split: str, row: int) -> tuple[str, np.ndarray | None, np.ndarray | None]:
         """(text, acoustic frames, visual frames) of a dataset sample, un-normalised, as Predictor.what_if wants."""
         p = self.predictor(key)
@@ -331,6 +343,7 @@ class AppContext:
         steps: list[tuple[str, object]] = [("loading the checkpoints", self.load_models)]
         for key in keys:
             steps.append((f"test-split predictions ({key})", lambda k=key: self.split_view(k, "test")))
+            steps.append((f"test-split Shapley values ({key})", lambda k=key: self.shapley(k, "test")))
         steps.append(("compiling UMAP (numba, first time only)", self._warm_umap))
         keys = self.map_keys()
         for key in keys:

@@ -11,6 +11,8 @@ from ..data import DataError
 from ..explain import MOD_NAMES
 from ..explain.cases import keep_label, nonverbal_key
 from ..explain.contributions import GapEntry, dominant_modality, gap_figure
+from ..explain.shapley import input_shapley
+from . import why
 from .common import class7_of, class7_text, md_escape, placeholder_figure, polarity_of, short, signed
 from .context import AppContext
 
@@ -111,10 +113,57 @@ def sample_view(ctx: AppContext, model_key: str, split: str, sample_id: str | No
         dom = dominant_modality(p.alpha[r], mods)
         weights = ", ".join(f"{MOD_NAMES[m]} {a:.2f}" for m, a in zip(mods, p.alpha[r, -1]))
         lines.append(f"\nLast fusion layer: α = {weights} — the model leaned most on **{dom}**.")
+    sv = sample_shapley(ctx, model_key, split, r)
+    lines += ["", "#### How far each modality moved the prediction",
+              why.contributions_markdown(mods, None if p.alpha is None else p.alpha[r, -1], sv.phi[0],
+                                         float(sv.baseline[0]), float(sv.pred[0]), present=p.present[r])]
     fig = gap_figure([GapEntry("this sample", p.alpha[r] if p.alpha is not None else None,
                                p.gates[r] if p.gates is not None else None)], mods,
                      title="How much each modality counted (GAP)")
     return "\n".join(lines), fig, {"model": model_key, "split": split, "id": sample_id, "row": int(r)}
+
+
+def sample_shapley(ctx: AppContext, model_key: str, split: str, row: int):
+    """Shapley values of one dataset sample (ModalityShapley of one row): from the split's, when computed, else
+    for this sample alone (one batch of 2^M coalitions)."""
+    from ..evaluate import model_dims
+    from ..explain.shapley import ModalityShapley, shapley_batch
+
+    if ctx.ready(("shapley", model_key, split)):
+        sv = ctx.shapley(model_key, split)
+        return ModalityShapley(sv.modalities, sv.phi[row: row + 1], sv.baseline[row: row + 1], sv.pred[row: row + 1])
+    p = ctx.predictor(model_key)
+    batch = p.split_samples(split, ctx.data_root()).batch([row], model_dims(p.cfg))
+    return shapley_batch(p.model, batch, p.modalities, device=p.device)
+
+
+def sample_words(ctx: AppContext, model_key: str, split: str, sample_id: str | None):
+    """(HighlightedText value, caption) of a dataset sample's transcript: which words pushed its prediction."""
+    if not sample_id:
+        return [], ""
+    view, r = _row(ctx, model_key, split, sample_id)
+    text, audio, vision = ctx.raw_inputs(model_key, split, r)
+    return why.words(ctx.predictor(model_key), text, audio, vision)
+
+
+def export_csv(ctx: AppContext, model_key: str, split: str, folder: str) -> str:
+    """Write the predictions of a split (id, transcript, label, prediction, last-layer α and Shapley value per
+    modality, Shapley baseline) to ``folder``; returns the file's path."""
+    from pathlib import Path
+
+    view = ctx.split_view(model_key, split)
+    p, sv, mods = view.preds, ctx.shapley(model_key, split), ctx.predictor(model_key).modalities
+    df = pd.DataFrame({"id": p.ids, "transcript": p.texts, "label": np.round(p.label, 4),
+                       "prediction": np.round(p.pred, 4)})
+    if p.alpha is not None:
+        for j, m in enumerate(mods):
+            df[f"alpha_{MOD_NAMES[m]}"] = np.round(p.alpha[:, -1, j], 4)
+    for j, m in enumerate(sv.modalities):
+        df[f"shapley_{MOD_NAMES[m]}"] = np.round(sv.phi[:, j], 4)
+    df["shapley_baseline"] = np.round(sv.baseline, 4)
+    path = Path(folder) / f"predictions-{ctx.slots[model_key].short_label}-{split}.csv"
+    df.to_csv(path, index=False)
+    return str(path)
 
 
 def what_if_defaults(ctx: AppContext, model_key: str, split: str, sample_id: str | None):
@@ -125,13 +174,11 @@ def what_if_defaults(ctx: AppContext, model_key: str, split: str, sample_id: str
     return view.preds.texts[r], [MOD_NAMES[m] for m in ctx.predictor(model_key).modalities]
 
 
-def what_if_view(ctx: AppContext, model_key: str, split: str, sample_id: str | None, drop_names: list[str] | None,
-                 edited_text: str | None):
-    """(Markdown, figure): the sample as recorded vs with ``drop_names`` switched off and/or the edited transcript."""
+def _what_if_inputs(ctx: AppContext, model_key: str, split: str, sample_id: str | None, drop_names, edited_text):
+    """(view, row, text, audio, vision, drop set, edited text or None) of a what-if request; ValueError if empty."""
     if not sample_id:
         raise ValueError("pick a sample first")
     view, r = _row(ctx, model_key, split, sample_id)
-    p = ctx.predictor(model_key)
     by_name = {v: k for k, v in MOD_NAMES.items()}
     drop = set()
     for name in drop_names or []:
@@ -143,6 +190,22 @@ def what_if_view(ctx: AppContext, model_key: str, split: str, sample_id: str | N
     edited = None if not edited or edited == text.strip() else edited
     if not drop and edited is None:
         raise ValueError("nothing to compare yet: tick a modality to switch off or edit the transcript, then run")
+    return view, r, text, audio, vision, drop, edited
+
+
+def what_if_words(ctx: AppContext, model_key: str, split: str, sample_id: str | None, drop_names: list[str] | None,
+                  edited_text: str | None):
+    """(HighlightedText value, caption) of the modified input's words."""
+    _, _, text, audio, vision, drop, edited = _what_if_inputs(ctx, model_key, split, sample_id, drop_names, edited_text)
+    return why.words(ctx.predictor(model_key), edited if edited is not None else text, audio, vision, drop=drop)
+
+
+def what_if_view(ctx: AppContext, model_key: str, split: str, sample_id: str | None, drop_names: list[str] | None,
+                 edited_text: str | None):
+    """(Markdown, figure): the sample as recorded vs with ``drop_names`` switched off and/or the edited transcript."""
+    view, r, text, audio, vision, drop, edited = _what_if_inputs(ctx, model_key, split, sample_id, drop_names,
+                                                                 edited_text)
+    p = ctx.predictor(model_key)
     original, modified = p.what_if(text, audio, vision, drop=drop, edited_text=edited)
     changes = []
     if drop:
@@ -156,8 +219,13 @@ def what_if_view(ctx: AppContext, model_key: str, split: str, sample_id: str | N
     delta = modified.pred - original.pred
     verdict = ("the polarity flips" if original.polarity != modified.polarity else
                "a small change" if abs(delta) < 0.25 else "the same polarity, different strength")
+    sv = input_shapley(p, edited if edited is not None else text, audio, vision, drop=drop)
     md = "\n".join([f"**What if** — {'; '.join(changes)}", "", *rows, "",
-                    f"Change in prediction: **{signed(delta)}** ({verdict}); truth {signed(float(view.preds.label[r]))}."])
+                    f"Change in prediction: **{signed(delta)}** ({verdict}); truth {signed(float(view.preds.label[r]))}.",
+                    "", "**Modified input**, how far each modality moved it:",
+                    why.contributions_markdown(p.modalities, None if modified.alpha is None else modified.alpha[-1],
+                                               sv.phi[0], float(sv.baseline[0]), float(sv.pred[0]),
+                                               present=modified.present)])
     fig = gap_figure([GapEntry("original", original.alpha, original.gates),
                       GapEntry("modified", modified.alpha, modified.gates)], p.modalities,
                      title="GAP weights: original (solid) vs modified (hatched)")

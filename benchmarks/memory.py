@@ -1,0 +1,210 @@
+"""Peak memory and seconds per training step at MMSA's real shapes, beside the pre-flight estimate.
+
+    .venv/bin/python benchmarks/memory.py                      # every configuration, table to stdout
+    .venv/bin/python benchmarks/memory.py --out docs/benchmarks/memory.md
+    .venv/bin/python benchmarks/memory.py --only mosi-unaligned --batches 32 --steps 2
+
+Each configuration runs in its own subprocess (fresh peak RSS): it writes a synthetic pickle in MMSA's layout
+(random values, **every sample at the full padded length**, so each batch is the worst case the estimate
+bounds), builds the real trainer (`fdcmdie.train.Run`, configs/mosi.yaml with data.source=mmsa and t/v/a, text
+through the cached MiniLM states), which runs its pre-flight check, then times a few real training steps
+(contrastive members included). Shapes (text, audio, vision): aligned 50/50/50; unaligned MOSI 50/375/500,
+unaligned MOSEI 50/500/500; widths MOSI 5/20, MOSEI 74/35. One torch thread (the CPU is shared).
+A configuration whose estimate exceeds --budget-gb is not run: the pre-flight refuses it, and the table says so.
+``--steps 0`` builds the trainer and records the estimate only (for configurations too slow to time here).
+Rows go to ``--jsonl`` as they finish; ``--report FILE.jsonl --out docs/benchmarks/memory.md`` writes the table.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import pickle
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+SHAPES = {   # name: (dims {audio, vision}, padded lengths {audio, vision}, training samples of the real split)
+    "mosi-aligned": ({"audio": 5, "vision": 20}, {"audio": 50, "vision": 50}, 1284),
+    "mosi-unaligned": ({"audio": 5, "vision": 20}, {"audio": 375, "vision": 500}, 1284),
+    "mosei-aligned": ({"audio": 74, "vision": 35}, {"audio": 50, "vision": 50}, 16326),
+    "mosei-unaligned": ({"audio": 74, "vision": 35}, {"audio": 500, "vision": 500}, 16326),
+}
+SWITCHES = {   # name: --set overrides
+    "plain": ["train.attention=plain"],
+    "efficient": [],
+    "efficient+ckpt": ["train.checkpoint_dipu=true"],
+    "efficient+stride4": ["data.frame_stride=4"],
+    "efficient, glibc default": [],     # without memory.cap_heap_growth: what glibc's dynamic mmap threshold costs
+}
+WORDS = ("i thought it was a really good movie but the acting was just terrible and the plot made no sense "
+         "honestly i would not recommend it").split()
+
+
+def write_pickle(path: Path, shape: str, n_train: int) -> None:
+    """MMSA layout (the keys the reader needs), every sample at the full padded length, 48-word transcripts."""
+    import numpy as np
+
+    dims, lens, _ = SHAPES[shape]
+    rng = np.random.default_rng(0)
+    data = {}
+    for name, n in (("train", n_train), ("valid", 4), ("test", 4)):
+        split = {"id": np.array([f"vid{i // 3:04d}$_${i % 3 + 1}" for i in range(n)]),
+                 "raw_text": np.array([" ".join(rng.choice(WORDS, 48)) for _ in range(n)]),
+                 "regression_labels": rng.uniform(-3, 3, n).astype(np.float32)}
+        for key in ("audio", "vision"):
+            split[key] = rng.standard_normal((n, lens[key], dims[key])).astype(np.float32)
+            if "unaligned" in shape:
+                split[f"{key}_lengths"] = np.full(n, lens[key], dtype=np.int64)
+        data[name] = split
+    with path.open("wb") as f:
+        pickle.dump(data, f, protocol=4)
+
+
+def worker(shape: str, switch: str, batch: int, steps: int, budget_gb: float) -> dict:
+    """One configuration in this process: pre-flight estimate, then ``steps`` timed training steps."""
+    import numpy as np
+    import torch
+
+    from fdcmdie.config import load_config
+    from fdcmdie.memory import GB, MemoryBudgetError, rss_bytes
+    from fdcmdie.train import Run
+
+    torch.set_num_threads(1)
+    with tempfile.TemporaryDirectory() as tmp:
+        pkl = Path(tmp) / "unaligned_50.pkl"
+        write_pickle(pkl, shape, max(batch * steps, 16))
+        cfg = load_config(ROOT / "configs/mosi.yaml", ["data.source=mmsa", f"data.path={pkl}", "model.modalities=[t,v,a]",
+                                                       f"train.batch_size={batch}", f"train.memory_budget_gb={budget_gb}",
+                                                       f"train.cache_dir={ROOT / '.cache/fdcmdie'}", *SWITCHES[switch]])
+        row = {"shape": shape, "switch": switch, "batch": batch}
+        if switch == "efficient, glibc default":
+            import fdcmdie.memory
+            fdcmdie.memory.cap_heap_growth = lambda *a, **k: False
+        try:
+            run = Run(cfg, progress=False)
+        except MemoryBudgetError as e:
+            return {**row, "refused": str(e), "estimate_gb": _estimate_from(e)}
+        est = run.memory[0]
+        row.update(estimate_gb=est.peak / GB, parts_gb={k: v / GB for k, v in est.parts.items()},
+                   lengths=est.setting["lengths"], base_rss_gb=rss_bytes() / GB)
+        if not steps:
+            return row
+        similar, different = run.sample_sets() if cfg.loss.contrastive else (None, None)
+        run.model.train()
+        times, order = [], run.rng.permutation(len(run.sets["train"]))
+        for s in range(steps):
+            t0 = time.perf_counter()
+            run.train_step(order[s * batch: (s + 1) * batch], similar, different)
+            times.append(time.perf_counter() - t0)
+        row.update(s_per_step=statistics.median(times), step_times=times,
+                   peak_rss_gb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 / GB)
+    return row
+
+
+def _estimate_from(err: Exception) -> float | None:
+    text = str(err).split("estimated peak ", 1)[-1]
+    try:
+        return float(text.split(" GB", 1)[0])
+    except ValueError:
+        return None
+
+
+def table(rows: list[dict]) -> str:
+    out = ["| data (t/a/v lengths) | batch | switches | estimate GB | measured peak RSS GB | estimate error | s/step "
+           "| epoch on this CPU | GPU memory needed |", "|---|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        dims, lens, n_train = SHAPES[r["shape"]]
+        data = f"{r['shape']} (50/{lens['audio']}/{lens['vision']})"
+        if "refused" in r:
+            est = f"{r['estimate_gb']:.1f}" if r.get("estimate_gb") else "?"
+            out.append(f"| {data} | {r['batch']} | {r['switch']} | {est} | refused by the pre-flight | | | | "
+                       f"{_gpu_need(r):s} |")
+            continue
+        if "peak_rss_gb" not in r:
+            out.append(f"| {data} | {r['batch']} | {r['switch']} | {r['estimate_gb']:.2f} | not run (time) | | | | "
+                       f"{_gpu_need(r)} |")
+            continue
+        err = (r["estimate_gb"] - r["peak_rss_gb"]) / r["peak_rss_gb"] * 100
+        epoch = math.ceil(n_train / r["batch"]) * r["s_per_step"]
+        out.append(f"| {data} | {r['batch']} | {r['switch']} | {r['estimate_gb']:.2f} | {r['peak_rss_gb']:.2f} | "
+                   f"{err:+.0f} % | {r['s_per_step']:.1f} | {_duration(epoch)} | {_gpu_need(r)} |")
+    return "\n".join(out)
+
+
+def _gpu_need(r: dict) -> str:
+    """Estimate without the CPU process's base (libraries, data), plus ~0.6 GB for the CUDA context."""
+    parts = r.get("parts_gb")
+    if not parts:
+        return ""
+    return f"{parts['optimizer'] + parts['saved'] + parts['transient'] + 0.6:.1f} GB"
+
+
+def _duration(seconds: float) -> str:
+    return f"{seconds / 60:.0f} min" if seconds < 5400 else f"{seconds / 3600:.1f} h"
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--only", nargs="*", default=list(SHAPES), choices=list(SHAPES))
+    p.add_argument("--switches", nargs="*", default=list(SWITCHES), choices=list(SWITCHES))
+    p.add_argument("--batches", nargs="*", type=int, default=[8, 16, 32])
+    p.add_argument("--steps", type=int, default=2, help="timed training steps per configuration (median)")
+    p.add_argument("--budget-gb", type=float, default=12.0,
+                   help="pre-flight budget per configuration: larger estimates are not run (a shared machine)")
+    p.add_argument("--out", default=None, help="write the markdown report here (docs/benchmarks/memory.md)")
+    p.add_argument("--jsonl", default=None, help="append each configuration's measurement here")
+    p.add_argument("--report", default=None, help="only write the table from this --jsonl file")
+    p.add_argument("--worker", nargs=3, metavar=("SHAPE", "SWITCH", "BATCH"), help=argparse.SUPPRESS)
+    args = p.parse_args()
+    if args.worker:
+        print(json.dumps(worker(args.worker[0], args.worker[1], int(args.worker[2]), args.steps, args.budget_gb)))
+        return 0
+    from benchmarks.machine import describe
+
+    if args.report:
+        rows = [json.loads(line) for line in Path(args.report).read_text().splitlines() if line.strip()]
+        order = {k: i for i, k in enumerate(SHAPES)}, {k: i for i, k in enumerate(SWITCHES)}
+        rows.sort(key=lambda r: (order[0][r["shape"]], order[1][r["switch"]], r["batch"]))
+        report = table([r for r in rows if "failed" not in r])
+        print(report)
+        if args.out:
+            Path(args.out).write_text(report + "\n")
+        return 0
+    rows = []
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"}
+    for shape in args.only:
+        for switch in args.switches:
+            if switch == "efficient+stride4" and "unaligned" not in shape:
+                continue
+            for batch in args.batches:
+                cmd = [sys.executable, __file__, "--worker", shape, switch, str(batch), "--steps", str(args.steps),
+                       "--budget-gb", str(args.budget_gb)]
+                res = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=ROOT)
+                if res.returncode:
+                    print(res.stderr[-2000:], file=sys.stderr)
+                    row = {"shape": shape, "switch": switch, "batch": batch, "failed": res.returncode}
+                else:
+                    row = json.loads(res.stdout.strip().splitlines()[-1])
+                    rows.append(row)
+                print(json.dumps(row), flush=True)
+                if args.jsonl:
+                    with open(args.jsonl, "a") as f:
+                        f.write(json.dumps(row) + "\n")
+    report = table(rows)
+    print(report)
+    if args.out:
+        Path(args.out).write_text(f"machine: {describe()}; torch threads 1\n\n{report}\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

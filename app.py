@@ -211,6 +211,9 @@ def build_demo(ctx: AppContext) -> gr.Blocks:
                 headline_md = gr.Markdown(elem_id="card-headline")
                 card_plot = gr.Plot(label="average GAP weights", elem_id="card-plot")
                 card_md = gr.Markdown(elem_id="card-md")
+                robust_md = gr.Markdown(elem_id="card-robustness")
+                robust_plot = gr.Plot(label="robustness: Acc-2 (non-0) as a modality is removed or noised, words dropped",
+                                      elem_id="card-robustness-plot")
                 with gr.Accordion("All results (docs/RESULTS.md)", open=False):
                     results_md = gr.Markdown(elem_id="card-results")
 
@@ -434,9 +437,9 @@ def build_demo(ctx: AppContext) -> gr.Blocks:
         def load_card():
             headline, full = model_card.results_markdown(ctx)
             return (headline, model_card.average_alpha_figure(ctx), model_card.checkpoints_markdown(ctx),
-                    full or "*not generated yet*")
+                    full or "*not generated yet*", *model_card.robustness_view(ctx))
 
-        demo.load(load_card, None, [headline_md, card_plot, card_md, results_md])
+        demo.load(load_card, None, [headline_md, card_plot, card_md, results_md, robust_md, robust_plot])
         demo.load(safe(lambda: upload.support_overview(ctx)), None, [upload_overview], api_visibility="private")
     return demo
 

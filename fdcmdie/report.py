@@ -398,6 +398,41 @@ def ladder_section(plan, results: dict, base: dict[str, tuple[str, list[dict]]],
     return lines
 
 
+def robustness_section(folder: Path, doc_dir: Path) -> list[str]:
+    """Robustness curves from the JSON that ``python -m fdcmdie robustness`` wrote into ``folder`` (committed):
+    tables of Acc-2 (non-0) and MAE per condition, links to the figures, and checkpoints trained with modality
+    dropout against the same recipe without. Empty when ``folder`` has no results."""
+    import os
+
+    from .explain.robustness import dropout_comparison, load_results, markdown_table
+
+    results = load_results(folder)
+    if not results:
+        return []
+    splits = sorted({r["split"] for r in results})
+    names = " ".join(sorted({f"checkpoints/{r['checkpoint']}" if (Path("checkpoints") / r["checkpoint"]).is_dir()
+                             else str(r.get("path") or r["checkpoint"]) for r in results}))
+    rel = lambda f: Path(os.path.relpath(f, doc_dir)).as_posix()  # links relative to RESULTS.md
+    lines = ["## Robustness: a modality removed or noised, words dropped", "",
+             f"`python -m fdcmdie robustness --checkpoint {names} --split {'|'.join(splits)} "
+             f"--out {Path(os.path.relpath(folder)).as_posix()}` "
+             f"(MOSI bundle from the shared data; {', '.join(splits)} split). Removed: the modality's mask is all "
+             "False, as a missing input. Noise: Gaussian, σ = level × the feature's standard deviation over the "
+             "split, added to the model's inputs (z-scored audio/video vectors, the text encoder's token states). "
+             "Words: each word dropped with probability p (one word always kept) and the transcript encoded again; "
+             f"seed {results[0]['seed']}. Every cell is the whole split's metric and, in brackets, its change from "
+             "the clean input.", ""]
+    for split in splits:
+        group = [r for r in results if r["split"] == split]
+        lines += markdown_table(group, "acc2_non0") + [""] + markdown_table(group, "mae") + [""]
+    if comparison := dropout_comparison(results):
+        lines += ["### Trained with modality dropout vs without", "", *comparison]
+    figures = sorted(Path(folder).glob("*.png"))
+    lines += [f"![{f.stem}]({rel(f)})" for f in figures if not f.stem.startswith("compare-")]
+    lines += [f"![{f.stem}]({rel(f)})" for f in figures if f.stem.startswith("compare-")]
+    return lines
+
+
 def build(plan_path: str, data_root: str | None, out: Path, with_analyses: bool = True) -> str:
     runs_dir, plan = load_plan(plan_path)
     results = collect(runs_dir, plan)
@@ -505,6 +540,8 @@ def build(plan_path: str, data_root: str | None, out: Path, with_analyses: bool 
         ships = [f"checkpoints/{e.name}" for e in plan if e.ship]
         parts += ["", "## Analyses of the shipped checkpoints", ""]
         parts += analyses(ships, data_root, out.parent / "figures")
+    if robust := robustness_section(out.parent / "robustness", out.parent):
+        parts += ["", *robust]
     parts += ["", "## Runs and commands", "",
               "Each line reproduces one run (the seed fixes data order, initialisation and contrastive members):", "",
               "| run | epochs | train time (s) | command |", "|---|---|---|---|"]

@@ -108,3 +108,11 @@ def test_compare_tab_with_one_checkpoint_says_why(ctx):
                        predictors={"main": ctx.predictor("main")})
     md, table, _, dis = compare.compare_view(alone, "test")
     assert "--compare-checkpoint" in md and len(table) == 0 and len(dis) == 0
+
+
+def test_page_has_the_compare_tab(ctx):
+    import app
+
+    demo = app.build_demo(ctx)
+    ids = {getattr(b, "elem_id", None) for b in demo.blocks.values()}
+    assert {"compare-table", "compare-plot", "compare-disagree", "card-robustness", "card-robustness-plot"} <= ids

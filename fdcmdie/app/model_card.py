@@ -119,3 +119,28 @@ def average_alpha_figure(ctx: AppContext, split: str = "test"):
     if not averages:
         return placeholder_figure("average GAP weights need the dataset (see the explorer tab)", 260)
     return average_figure(averages, mods, title=f"Average GAP weight α per modality on the {split} split")
+
+
+def robustness_view(ctx: AppContext, split: str = "test"):
+    """(Markdown, figure): the robustness curves of the loaded checkpoints from the committed output of
+    ``python -m fdcmdie robustness`` (``docs/robustness/`` beside the results page), and how checkpoints trained with
+    modality dropout compare with the same recipe without. Read from disk: nothing is computed here."""
+    from ..explain.robustness import dropout_comparison, load_results, markdown_table, robustness_figure
+
+    folder = Path(ctx.options.results).parent / "robustness"
+    results = [r for r in load_results(folder) if r["split"] == split]
+    if not results:
+        return (f"*No robustness curves in `{folder}` yet: `python -m fdcmdie robustness --checkpoint DIR` writes "
+                "them.*", placeholder_figure("no robustness curves yet", 200))
+    loaded = {ctx.slots[k].short_label for k in ctx.slots}
+    shown = [r for r in results if r["checkpoint"] in loaded]
+    note = "" if shown else " (none of them is loaded here: all are shown)"
+    shown = shown or results
+    lines = ["### Robustness (test split)", "",
+             f"How the loaded checkpoints' metrics move when a modality is removed, its features are noised "
+             f"(Gaussian, σ = level × the feature's σ) or words are dropped at random and the transcript re-encoded{note}. "
+             f"From `{folder}` (`python -m fdcmdie robustness`); each cell: the value (change vs clean).", "",
+             *markdown_table(shown, "acc2_non0")]
+    if comparison := dropout_comparison(results):
+        lines += ["", "**Trained with modality dropout vs without**", "", *comparison]
+    return "\n".join(lines), robustness_figure(shown)

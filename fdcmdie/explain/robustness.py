@@ -154,7 +154,11 @@ def robustness_curves(predictor, split: str = "test", data_root: str | Path | No
         words_note = "the text input is a precomputed vector per sample: words cannot be dropped"
 
     cfg = predictor.cfg
-    return {"checkpoint": predictor.name, "path": str(predictor.path) if predictor.path else None, "split": split,
+    m_cfg = cfg.model
+    recipe = {"dataset": predictor.meta.get("dataset", cfg.data.source), "modalities": mods,
+              "text_encoder": m_cfg.text_encoder, "text_finetune_layers": m_cfg.text_finetune_layers, "d": m_cfg.d,
+              "k": m_cfg.k, "contrastive": bool(cfg.loss.contrastive)}  # what two checkpoints must share to be paired
+    return {"checkpoint": predictor.name, "recipe": recipe, "path": str(predictor.path) if predictor.path else None, "split": split,
             "dataset": predictor.meta.get("dataset", cfg.data.source), "n": int(len(order)), "modalities": mods,
             "contrastive": bool(cfg.loss.contrastive), "modality_dropout": float(cfg.loss.modality_dropout),
             "seed": int(seed), "noise_levels": [float(x) for x in noise_levels],
@@ -202,6 +206,70 @@ def load_results(folder: str | Path) -> list[dict]:
         if isinstance(r, dict) and "conditions" in r and "clean" in r:
             out.append(r)
     return sorted(out, key=lambda r: (r["checkpoint"], r["split"]))
+
+
+def _pct(metric: str) -> bool:
+    return metric not in ("mae", "corr")
+
+
+def _cell(value: float, change: float, pct: bool) -> str:
+    if not np.isfinite(value):
+        return "–"
+    if pct:
+        return f"{value:.2f}" + ("" if change == 0 else f" ({change:+.2f})")
+    return f"{value:.3f}" + ("" if change == 0 else f" ({change:+.3f})")
+
+
+def markdown_table(results: list[dict], metric: str = "acc2_non0") -> list[str]:
+    """A Markdown table: one row per condition, one column per checkpoint, "value (change vs clean)"."""
+    from ..metrics import METRIC_NAMES
+
+    names, cells = [], {}
+    for r in results:
+        for row in summary_rows(r, metric):
+            if row["condition"] not in names:
+                names.append(row["condition"])
+            cells[row["condition"], r["checkpoint"]] = _cell(row["value"], row["change"], _pct(metric))
+    head = f"| {METRIC_NAMES[metric]} (change vs clean) | " + " | ".join(f"`{r['checkpoint']}`" for r in results) + " |"
+    out = [head, "|---|" + "---:|" * len(results)]
+    for name in names:
+        out.append(f"| {name} | " + " | ".join(cells.get((name, r["checkpoint"]), "–") for r in results) + " |")
+    return out
+
+
+def dropout_pairs(results: list[dict]) -> list[tuple[dict, dict]]:
+    """(without, with modality dropout) pairs: same recipe (data, modalities, encoder, width, CL), same split."""
+    pairs = []
+    for w in results:
+        if w.get("modality_dropout", 0) <= 0 or "recipe" not in w:
+            continue
+        for o in results:
+            if o.get("modality_dropout", 0) == 0 and o.get("recipe") == w["recipe"] and o["split"] == w["split"]:
+                pairs.append((o, w))
+    return pairs
+
+
+def dropout_comparison(results: list[dict], metric: str = "acc2_non0") -> list[str]:
+    """Markdown: for each pair of :func:`dropout_pairs`, the metric clean and with each non-text modality removed or
+    noised at the largest level, without vs with modality dropout."""
+    from ..metrics import METRIC_NAMES
+
+    out = []
+    for without, with_ in dropout_pairs(results):
+        out += [f"`{with_['checkpoint']}` (trained with modality dropout p = {with_['modality_dropout']:g}) against "
+                f"`{without['checkpoint']}` (the same recipe without), {METRIC_NAMES[metric]} on the "
+                f"{with_['split']} split ({with_['n']} samples; one seed each, so differences of a point or so are "
+                "within seed-to-seed spread):", "",
+                f"| condition | `{without['checkpoint']}` | `{with_['checkpoint']}` | with − without |", "|---|---:|---:|---:|"]
+        a, b = {r["condition"]: r for r in summary_rows(without, metric)}, {r["condition"]: r for r in summary_rows(with_, metric)}
+        for name in a:
+            if name in b and (name == "clean" or "text" not in name and "words" not in name):
+                va, vb = a[name]["value"], b[name]["value"]
+                pct = _pct(metric)
+                out.append(f"| {name} | {_cell(va, a[name]['change'], pct)} | {_cell(vb, b[name]['change'], pct)} | "
+                           + (f"{vb - va:+.2f} |" if pct else f"{vb - va:+.3f} |"))
+        out.append("")
+    return out
 
 
 PALETTE = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#17becf")
@@ -307,7 +375,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="comma-separated probabilities of dropping each word")
     p.add_argument("--seed", type=int, default=SEED)
     p.add_argument("--metric", default="acc2_non0", help="metric drawn in the figures")
+    p.add_argument("--limit", type=int, default=0,
+                   help="score only the first N samples of the split (a quick look; 0 = all, as the committed curves)")
     p.add_argument("--device", default="cpu")
+    p.add_argument("--reuse", action="store_true",
+                   help="keep <out>/<checkpoint>-<split>.json when it was made with the same settings (e.g. to draw "
+                        "another comparison figure)")
 
 
 def _floats(text: str, what: str, hi: float | None = None) -> tuple[float, ...]:
@@ -333,9 +406,19 @@ def main(args) -> int:
     for ckpt in args.checkpoint:
         p = Predictor.load(ckpt, device=args.device, threads=None)
         print(f"{p.name}: {args.split} split", flush=True)
-        r = robustness_curves(p, args.split, args.data_root, noise_levels=noise, word_drop=words, seed=args.seed,
-                              progress=lambda line: print("  " + line, flush=True))
         stem = out / f"{p.name}-{args.split}"
+        if args.reuse and stem.with_suffix(".json").is_file():
+            old = json.loads(stem.with_suffix(".json").read_text())
+            same = (old.get("noise_levels") == list(noise) and old.get("word_drop") == list(words)
+                    and old.get("seed") == args.seed and args.limit <= 0 and "recipe" in old
+                    and old.get("n") == len(p.split_samples(args.split, args.data_root)))
+            if same:
+                print(f"  kept {stem}.json (same settings)", flush=True)
+                results.append(old)
+                continue
+        rows = None if args.limit <= 0 else np.arange(min(args.limit, len(p.split_samples(args.split, args.data_root))))
+        r = robustness_curves(p, args.split, args.data_root, noise_levels=noise, word_drop=words, seed=args.seed,
+                              rows=rows, progress=lambda line: print("  " + line, flush=True))
         stem.with_suffix(".json").write_text(json.dumps(r, indent=1) + "\n")
         save_figure([r], stem.with_suffix(".png"), args.metric)
         print(f"  {r['seconds']:.0f} s → {stem}.json, {stem}.png", flush=True)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import json
 import re
 import shlex
 from pathlib import Path
@@ -433,6 +434,32 @@ def robustness_section(folder: Path, doc_dir: Path) -> list[str]:
     return lines
 
 
+def attributions_section(path: Path) -> list[str]:
+    """The word-attribution deletion check (ratios for k = 1, 2, 3) from the JSON ``benchmarks/attributions.py``
+    wrote (committed: docs/benchmarks/attributions.json). Empty when the file is not there."""
+    if not Path(path).is_file():
+        return []
+    data = json.loads(Path(path).read_text())
+    runs = data.get("deletion") or []
+    if not runs:
+        return []
+    how = {"ig": "integrated gradients", "auto": "integrated gradients", "occlusion": "leave-one-word-out occlusion"}
+    lines = ["## Word attributions: deletion check", "",
+             f"`{data['command']}` ({data.get('data', 'CMU-MOSI')}, {data.get('split', 'test')} split of each "
+             "checkpoint's data; machine and speed in `docs/benchmarks/attributions.md`). For every sample, the k words "
+             "with the largest |attribution| are deleted from the transcript (re-encoded), and separately k random words "
+             "(seed 0); the cells are mean |change of the prediction| over the samples with more than k words, and "
+             "ratio = top-k / random. Above 1: the attributions find the words the prediction rests on."
+             + ("" if data.get("complete", True) else " _Partial: not every planned run had finished._"), "",
+             "| checkpoint | method | k | samples | top-k deleted | k random deleted | ratio |",
+             "|---|---|---:|---:|---:|---:|---:|"]
+    for r in runs:
+        for j, k in enumerate(r["k"]):
+            lines.append(f"| `{r['name']}` | {how.get(r['method'], r['method'])} | {k} | {r['n'][j]} | "
+                         f"{r['top'][j]:.3f} | {r['random'][j]:.3f} | {r['ratio'][j]:.2f} |")
+    return lines
+
+
 def build(plan_path: str, data_root: str | None, out: Path, with_analyses: bool = True) -> str:
     runs_dir, plan = load_plan(plan_path)
     results = collect(runs_dir, plan)
@@ -542,6 +569,8 @@ def build(plan_path: str, data_root: str | None, out: Path, with_analyses: bool 
         parts += analyses(ships, data_root, out.parent / "figures")
     if robust := robustness_section(out.parent / "robustness", out.parent):
         parts += ["", *robust]
+    if words := attributions_section(out.parent / "benchmarks" / "attributions.json"):
+        parts += ["", *words]
     parts += ["", "## Runs and commands", "",
               "Each line reproduces one run (the seed fixes data order, initialisation and contrastive members):", "",
               "| run | epochs | train time (s) | command |", "|---|---|---|---|"]

@@ -97,7 +97,7 @@ def test_whole_encoder_model_through_its_own_encoder(predictors):
     assert full.model.extract["t"].encoder is not None  # the model itself is untouched
 
 
-def test_deletion_check_on_a_small_fixture(predictors, data_root):
+def test_deletion_check_on_a_small_fixture(predictors, data_root, tmp_path):
     p = predictors["ft"]
     part = p.dataset(data_root).split("test")
     inputs = [(part.texts[i], part.audio[i], None) for i in range(16)]
@@ -106,3 +106,17 @@ def test_deletion_check_on_a_small_fixture(predictors, data_root):
     # deleting the most attributed word moves the prediction far more than deleting a random one
     assert check.ratio[0] > 1.5, check.to_dict()
     assert check.top[1] > check.random[1]
+
+    # the report's section reads the benchmark's JSON (docs/benchmarks/attributions.json) into RESULTS.md
+    import json
+
+    from fdcmdie.report import attributions_section
+
+    path = tmp_path / "attributions.json"
+    path.write_text(json.dumps({"command": "benchmarks/attributions.py --limit 16", "split": "test", "deletion": [
+        {"checkpoint": str(FT), "name": p.name, "method": "ig", **check.to_dict()}]}))
+    lines = attributions_section(path)
+    assert lines[0] == "## Word attributions: deletion check"
+    assert f"| `{p.name}` | integrated gradients | 1 | {check.n[0]} | {check.top[0]:.3f} | {check.random[0]:.3f} | " \
+           f"{check.ratio[0]:.2f} |" in lines
+    assert attributions_section(tmp_path / "missing.json") == []

@@ -397,7 +397,7 @@ def build_model(cfg: ModelConfig) -> FDCMDIE:
     """The model with the trainable part of the text encoder copied from the pretrained weights."""
     encoder = None
     if "t" in cfg.modalities and cfg.text_finetune_layers != 0:
-        from .text_encoder import FullEncoder, TopLayers, encoder_layers, load_encoder
+        from .text_encoder import FullEncoder, TopLayers, encoder_layers, load_encoder, position_bias_of
 
         _, pretrained = load_encoder(cfg.text_encoder)
         if cfg.text_finetune_layers < 0:
@@ -406,7 +406,8 @@ def build_model(cfg: ModelConfig) -> FDCMDIE:
             layers = encoder_layers(pretrained)
             if cfg.text_finetune_layers > len(layers):
                 raise ValueError(f"text_finetune_layers={cfg.text_finetune_layers} but the encoder has {len(layers)} layers")
-            encoder = TopLayers([copy.deepcopy(x) for x in layers[len(layers) - cfg.text_finetune_layers:]])
+            encoder = TopLayers([copy.deepcopy(x) for x in layers[len(layers) - cfg.text_finetune_layers:]],
+                                position_bias=position_bias_of(pretrained))
         for p in encoder.parameters():
             p.requires_grad_(True)
     return FDCMDIE(cfg, text_encoder=encoder)

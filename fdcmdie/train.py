@@ -115,6 +115,8 @@ class Run:
 
     def __init__(self, cfg: Config, *, progress: bool = True, log_path: str | Path | None = None):
         self.cfg, self.progress = cfg, progress
+        if cfg.train.text_init and not (Path(cfg.train.text_init) / "model.safetensors").is_file():
+            raise FileNotFoundError(f"train.text_init={cfg.train.text_init!r}: no model.safetensors there")  # before data
         if cfg.train.threads:
             torch.set_num_threads(cfg.train.threads)
         set_seed(cfg.train.seed)

@@ -423,9 +423,10 @@ def robustness_section(folder: Path, doc_dir: Path) -> list[str]:
              "Words: each word dropped with probability p (one word always kept) and the transcript encoded again; "
              f"seed {results[0]['seed']}. Every cell is the whole split's metric and, in brackets, its change from "
              "the clean input.", ""]
-    for split in splits:
-        group = [r for r in results if r["split"] == split]
-        lines += markdown_table(group, "acc2_non0") + [""] + markdown_table(group, "mae") + [""]
+    for data, split in sorted({(r["dataset"], r["split"]) for r in results}):
+        group = [r for r in results if (r["dataset"], r["split"]) == (data, split)]
+        lines += [f"**{data}, {split} split** ({group[0]['n']} samples):", "",
+                  *markdown_table(group, "acc2_non0"), "", *markdown_table(group, "mae"), ""]
     if comparison := dropout_comparison(results):
         lines += ["### Trained with modality dropout vs without", "", *comparison]
     figures = sorted(Path(folder).glob("*.png"))

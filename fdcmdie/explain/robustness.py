@@ -158,7 +158,9 @@ def robustness_curves(predictor, split: str = "test", data_root: str | Path | No
     recipe = {"dataset": predictor.meta.get("dataset", cfg.data.source), "modalities": mods,
               "text_encoder": m_cfg.text_encoder, "text_finetune_layers": m_cfg.text_finetune_layers, "d": m_cfg.d,
               "k": m_cfg.k, "contrastive": bool(cfg.loss.contrastive)}  # what two checkpoints must share to be paired
-    return {"checkpoint": predictor.name, "recipe": recipe, "path": str(predictor.path) if predictor.path else None, "split": split,
+    meta = predictor.meta or {}
+    training = {"best_epoch": meta.get("best_epoch"), "stopped_early": bool(meta.get("partial"))}  # partial: run stopped
+    return {"checkpoint": predictor.name, "recipe": recipe, "training": training, "path": str(predictor.path) if predictor.path else None, "split": split,
             "dataset": predictor.meta.get("dataset", cfg.data.source), "n": int(len(order)), "modalities": mods,
             "contrastive": bool(cfg.loss.contrastive), "modality_dropout": float(cfg.loss.modality_dropout),
             "seed": int(seed), "noise_levels": [float(x) for x in noise_levels],
@@ -212,12 +214,12 @@ def _pct(metric: str) -> bool:
     return metric not in ("mae", "corr")
 
 
-def _cell(value: float, change: float, pct: bool) -> str:
+def _cell(value: float, change: float | None, pct: bool) -> str:
+    """"80.64 (+1.22)"; no bracket for the clean input (``change`` None)."""
     if not np.isfinite(value):
         return "–"
-    if pct:
-        return f"{value:.2f}" + ("" if change == 0 else f" ({change:+.2f})")
-    return f"{value:.3f}" + ("" if change == 0 else f" ({change:+.3f})")
+    digits = 2 if pct else 3
+    return f"{value:.{digits}f}" + ("" if change is None else f" ({change:+.{digits}f})")
 
 
 def markdown_table(results: list[dict], metric: str = "acc2_non0") -> list[str]:
@@ -229,7 +231,8 @@ def markdown_table(results: list[dict], metric: str = "acc2_non0") -> list[str]:
         for row in summary_rows(r, metric):
             if row["condition"] not in names:
                 names.append(row["condition"])
-            cells[row["condition"], r["checkpoint"]] = _cell(row["value"], row["change"], _pct(metric))
+            change = None if row["condition"] == "clean" else row["change"]
+            cells[row["condition"], r["checkpoint"]] = _cell(row["value"], change, _pct(metric))
     head = f"| {METRIC_NAMES[metric]} (change vs clean) | " + " | ".join(f"`{r['checkpoint']}`" for r in results) + " |"
     out = [head, "|---|" + "---:|" * len(results)]
     for name in names:
@@ -256,17 +259,20 @@ def dropout_comparison(results: list[dict], metric: str = "acc2_non0") -> list[s
 
     out = []
     for without, with_ in dropout_pairs(results):
+        note = "".join(f" `{r['checkpoint']}` is the best-validation checkpoint (epoch {r['training']['best_epoch']}) "
+                       "of a run stopped for time before early stopping ended it." for r in (without, with_)
+                       if (r.get("training") or {}).get("stopped_early"))
         out += [f"`{with_['checkpoint']}` (trained with modality dropout p = {with_['modality_dropout']:g}) against "
                 f"`{without['checkpoint']}` (the same recipe without), {METRIC_NAMES[metric]} on the "
                 f"{with_['split']} split ({with_['n']} samples; one seed each, so differences of a point or so are "
-                "within seed-to-seed spread):", "",
+                f"within seed-to-seed spread).{note}", "",
                 f"| condition | `{without['checkpoint']}` | `{with_['checkpoint']}` | with − without |", "|---|---:|---:|---:|"]
         a, b = {r["condition"]: r for r in summary_rows(without, metric)}, {r["condition"]: r for r in summary_rows(with_, metric)}
         for name in a:
             if name in b and (name == "clean" or "text" not in name and "words" not in name):
-                va, vb = a[name]["value"], b[name]["value"]
-                pct = _pct(metric)
-                out.append(f"| {name} | {_cell(va, a[name]['change'], pct)} | {_cell(vb, b[name]['change'], pct)} | "
+                va, vb, pct = a[name]["value"], b[name]["value"], _pct(metric)
+                ca, cb = (None, None) if name == "clean" else (a[name]["change"], b[name]["change"])
+                out.append(f"| {name} | {_cell(va, ca, pct)} | {_cell(vb, cb, pct)} | "
                            + (f"{vb - va:+.2f} |" if pct else f"{vb - va:+.3f} |"))
         out.append("")
     return out

@@ -3,8 +3,9 @@
     HF_HUB_OFFLINE=1 .venv/bin/python app.py [--checkpoint DIR] [--compare-checkpoint DIR|none] [--data DIR]
                                              [--host 127.0.0.1] [--port 7860]
 
-Tabs: sample explorer with what-if, upload (file / webcam / microphone / typed text), representation space (UMAP of
-the decoupled features, with vs without contrastive learning), case studies, model card. The callbacks live in
+Tabs: sample explorer with what-if, upload (file / webcam / microphone / typed text), representation space (UMAP,
+PCA or t-SNE of the decoupled features, with vs without contrastive learning; click a point to open it), case
+studies, model card. The callbacks live in
 fdcmdie/app/ (one module per tab); this file builds the page, wires the events and launches.
 """
 import argparse

@@ -198,3 +198,10 @@ def test_bad_input_and_pending_maps(ctx, tmp_path):
     with pytest.raises(ValueError, match="no map is ready"):
         space.export_maps(fresh, "valid", "tsne", "feature", None, tmp_path)
     assert "computed in the background" in space.effect_markdown(fresh, "valid")
+
+
+def test_a_sample_of_an_unmapped_checkpoint_is_explained(ctx, view):
+    md, shared, private = space.neighbour_view(ctx, {"model": "mosei-t", "split": "test", "id": "abc_1", "row": 0})
+    assert "do not show" in md and shared.empty and private.empty
+    figs = space.projection_view(ctx, "test", "feature", {"model": "mosei-t", "split": "test", "id": "abc_1"}, None)
+    assert not any(str(t.name).startswith("sample ") for t in figs[0].data)  # nothing drawn for a foreign id

@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..data import DataError
-from ..explain.projections import COLOR_BY, METHODS, export_map, matching_rows, projection_figure
+from ..explain.projections import COLOR_BY, METHODS, export_map, hover_texts, matching_rows, projection_figure
 from .common import placeholder_figure, signed
 from .context import AppContext
 
@@ -56,6 +56,22 @@ def map_states(ctx: AppContext, split: str, method: str = "umap") -> tuple:
     maps = tuple(ctx.projection_state(k, split, method) if k in ctx.slots else "absent" for k in SLOTS)
     numbers = tuple(ctx.ready(("geometry", k, split)) for k in SLOTS if k in ctx.slots)
     return maps + numbers + (method,)
+
+
+_HOVER: dict[tuple, tuple] = {}   # (id(map), id(split view)) -> (map, view, hover strings): built once per map
+
+
+def _hover(proj, view):
+    """The hover strings of a map's points (the slowest part of drawing a map), computed once per map; the cached
+    map and view are kept with them, so the ids in the key cannot be reused by other objects."""
+    hit = _HOVER.get((id(proj), id(view)))
+    if hit is None or hit[0] is not proj or hit[1] is not view:
+        P = view.preds
+        hit = (proj, view, hover_texts(proj, ids=P.ids, texts=P.texts, labels=P.label, preds=P.pred))
+        if len(_HOVER) > 64:
+            _HOVER.clear()
+        _HOVER[(id(proj), id(view))] = hit
+    return hit[2]
 
 
 def _selected_points(proj, view, selected: dict | None, split: str):
@@ -117,13 +133,14 @@ def projection_view(ctx: AppContext, split: str, color_by: str = "feature", sele
             proj, ids=P.ids, texts=P.texts, labels=P.label, preds=P.pred, color_by=color_by or "feature",
             selected=sel, selected_name=f"sample {selected['id']}" if sel else "selected sample", upload=up,
             highlight=hits, highlight_name=f"contains “{query.strip()}” ({0 if hits is None else len(hits)})",
+            hover=_hover(proj, view),
             title=f"{label} — {cl} contrastive learning ({name}, {proj.n_samples} {split} samples)"))
     if notes:
         status = "\n\n".join(notes)
     else:
-        status = (f"{name} maps of the {split} split. Click a point to open its sample in the explorer and see its "
-                  "six feature sets joined on both maps; select a sample in the explorer or upload a clip to see "
-                  f"where it lands. New inputs are {placement}.")
+        status = (f"{name} maps of the {split} split. Select a sample in the explorer or upload a clip to see where "
+                  f"it lands (new inputs are {placement}); click a point to open its sample in the explorer and "
+                  "join its feature sets on both maps.")
         if matches is not None:
             status += f" **{matches}** samples contain “{query.strip()}” (pink rings)."
     return figs[0], figs[1], status, effect_markdown(ctx, split), map_states(ctx, split, method)
@@ -254,7 +271,11 @@ def neighbour_view(ctx: AppContext, selected: dict | None, k: int = K_NEIGHBOURS
     if not selected or not selected.get("id"):
         return ("Click a point on a map (or pick a sample in the explorer) to see its six feature sets joined on both "
                 "maps and its nearest samples here.", empty_neighbours(), empty_neighbours())
-    key = selected.get("model") if selected.get("model") in ctx.slots else "main"
+    key = selected.get("model") or "main"
+    if key not in SLOTS or key not in ctx.slots:
+        return (f"Sample **{selected['id']}** is from `{key}`, which the maps do not show (they map the with-CL / "
+                "without-CL pair). Pick that pair in the explorer, or click a point on a map.",
+                empty_neighbours(), empty_neighbours())
     split = selected.get("split") or "test"
     view = ctx.split_view(key, split)
     sid = selected["id"]

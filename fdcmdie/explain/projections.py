@@ -436,11 +436,16 @@ def _groups(proj: Projection, color_by: str, ids, labels, preds) -> list[dict]:
             raise ValueError("color_by='video' needs the sample ids")
         videos = np.asarray([video_of(ids[int(r)]) for r in rows])
         order = {v: i for i, v in enumerate(sorted(set(videos.tolist())))}
-        colors = np.asarray([VIDEO_PALETTE[order[v] % len(VIDEO_PALETTE)] for v in videos])
+        # a palette index per point on a stepless scale whose stops are the palette (numbers draw much faster than
+        # one colour string per point)
+        index = np.asarray([order[v] % len(VIDEO_PALETTE) for v in videos], np.float32)
+        last = len(VIDEO_PALETTE) - 1
+        scale = dict(colorscale=[[i / last, c] for i, c in enumerate(VIDEO_PALETTE)], cmin=0, cmax=last,
+                     title="video")
         for group, sym, name in ((SHARED, "circle", "shared"), (PRIVATE, "diamond", "private")):
             m = np.isin(kinds, group)
-            out.append(dict(mask=m, name=f"{name} (colour = video, {len(order)} videos)", color=colors[m],
-                            symbol=sym))
+            out.append(dict(mask=m, name=f"{name} (colour = video, {len(order)} videos)", color=index[m],
+                            symbol=sym, scale=scale, colorbar=False))
     else:  # continuous: label or error
         if labels is None or (color_by == "error" and preds is None):
             raise ValueError(f"color_by={color_by!r} needs labels{' and predictions' if color_by == 'error' else ''}")
@@ -566,8 +571,10 @@ def static_figure(proj: Projection, *, title: str = "", color_by: str = "feature
         kw = dict(s=5 if g["symbol"] == "circle" else 4, alpha=0.7, marker=mpl_marker[g["symbol"]], linewidths=0)
         if "scale" in g:
             sc = g["scale"]
-            pts = ax.scatter(*xy.T, c=g["color"], cmap={"RdBu": "RdBu", "YlOrRd": "YlOrRd"}[sc["colorscale"]],
-                             vmin=sc["cmin"], vmax=sc["cmax"], label=g["name"], **kw)
+            from matplotlib.colors import ListedColormap
+            cmap = (ListedColormap([c for _, c in sc["colorscale"]]) if isinstance(sc["colorscale"], list)
+                    else sc["colorscale"])  # "RdBu", "YlOrRd": the same names in matplotlib
+            pts = ax.scatter(*xy.T, c=g["color"], cmap=cmap, vmin=sc["cmin"], vmax=sc["cmax"], label=g["name"], **kw)
             if g["colorbar"]:
                 fig.colorbar(pts, ax=ax, shrink=0.6, label=sc["title"])
         else:

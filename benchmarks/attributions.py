@@ -77,14 +77,15 @@ def speed(p, data: str, split: str, runs: int, rng) -> list[tuple[str, float, fl
     return rows
 
 
-def write(args, command: str, load0: float, results: list[dict], speeds: list) -> None:
+def write(args, command: str, load0: float, results: list[dict], speeds: list, speed_note: str = "") -> None:
     """docs/benchmarks/attributions.md and .json from what has been measured so far."""
     load1 = os.getloadavg()[0]
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     done = len(results) == len(args.runs)
     payload = {"command": command, "machine": describe(), "load_average": [load0, load1], "split": args.split,
-               "data": "CMU-MOSI (shared bundle)", "complete": done, "deletion": results,
+               "data": "CMU-MOSI (shared bundle)", "complete": done, "limit": args.limit, "speed_note": speed_note,
+               "deletion": results,
                "speed": [{"what": w, "median_s": s, "target_s": tgt} for w, s, tgt in speeds]}
     out.with_suffix(".json").write_text(json.dumps(payload, indent=1) + "\n")
     lines = ["# Word attributions and modality Shapley values", "",
@@ -94,6 +95,10 @@ def write(args, command: str, load0: float, results: list[dict], speeds: list) -
              f"- Data: CMU-MOSI, {args.split} split of each checkpoint's own data (standard split for mosi-std-*)"
              + ("" if not args.limit else f", first {args.limit} samples") + ".",
              "" if done else f"- Partial: {len(results)} of {len(args.runs)} runs done so far.",
+             "- Attributions: integrated gradients (Captum, 16 Gauss–Legendre steps) over the word embeddings, the "
+             "frozen bottom of MiniLM run in the graph before the checkpoint's own top layers (so the gradient "
+             "reaches the words for frozen and fine-tuned checkpoints alike); occlusion: leave one word out "
+             "(`fdcmdie/explain/attributions.py`).",
              "", "## Deletion check", "",
              "Mean |change of the prediction| when the k most attributed words are deleted vs k random words (seed 0), "
              "over the samples with more than k words. ratio = top / random.", "",
@@ -104,7 +109,8 @@ def write(args, command: str, load0: float, results: list[dict], speeds: list) -
         for j, k in enumerate(r["k"]):
             lines.append(f"| {r['name']} | {method} | {k} | {r['n'][j]} | {r['top'][j]:.3f} | {r['random'][j]:.3f} "
                          f"| {r['ratio'][j]:.2f} |")
-    lines += ["", "## Speed", "", f"Medians of {args.speed_runs} calls after one warm-up call, one torch thread.", "",
+    lines += ["", "## Speed", "", f"Medians of {args.speed_runs} calls after one warm-up call, one torch thread"
+              + (f"; {speed_note}, load average {load0:.1f} → {load1:.1f}" if speed_note else "") + ".", "",
               "| what | median | target |", "|---|---:|---|"]
     for w, s, tgt in speeds:
         target = "" if tgt is None else f"< {tgt * 1000:.0f} ms {'✓' if s < tgt else '✗'}"
@@ -122,6 +128,8 @@ def main() -> int:
     ap.add_argument("--runs", nargs="+", default=DEFAULT_RUNS, help="checkpoint:method pairs (method ig|occlusion)")
     ap.add_argument("--limit", type=int, default=None, help="first N samples of the split only (a quick look)")
     ap.add_argument("--speed-runs", type=int, default=20)
+    ap.add_argument("--speed-only", action="store_true",
+                    help="measure the speeds again and keep the deletion results of the existing JSON (a quieter moment)")
     ap.add_argument("--out", default=str(ROOT / "docs" / "benchmarks" / "attributions.md"))
     args = ap.parse_args()
     torch.set_num_threads(1)
@@ -140,6 +148,13 @@ def main() -> int:
             predictors[ckpt] = Predictor.load(ROOT / ckpt if not Path(ckpt).is_absolute() else ckpt)
     rng = np.random.default_rng(0)
     speeds = [row for p in predictors.values() for row in speed(p, args.data, args.split, args.speed_runs, rng)]
+    if args.speed_only:
+        old = json.loads(Path(args.out).with_suffix(".json").read_text())
+        args.limit = args.limit or old.get("limit")
+        write(args, old["command"], load0, old["deletion"], speeds,
+              speed_note=f"speeds measured again by `{command} --speed-only`")
+        print(Path(args.out).read_text())
+        return 0
     results = []
     write(args, command, load0, results, speeds)
     for run in args.runs:  # the files are rewritten after each run: a long check leaves what it has done

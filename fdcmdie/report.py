@@ -458,8 +458,10 @@ def robustness_section(folder: Path, doc_dir: Path) -> list[str]:
     if comparison := dropout_comparison(results):
         lines += ["### Trained with modality dropout vs without", "", *comparison]
     figures = sorted(Path(folder).glob("*.png"))
-    lines += [f"![{f.stem}]({rel(f)})" for f in figures if not f.stem.startswith("compare-")]
-    lines += [f"![{f.stem}]({rel(f)})" for f in figures if f.stem.startswith("compare-")]
+    pairs = [f for f in figures if f.stem.startswith("compare-")]  # compare-<a>-vs-<b>-<split>: both checkpoints
+    in_pair = {name for f in pairs for name in f.stem[len("compare-"):].rsplit("-", 1)[0].split("-vs-")}
+    alone = [f for f in figures if not f.stem.startswith("compare-") and f.stem.rsplit("-", 1)[0] not in in_pair]
+    lines += [f"![{f.stem}]({rel(f)})" for f in pairs + alone]
     return lines
 
 

@@ -256,8 +256,8 @@ def space_benchmark(args) -> int:
         met = "" if target is None else f"< {target * 1000:.0f} ms" + (" ✓" if sec < target else " ✗")
         val = f"{sec * 1000:.1f} ms" if sec < 0.01 else f"{sec * 1000:.0f} ms" if sec < 1 else f"{sec:.2f} s"
         lines.append(f"| {name} | {val} | {met} | {note} |")
-    lines += ["", "Nothing above the \"background\" rows runs in a request: the app's warm-up fits every map of "
-              "the test split and the numbers at start (other splits: in the background on first view).", ""]
+    lines += ["", "The \"background\" rows never run in a request: the app's warm-up fits every map of the test "
+              "split and the numbers at start (other splits: in the background on first view).", ""]
     text = "\n".join(lines)
     out = Path(args.out if args.out != str(ROOT / "docs" / "benchmarks" / "app.md") else
                ROOT / "docs" / "benchmarks" / "space.md")

@@ -133,7 +133,6 @@ class Run:
         set_seed(cfg.train.seed)
         self.model = build_model(cfg.model).to(self.device)
         self.model.set_memory_options(attention=cfg.train.attention, checkpoint_dipu=cfg.train.checkpoint_dipu)
-        self.model.set_memory_options(attention=cfg.train.attention, checkpoint_dipu=cfg.train.checkpoint_dipu)
         if cfg.train.text_init:                                           # two-stage: a fine-tuned text encoder
             load_text_init(self.model, cfg.train.text_init)
         enc = [p for n, p in self.model.named_parameters() if ".encoder." in n]
@@ -163,12 +162,6 @@ class Run:
         self.memory = preflight(cfg, Shapes.of(self.sets["train"], cfg.model.modalities), device=self.device,
                                 trainable_params=sum(p.numel() for p in self.model.parameters() if p.requires_grad),
                                 world=self.world)
-        # Pre-flight (fdcmdie/memory.py): the estimated peak of a step against the memory budget, before any step;
-        # a run that would not fit stops here with what would fit, instead of being killed later.
-        from .memory import Shapes, preflight
-        self.memory = preflight(cfg, Shapes.of(self.sets["train"], cfg.model.modalities), device=self.device,
-                                trainable_params=sum(p.numel() for p in self.model.parameters() if p.requires_grad),
-                                world=self.world)
         self.log_path = Path(log_path) if log_path and self.rank == 0 else None
         if self.log_path:
             self.log_path.parent.mkdir(parents=True, exist_ok=True)
@@ -176,8 +169,6 @@ class Run:
         self.log({"event": "config", "config": cfg.to_dict(), "dataset": self.dataset.name, "notes": self.dataset.notes,
                   "sizes": {k: len(v) for k, v in self.sets.items()}, "device": str(self.device),
                   "params": sum(p.numel() for p in self.model.parameters())})
-        from .memory import to_record
-        self.log({"event": "memory", **to_record(*self.memory)})
         from .memory import to_record
         self.log({"event": "memory", **to_record(*self.memory)})
 
@@ -362,8 +353,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", default=None, help="auto | cpu | cuda (overrides train.device)")
     p.add_argument("--out", default=None, help="run folder (default: <train.out_dir>/<run name>)")
     p.add_argument("--no-progress", action="store_true")
-    p.add_argument("--dry-run", action="store_true",
-                   help="load the data and build the model, print the estimated peak memory and exit (no training)")
     p.add_argument("--dry-run", action="store_true",
                    help="load the data and build the model, print the estimated peak memory and exit (no training)")
 

@@ -105,7 +105,7 @@ def worker(shape: str, switch: str, batch: int, steps: int, budget_gb: float) ->
             t0 = time.perf_counter()
             run.train_step(order[s * batch: (s + 1) * batch], similar, different)
             times.append(time.perf_counter() - t0)
-        row.update(s_per_step=statistics.median(times), step_times=times,
+        row.update(s_per_step=statistics.median(times), step_times=times, load_avg=os.getloadavg()[0],
                    peak_rss_gb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 / GB)
     return row
 
@@ -152,6 +152,108 @@ def _duration(seconds: float) -> str:
     return f"{seconds / 60:.0f} min" if seconds < 5400 else f"{seconds / 3600:.1f} h"
 
 
+RUNS = ROOT / "runs"
+
+
+def kernels() -> list[str]:
+    """Which SDPA backend PyTorch picks for DIPU's attention (boolean key-padding mask, with/without dropout)."""
+    import torch
+    from torch.nn.attention import SDPBackend
+
+    out = []
+    for device in ["cpu"] + (["cuda"] if torch.cuda.is_available() else []):
+        q = torch.randn(2, 4, 64, 16, device=device, requires_grad=True)
+        mask = torch.ones(2, 1, 1, 64, dtype=torch.bool, device=device)
+        for p in (0.0, 0.1):
+            choice = SDPBackend(torch._fused_sdp_choice(q, q, q, mask, p)).name
+            out.append(f"{device}, key-padding mask, dropout {p}: {choice}")
+    return out
+
+
+def real_runs() -> str:
+    """The short `python -m fdcmdie train` runs on the MMSA-layout fixture, from their committed logs."""
+    lines = ["| run (log) | data | batch | switches | epochs | estimate GB | peak RSS GB | valid MAE | test MAE | wall |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
+    for log in sorted(RUNS.glob("mosi-unaligned-fixture-*/log.jsonl")):
+        recs = [json.loads(line) for line in log.read_text().splitlines()]
+        cfg, mem, test = recs[0]["config"], next(r for r in recs if r["event"] == "memory"), recs[-1]
+        if test.get("event") != "test":
+            continue
+        switches = [f"{k}={v}" for k, v in (("data.frame_stride", cfg["data"].get("frame_stride", 1)),
+                                              ("data.max_frames", cfg["data"].get("max_frames", 0)),
+                                              ("train.checkpoint_dipu", cfg["train"].get("checkpoint_dipu", False)))
+                    if v not in (1, 0, False)]
+        lens = mem["lengths"]
+        lines.append(f"| `{log.relative_to(ROOT)}` | fixture, unaligned MOSI (longest t/v/a {lens['t']}/{lens['v']}/{lens['a']}) "
+                     f"| {mem['batch']} | attention={mem['attention']} {' '.join(switches)} "
+                     f"| {sum(r['event'] == 'epoch' for r in recs)} | {mem['peak_gb']:.2f} | {test['peak_rss_mb'] * 2**20 / 1e9:.2f} "
+                     f"| {test['valid']['mae']:.3f} | {test['test']['mae']:.3f} | {test['wall_s']:.0f} s |")
+    return "\n".join(lines)
+
+
+def torch_version() -> str:
+    import torch
+    return torch.__version__
+
+
+def document(table_md: str, machine: str) -> str:
+    return f"""# Memory and speed of a training step at MMSA's real shapes
+
+Written by `benchmarks/memory.py --report runs/memory-bench.jsonl --out docs/benchmarks/memory.md` from the rows
+that `benchmarks/memory_plan.sh` measured (each row: its own subprocess, so the peak RSS is fresh).
+
+Machine: {machine}; torch threads 1.
+
+Data: **synthetic tensors of MMSA's real shapes** (random values; the real pickles are not available here), every
+sample at the full padded length, so each batch is the worst case: text/audio/vision 50/50/50 (aligned),
+50/375/500 (unaligned MOSI), 50/500/500 (unaligned MOSEI); widths MOSI 5/20, MOSEI 74/35; text as 50 cached
+MiniLM token states. Model and loss: `configs/mosi.yaml` (Table 2: k=3, 4 heads, d=64, contrastive members with
+members_per_step=2) with `model.modalities=[t,v,a]`, the real trainer (`fdcmdie.train.Run.train_step`).
+
+Columns: *estimate* is the pre-flight's shape-based estimate (`fdcmdie/memory.py`) made before the first step;
+*measured peak RSS* is the process's `ru_maxrss` after the timed steps (the estimate error is relative to it);
+*s/step* the median over the timed steps; *epoch on this CPU* = s/step × the steps of one epoch of the real
+training split (MOSI 1284, MOSEI 16326 segments); *GPU memory needed* is the estimate without the CPU process's
+base (libraries, data) plus ~0.6 GB for a CUDA context — an estimate, not measured (no GPU here). Rows "refused"
+are configurations whose estimate exceeds the benchmark's 8 GB budget (`--budget-gb 8`, a machine shared with
+others): the pre-flight stopped them before the first step, so only their estimate is shown. Rows "not run (time)"
+were estimated only (`--steps 0`): timing them did not fit this session on the contended CPU.
+
+SDPA kernels for DIPU's attention (`torch._fused_sdp_choice`, torch {torch_version()}, this machine):
+{chr(10).join("- " + k for k in kernels())}
+
+so on CPU the fused kernel runs in eval and without dropout; training with attention dropout falls back to the
+math kernel, hence the recomputed query chunks. On CUDA PyTorch documents the memory-efficient kernel as taking
+both a mask and dropout; not checked here (no GPU).
+
+Switches: `plain` = `train.attention=plain` (nn.MultiheadAttention, full score matrices); `efficient` = the default
+(SDPA; on CPU with attention dropout, query chunks recomputed in backward); `+ckpt` = `train.checkpoint_dipu=true`;
+`+stride4` = `data.frame_stride=4` (acoustic/visual frames averaged 4 by 4, not the paper's setting);
+`efficient, glibc default` = efficient without `memory.cap_heap_growth` (glibc's dynamic mmap threshold: freed
+activations stay in the heap).
+
+{table_md}
+
+## A Table-2 batch of unaligned MOSI trains here
+
+`python -m fdcmdie train` on the MMSA-layout fixture of `tests/mmsa_fixture.py` (unaligned MOSI, real shapes:
+padded 50/375/500, random lengths, 40/8/8 samples, so one batch of 32 and one of 8), `configs/mosi.yaml`,
+`data.source=mmsa`, `model.modalities=[t,v,a]`, 1 epoch. The fixture's metrics are of random data: they only show
+the run completes and what the frame stride changes. Peak RSS from the run's log (`peak_rss_mb`), estimate from its
+`memory` record:
+
+{real_runs()}
+
+```bash
+python -c "import sys; sys.path.insert(0, 'tests'); from mmsa_fixture import make_mmsa_pickle; \\
+  make_mmsa_pickle('/tmp/fixture/unaligned_50.pkl', dataset='mosi', aligned=False, n=(40, 8, 8))"
+OMP_NUM_THREADS=1 python -m fdcmdie train --config configs/mosi.yaml --no-progress --set data.source=mmsa \\
+  --set data.path=/tmp/fixture/unaligned_50.pkl --set "model.modalities=[t,v,a]" --set train.epochs=1 \\
+  --set train.name=mosi-unaligned-fixture-b32          # and -stride4 with --set data.frame_stride=4
+```
+"""
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--only", nargs="*", default=list(SHAPES), choices=list(SHAPES))
@@ -174,10 +276,16 @@ def main() -> int:
         rows = [json.loads(line) for line in Path(args.report).read_text().splitlines() if line.strip()]
         order = {k: i for i, k in enumerate(SHAPES)}, {k: i for i, k in enumerate(SWITCHES)}
         rows.sort(key=lambda r: (order[0][r["shape"]], order[1][r["switch"]], r["batch"]))
+        timed = {(r["shape"], r["switch"], r["batch"]) for r in rows if "peak_rss_gb" in r}
+        rows = [r for r in rows if "peak_rss_gb" in r or (r["shape"], r["switch"], r["batch"]) not in timed]
         report = table([r for r in rows if "failed" not in r])
+        loads = [r["load_avg"] for r in rows if "load_avg" in r]
+        if loads:
+            report += (f"\n\nLoad average (1 min) at the end of the timed configurations: {min(loads):.0f}-{max(loads):.0f} "
+                       f"on {os.cpu_count()} cores, so s/step is wall-clock time on a shared, contended CPU.")
         print(report)
         if args.out:
-            Path(args.out).write_text(report + "\n")
+            Path(args.out).write_text(document(report, describe()))
         return 0
     rows = []
     env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"}

@@ -205,7 +205,8 @@ def test_background_warm_up_reports_progress(ctx):
     assert "Warming up in the background" in w.markdown() or w.done
     w.thread.join(timeout=600)
     assert w.done and w.markdown().startswith("**Ready**"), w.markdown()
-    assert [s.state for s in w.steps] == ["done"] * len(w.steps) and len(w.steps) == 6
+    assert [s.state for s in w.steps] == ["done"] * len(w.steps) and len(w.steps) == 8
+    assert fresh.ready(("shapley", "main", "test")) and fresh.ready(("shapley", "compare", "test"))
     assert fresh.projection_state("main", "test") == fresh.projection_state("compare", "test") == "ready"
 
 

@@ -456,7 +456,7 @@ def robustness_section(folder: Path, doc_dir: Path) -> list[str]:
         lines += [f"**{data}, {split} split** ({group[0]['n']} samples):", "",
                   *markdown_table(group, "acc2_non0"), "", *markdown_table(group, "mae"), ""]
     if comparison := dropout_comparison(results):
-        lines += ["### Trained with modality dropout vs without", "", *comparison]
+        lines += ["### Trained with modality dropout vs without", "", *comparison, *dropout_comparison(results, "mae")]
     figures = sorted(Path(folder).glob("*.png"))
     pairs = [f for f in figures if f.stem.startswith("compare-")]  # compare-<a>-vs-<b>-<split>: both checkpoints
     in_pair = {name for f in pairs for name in f.stem[len("compare-"):].rsplit("-", 1)[0].split("-vs-")}

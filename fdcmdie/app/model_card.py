@@ -142,5 +142,5 @@ def robustness_view(ctx: AppContext, split: str = "test"):
              f"From `{folder}` (`python -m fdcmdie robustness`); each cell: the value (change vs clean).", "",
              *markdown_table(shown, "acc2_non0")]
     if comparison := dropout_comparison(results):
-        lines += ["", "**Trained with modality dropout vs without**", "", *comparison]
+        lines += ["", "**Trained with modality dropout vs without**", "", *comparison, *dropout_comparison(results, "mae")]
     return "\n".join(lines), robustness_figure(shown)

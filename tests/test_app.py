@@ -53,7 +53,7 @@ def test_models_are_listed_with_their_training(ctx):
     labels = dict((k, v) for v, k in ctx.model_choices())
     assert list(labels) == ["main", "compare"]
     assert "(with CL)" in labels["main"] and "(without CL)" in labels["compare"]
-    assert labels["main"].endswith("CMU-MOSI, poria split · T+V+A")
+    assert labels["main"].endswith("CMU-MOSI, poria-honest split · T+V+A")
 
 
 def test_filter_samples(ctx, view):

@@ -28,3 +28,13 @@ def wait_http(url: str, proc: subprocess.Popen, log: Path, *, timeout: float = 2
         except OSError:
             time.sleep(poll)
     raise AssertionError(f"the app did not answer in {timeout} s:\n{log.read_text()[-4000:]}")
+
+
+def stop_app(proc: subprocess.Popen, log: Path, keep_as: Path) -> None:
+    """Stop the app (terminate, then kill after 30 s) and keep its log as ``keep_as`` for the artifacts."""
+    proc.terminate()
+    try:
+        proc.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+    keep_as.write_text(log.read_text())

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 import media_fixtures as mf
-from serving import free_port, wait_http
+from serving import free_port, stop_app, wait_http
 from test_app_support import UMAP_SMALL, app_checkpoints  # noqa: F401  (fixture)
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -137,9 +137,4 @@ def test_browser_end_to_end(app_checkpoints, data_root, tmp_path):
         assert proc.poll() is None, "the app stopped while serving"
         print(f"first page after {first_page_s:.1f} s")
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        (ARTIFACTS / "e2e-app.log").write_text(log.read_text())
+        stop_app(proc, log, ARTIFACTS / "e2e-app.log")

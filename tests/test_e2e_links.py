@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from serving import free_port, wait_http
+from serving import free_port, stop_app, wait_http
 from test_app_support import UMAP_SMALL, app_checkpoints  # noqa: F401  (fixture)
 from test_e2e_browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, no_error_toasts, text_of, wait_text
 
@@ -94,9 +94,4 @@ def test_deep_links_open_the_sample_and_export(app_checkpoints, data_root, tmp_p
             browser.close()
         assert proc.poll() is None, "the app stopped while serving"
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        (ARTIFACTS / "e2e-links-app.log").write_text(log.read_text())
+        stop_app(proc, log, ARTIFACTS / "e2e-links-app.log")

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from serving import free_port, wait_http
+from serving import free_port, stop_app, wait_http
 from test_app_support import UMAP_SMALL, app_checkpoints  # noqa: F401  (fixture)
 from test_e2e_browser import CHROMIUM, CHROMIUM_ARGS, no_error_toasts, text_of, wait_text
 
@@ -131,9 +131,4 @@ def test_space_tab_click_through(app_checkpoints, data_root, tmp_path):
             browser.close()
         assert proc.poll() is None, "the app stopped while serving"
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        (ARTIFACTS / "e2e-space-app.log").write_text(log.read_text())
+        stop_app(proc, log, ARTIFACTS / "e2e-space-app.log")

@@ -357,8 +357,11 @@ def test_without_dataset_the_app_explains_and_uploads_still_work(ctx, tmp_path):
 
 
 def test_missing_checkpoint_is_reported_not_fatal(tmp_path):
-    broken = AppContext(AppOptions(checkpoint=str(tmp_path / "no-ckpt"), compare_checkpoint=None))
+    broken = AppContext(AppOptions(checkpoint=str(tmp_path / "no-ckpt"), compare_checkpoint=None, browse_checkpoints=()))
     assert broken.model_choices() == []
+    # the browse checkpoints still load beside a broken main one; the broken one is never offered
+    beside = AppContext(AppOptions(checkpoint=str(tmp_path / "no-ckpt"), compare_checkpoint=None))
+    assert "main" not in {key for _, key in beside.model_choices()}
     df, ids, status = explorer.filter_samples(broken, "main", "test")
     assert df.empty and "could not be loaded" in status and "--checkpoint" in status
     with pytest.raises(ValueError, match="could not be loaded"):

@@ -244,7 +244,7 @@ class Run:
     def modality_dropout(self, batch):
         p = self.cfg.loss.modality_dropout
         for m in self.cfg.model.modalities:
-            if m != "t" and p > 0:
+            if m in self.cfg.loss.dropout_modalities and p > 0:
                 batch = batch.drop(m, torch.rand(len(batch), device=self.device) < p)
         return batch
 

@@ -94,3 +94,29 @@ def test_cli_help_and_user_errors():
     p = subprocess.run([sys.executable, "-m", "fdcmdie", "train", "--config", "configs/mosi.yaml",
                         "--set", "model.modalities=[t,v,a]"], capture_output=True, text=True, timeout=120)
     assert p.returncode == 2 and "leak" in p.stderr and "Traceback" not in p.stderr
+
+
+def test_modality_dropout_drops_only_the_chosen_modalities():
+    """loss.dropout_modalities=[v] drops the face and never the voice or the words (the honest T+V+A recipe)."""
+    import torch
+
+    from fdcmdie.config import load_config
+    from fdcmdie.train import Run
+
+    class Recorder:
+        def __init__(self):
+            self.dropped = []
+
+        def __len__(self):
+            return 8
+
+        def drop(self, m, mask):
+            self.dropped.append(m)
+            return self
+
+    run = object.__new__(Run)
+    run.device = torch.device("cpu")
+    run.cfg = load_config(None, ["model.modalities=[t,v,a]", "loss.modality_dropout=0.5", "loss.dropout_modalities=[v]"])
+    assert run.modality_dropout(Recorder()).dropped == ["v"]
+    run.cfg = load_config(None, ["model.modalities=[t,v,a]", "loss.modality_dropout=0.5"])
+    assert run.modality_dropout(Recorder()).dropped == ["v", "a"]

@@ -2,8 +2,10 @@
 first HTTP 200 while watching that its process is still alive."""
 from __future__ import annotations
 
+import os
 import socket
 import subprocess
+import sys
 import time
 import urllib.request
 from pathlib import Path
@@ -13,6 +15,17 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+ROOT = Path(__file__).resolve().parent.parent
+APP_ENV = {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "GRADIO_ANALYTICS_ENABLED": "False"}
+
+
+def start_app(args: list[str], log: Path, *, env: dict[str, str] | None = None) -> subprocess.Popen:
+    """Start ``python app.py *args`` offline from the repository root, its output going to ``log``."""
+    with open(log, "w") as out:
+        return subprocess.Popen([sys.executable, "app.py", *args], cwd=ROOT, env={**os.environ, **APP_ENV, **(env or {})},
+                                stdout=out, stderr=subprocess.STDOUT)
 
 
 def wait_http(url: str, proc: subprocess.Popen, log: Path, *, timeout: float = 240, poll: float = 1.0) -> None:

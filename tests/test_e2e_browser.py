@@ -7,16 +7,13 @@ Not skippable: CI installs chromium (`apt-get install chromium`); never `playwri
 """
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 
 import media_fixtures as mf
-from serving import free_port, stop_app, wait_http
+from serving import free_port, start_app, stop_app, wait_http
 from test_app_support import UMAP_SMALL, app_checkpoints  # noqa: F401  (fixture)
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -33,6 +30,13 @@ def wait_text(page, selector: str, needle: str, timeout_s: float) -> None:
     page.wait_for_function("([sel, needle]) => { const e = document.querySelector(sel); "
                            "return e && e.innerText.includes(needle); }", arg=[selector, needle],
                            timeout=timeout_s * 1000)
+
+
+def wait_tab(page, name: str, timeout_s: float = 60) -> None:
+    """Wait until the tab called ``name`` is the selected one (a tab switch is its own server round trip)."""
+    page.wait_for_function("(name) => [...document.querySelectorAll('[role=tab]')].some("
+                           "t => t.innerText.trim() === name && t.getAttribute('aria-selected') === 'true')",
+                           arg=name, timeout=timeout_s * 1000)
 
 
 def no_error_toasts(page) -> None:
@@ -55,12 +59,10 @@ def test_browser_end_to_end(app_checkpoints, data_root, tmp_path):
     url = f"http://127.0.0.1:{port}/"
     log = tmp_path / "app.log"
     cl, nocl = app_checkpoints
-    cmd = [sys.executable, "app.py", "--checkpoint", str(cl), "--compare-checkpoint", str(nocl), "--data",
-           str(data_root), "--host", "127.0.0.1", "--port", str(port), "--cache-dir", str(tmp_path / "cache"),
-           "--umap-max-samples", str(UMAP_SMALL["umap_max_samples"]), "--umap-epochs", str(UMAP_SMALL["umap_epochs"])]
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "GRADIO_ANALYTICS_ENABLED": "False"}
-    with open(log, "w") as out:
-        proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
+    proc = start_app(["--checkpoint", str(cl), "--compare-checkpoint", str(nocl), "--data", str(data_root),
+                      "--host", "127.0.0.1", "--port", str(port), "--cache-dir", str(tmp_path / "cache"),
+                      "--umap-max-samples", str(UMAP_SMALL["umap_max_samples"]),
+                      "--umap-epochs", str(UMAP_SMALL["umap_epochs"])], log)
     try:
         t0 = time.time()
         wait_http(url, proc, log)
@@ -124,7 +126,7 @@ def test_browser_end_to_end(app_checkpoints, data_root, tmp_path):
             case_id = cells.nth(1).inner_text().strip()
             cells.nth(1).click()
             wait_text(page, "#sample-md", case_id, 120)
-            assert page.get_by_role("tab", name="Sample explorer").get_attribute("aria-selected") == "true"
+            wait_tab(page, "Sample explorer")
 
             # ---- model card
             page.get_by_role("tab", name="Model card").click()

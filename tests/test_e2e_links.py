@@ -9,16 +9,13 @@ Not skippable: CI installs chromium (`apt-get install chromium`); never `playwri
 from __future__ import annotations
 
 import csv
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from serving import free_port, stop_app, wait_http
+from serving import free_port, start_app, stop_app, wait_http
 from test_app_support import UMAP_SMALL, app_checkpoints  # noqa: F401  (fixture)
-from test_e2e_browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, no_error_toasts, text_of, wait_text
+from test_e2e_browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, no_error_toasts, text_of, wait_tab, wait_text
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -38,13 +35,11 @@ def test_deep_links_open_the_sample_and_export(app_checkpoints, data_root, tmp_p
     port = free_port()
     base = f"http://127.0.0.1:{port}/"
     log = tmp_path / "app.log"
-    cmd = [sys.executable, "app.py", "--checkpoint", str(cl), "--compare-checkpoint", str(nocl), "--data",
-           str(data_root), "--cache-dir", str(tmp_path / "cache"), "--no-extract-warmup",
-           "--umap-max-samples", str(UMAP_SMALL["umap_max_samples"]), "--umap-epochs", str(UMAP_SMALL["umap_epochs"])]
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "GRADIO_ANALYTICS_ENABLED": "False",
-           "GRADIO_SERVER_PORT": str(port), "GRADIO_SERVER_NAME": "127.0.0.1"}
-    with open(log, "w") as out:
-        proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
+    proc = start_app(["--checkpoint", str(cl), "--compare-checkpoint", str(nocl), "--data", str(data_root),
+                      "--cache-dir", str(tmp_path / "cache"), "--no-extract-warmup",
+                      "--umap-max-samples", str(UMAP_SMALL["umap_max_samples"]),
+                      "--umap-epochs", str(UMAP_SMALL["umap_epochs"])], log,
+                     env={"GRADIO_SERVER_PORT": str(port), "GRADIO_SERVER_NAME": "127.0.0.1"})
     try:
         wait_http(base, proc, log)  # served on $GRADIO_SERVER_PORT: no --port was given
         with sync_playwright() as p:
@@ -56,7 +51,7 @@ def test_deep_links_open_the_sample_and_export(app_checkpoints, data_root, tmp_p
             wait_text(page, "#sample-md", test_id, 300)
             md = text_of(page, "#sample-md")
             assert "truth" in md and "Shapley value" in md and "GAP weight α" in md
-            assert page.get_by_role("tab", name="Sample explorer").get_attribute("aria-selected") == "true"
+            wait_tab(page, "Sample explorer")
             wait_text(page, "#sample-words-md", "Strongest words", 180)
             words = text_of(page, "#sample-words")
             first_word = ds.test.texts[7].split()[0]

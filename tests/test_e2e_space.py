@@ -8,17 +8,13 @@ script binds plotly's own ``plotly_click`` and hands the clicked point's sample 
 """
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pytest
 
-from serving import free_port, stop_app, wait_http
+from serving import free_port, start_app, stop_app, wait_http
 from test_app_support import UMAP_SMALL, app_checkpoints  # noqa: F401  (fixture)
-from test_e2e_browser import CHROMIUM, CHROMIUM_ARGS, no_error_toasts, text_of, wait_text
+from test_e2e_browser import CHROMIUM, CHROMIUM_ARGS, no_error_toasts, text_of, wait_tab, wait_text
 
 ROOT = Path(__file__).resolve().parent.parent
 ARTIFACTS = ROOT / "tests" / "_artifacts"
@@ -56,13 +52,10 @@ def test_space_tab_click_through(app_checkpoints, data_root, tmp_path):
     url = f"http://127.0.0.1:{port}/"
     log = tmp_path / "app.log"
     cl, nocl = app_checkpoints
-    cmd = [sys.executable, "app.py", "--checkpoint", str(cl), "--compare-checkpoint", str(nocl), "--data",
-           str(data_root), "--host", "127.0.0.1", "--port", str(port), "--cache-dir", str(tmp_path / "cache"),
-           "--umap-max-samples", str(UMAP_SMALL["umap_max_samples"]), "--umap-epochs", str(UMAP_SMALL["umap_epochs"]),
-           "--no-extract-warmup"]
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "GRADIO_ANALYTICS_ENABLED": "False"}
-    with open(log, "w") as out:
-        proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
+    proc = start_app(["--checkpoint", str(cl), "--compare-checkpoint", str(nocl), "--data", str(data_root),
+                      "--host", "127.0.0.1", "--port", str(port), "--cache-dir", str(tmp_path / "cache"),
+                      "--umap-max-samples", str(UMAP_SMALL["umap_max_samples"]),
+                      "--umap-epochs", str(UMAP_SMALL["umap_epochs"]), "--no-extract-warmup"], log)
     try:
         wait_http(url, proc, log)
         with sync_playwright() as p:
@@ -113,7 +106,7 @@ def test_space_tab_click_through(app_checkpoints, data_root, tmp_path):
             wait_text(page, "#map-main", f"sample {neighbour}", 120)
             page.locator("#space-open").click()
             wait_text(page, "#sample-md", neighbour, 60)
-            assert page.get_by_role("tab", name="Sample explorer").get_attribute("aria-selected") == "true"
+            wait_tab(page, "Sample explorer")
 
             # ---- word search and export, back on the maps
             page.get_by_role("tab", name="Representation space").click()

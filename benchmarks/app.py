@@ -45,6 +45,8 @@ import numpy as np  # noqa: E402
 from machine import cpu_name  # noqa: E402
 from serving import free_port, wait_http  # noqa: E402
 
+from fdcmdie.checkpoint import DEFAULT_PAIR  # noqa: E402
+
 SAMPLE_TARGET_S, MAP_TARGET_S, UPLOAD_TARGET_S = 0.100, 2.0, 3.0
 TEXTS = ["i loved every minute of this film", "what a waste of two hours", "it was okay i guess",
          "the acting was great but the story was weak", "honestly one of the worst movies this year"]
@@ -338,8 +340,8 @@ def users(url: str, n_users: int, duration: float, ids: list[str], switches: lis
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--checkpoint", default="checkpoints/mosi-std-ta-ft")
-    ap.add_argument("--compare-checkpoint", default="checkpoints/mosi-std-ta-ft-nocl")
+    ap.add_argument("--checkpoint", default=DEFAULT_PAIR[0])
+    ap.add_argument("--compare-checkpoint", default=DEFAULT_PAIR[1])
     ap.add_argument("--data", default=str(ROOT.parent / "shared" / "data"))
     ap.add_argument("--users", type=int, default=8)
     ap.add_argument("--duration", type=float, default=120.0, help="seconds of the concurrent-users test")

@@ -15,6 +15,11 @@ from .model import FDCMDIE, build_model
 
 FORMAT = "fdcmdie-checkpoint/1"
 
+# The pair the app opens with (app.py --checkpoint / --compare-checkpoint): the best recipe by validation on the MOSI
+# standard split, with and without contrastive learning. README, the model card and the headline of docs/RESULTS.md
+# name it from here; each folder is seed 1 of its experiment in configs/experiments.yaml (ship: true).
+DEFAULT_PAIR = ("checkpoints/mosi-std-ta-ft", "checkpoints/mosi-std-ta-ft-nocl")
+
 
 def save_checkpoint(path: str | Path, model: FDCMDIE, cfg: Config, normalizer: Normalizer, *,
                     meta: dict | None = None, fp16: bool = True) -> Path:

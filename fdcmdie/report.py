@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 from scipy import stats
 
+from .checkpoint import DEFAULT_PAIR
 from .experiments import finished, load_plan, read_log
 
 # Paper Table 3 / Table 7 (MOSI; MOSEI row from Table 3), MODEL_SPEC §9.
@@ -107,13 +108,16 @@ def baseline_results(runs_dir: str) -> dict[str, tuple[str, list[dict]]]:
     return out
 
 
-def versus(results: dict, base: dict[str, tuple[str, list[dict]]]) -> list[str]:
-    """Sentences comparing standard-split rows with each other and with the text-only baselines (``baseline_results``)."""
+def versus(results: dict, base: dict[str, tuple[str, list[dict]]], default: str = "mosi-std-ta-ft") -> list[str]:
+    """Sentences comparing standard-split rows with each other and with the text-only baselines (``baseline_results``);
+    ``default`` is the experiment of the app's default checkpoint, compared first."""
     records = {**{name: [r["test"] for r in recs] for name, recs in results.items() if recs},
                **{name: recs for name, (_, recs) in base.items()}}
     mean = lambda recs, k: float(np.mean([r[k] for r in recs]))
     lines = []
-    for exp, ref, what in (("mosi-std-ta-ft", "baseline-ft-standard", "the text-only fully fine-tuned MiniLM"),
+    pairs = [(default, "baseline-ft-standard", "the text-only fully fine-tuned MiniLM regressor"),
+             (default, f"{default}-nocl", "the same without contrastive learning")] if default != "mosi-std-ta-ft" else []
+    for exp, ref, what in (*pairs, ("mosi-std-ta-ft", "baseline-ft-standard", "the text-only fully fine-tuned MiniLM"),
                            ("mosi-std-t-ft", "baseline-ft-standard", "the text-only fully fine-tuned MiniLM"),
                            ("mosi-std-ta-ft", "baseline-ft-top2-standard", "the text-only MiniLM regressor with only its "
                             "top 2 layers fine-tuned"),
@@ -216,8 +220,8 @@ def honest_tav(plan, results: dict, base: dict, runs_dir: str) -> list[str]:
         lines.append(row(f"text only, same test videos: {label} (`baseline-ridge-poria-honest`)", recs))
     folds = [e for e in plan if e.group == "honest-tav-cv"]
     fold_recs = [r["test"] for e in folds for r in results.get(e.name, [])]
-    lines.append(row(f"(b) FD-CMDIE, T+V+A inside Poria's test half, mean ± std over the folds run "
-                     f"(`mosi-tcv-tav-f0..f4`)", fold_recs, n=f"{len(fold_recs)} of {len(folds)} folds")
+    lines.append(row("(b) FD-CMDIE, T+V+A inside Poria's test half, mean ± std over the folds run "
+                     "(`mosi-tcv-tav-f0..f4`)", fold_recs, n=f"{len(fold_recs)} of {len(folds)} folds")
                  if fold_recs else "| (b) FD-CMDIE, T+V+A inside Poria's test half (`mosi-tcv-tav-f0..f4`) | 0 | "
                                    "not run yet | | | | |")
     if "baseline-ridge-poria-test-cv" in base:
@@ -525,6 +529,8 @@ def build(plan_path: str, data_root: str | None, out: Path, with_analyses: bool 
         "## Headline: MOSI", "",
     ]
     parts += group_table(plan, results, "headline", "mosi", paper_first=("FD-CMDIE", "UniMSE", "Self-MM", "MISA"))
+    parts += ["", f"The app opens with `{DEFAULT_PAIR[0]}` (with CL) beside `{DEFAULT_PAIR[1]}` (without): seed 1 of "
+              f"the `{Path(DEFAULT_PAIR[0]).name}` and `{Path(DEFAULT_PAIR[1]).name}` rows (`python app.py`)."]
     gap = [f"| `{e.name}` | {_fmt([r['valid']['acc2_non0'] for r in results[e.name]], True)} | "
            f"{_fmt([r['test']['acc2_non0'] for r in results[e.name]], True)} | "
            f"{_fmt([r['valid']['mae'] for r in results[e.name]], False)} | {_fmt([r['test']['mae'] for r in results[e.name]], False)} |"
@@ -534,14 +540,14 @@ def build(plan_path: str, data_root: str | None, out: Path, with_analyses: bool 
                   "train half, on which the bundle's 3D-CNN video vectors were fitted with labels: there the video looks "
                   "far more informative than it is on the test half, the model learns to trust it, and validation "
                   "overstates test. The standard-split pairs use only leak-free features (transcripts, openSMILE); the "
-                  "fine-tuned one is the app's default.", "",
+                  "app's default is named above.", "",
                   "| run | valid Acc-2 non-0 | test Acc-2 non-0 | valid MAE | test MAE |", "|---|---|---|---|---|", *gap]
     base = baseline_results(runs_dir)
     if base:
         parts += ["", "Measured baselines (`python benchmarks/baselines.py ridge`, `python benchmarks/baselines.py finetune "
                   "--seed S`; same splits, test):", "", HEADER,
                   *(row(f"{label} (`{name}`)", recs) for name, (label, recs) in base.items())]
-    if vs := versus(results, base):
+    if vs := versus(results, base, default=Path(DEFAULT_PAIR[0]).name):
         parts += ["", "Comparisons on the standard split (test, means over the seeds that finished):", "", *vs]
     parts += ["", "## MOSI T+V+A on honest splits (the shipped face-channel pair)", "",
               *honest_tav(plan, results, base, runs_dir), "",

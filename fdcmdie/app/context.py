@@ -16,6 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ..checkpoint import DEFAULT_PAIR
+
 log = logging.getLogger("fdcmdie.app")
 
 SPLITS = ("test", "valid", "train")
@@ -29,8 +31,8 @@ class AppOptions:
     # docs/RESULTS.md. The face channel: checkpoints/mosi-honest-tav (and -nocl), selected and tested on Poria's
     # test half, where the 3D-CNN video vectors carry almost no signal (pass it as --checkpoint/--compare-checkpoint
     # to map all six feature sets; the explorer offers it beside the default pair)
-    checkpoint: str = "checkpoints/mosi-std-ta-ft"
-    compare_checkpoint: str | None = "checkpoints/mosi-std-ta-ft-nocl"
+    checkpoint: str = DEFAULT_PAIR[0]
+    compare_checkpoint: str | None = DEFAULT_PAIR[1]
     # more checkpoints the explorer and case studies offer (MOSEI: the paper's second dataset); a folder that is not
     # there is left out. Only the main/compare pair is drawn in the representation space.
     browse_checkpoints: tuple[str, ...] = ("checkpoints/mosi-honest-tav", "checkpoints/mosei-t")

@@ -206,11 +206,7 @@ def honest_tav(plan, results: dict, base: dict, runs_dir: str) -> list[str]:
               "(seed 0), test = the other 22 (508 segments). **Design (b)** `configs/mosi-poria-cv.yaml` "
               "(`data.split=poria-test-cv`, `data.fold=0..4`): only the test half, its videos in 5 folds; fold i is the "
               "test part, fold i+1 the validation part, the other three train (~400–490 segments). Both: patience 6, "
-              "at most 30 epochs.", "",
-              "Caveat on the shipped pair: `runs/mosi-honest-tav-nocl-s1` was trained while `train.py` ignored "
-              "`loss.dropout_modalities` (a concurrent edit, commit d7462e0, reverted it; restored in 1a892f0), "
-              "so that run dropped the voice as well as the face with probability 0.5; the pair differs in more than CL "
-              "until it is retrained.", "", HEADER]
+              "at most 30 epochs.", "", HEADER]
     for exp in (e for e in plan if e.group == "honest-tav"):
         recs = results.get(exp.name, [])
         lines.append(row(f"{exp.label} (`{exp.name}`)", [r["test"] for r in recs]) if recs else

@@ -182,7 +182,13 @@ def effect_markdown(ctx: AppContext, split: str) -> str:
     pair_text = ", ".join(p.replace("·", " · ") for p in pairs) or "no shared pairs"
     row = lambda name, key, fmt=f: f"| {name} | " + " | ".join(fmt(s[key]) for s in sums) + " |"
     sets = [k for k in ("Ts", "Vs", "As", "Td", "Vd", "Ad") if any(k in r.uniformity for _, r in reps)]
-    out = [f"### The contrastive-learning effect in numbers ({split} split, {reps[0][1].n} samples)", "",
+    alone = [] if pairs else [
+        "*These checkpoints read one modality, so there are no cross-modal shared pairs and the rows about them stay "
+        "empty (–): contrastive learning here only pulls together the shared features of similar samples (§2.3.2's "
+        "across-sample pairs). To see it align text with voice (and face), open a multimodal pair: "
+        "`python app.py --checkpoint checkpoints/mosi-std-ta-ft --compare-checkpoint checkpoints/mosi-std-ta-ft-nocl` "
+        "(T+A) or `checkpoints/mosi-honest-tav` and `-nocl` (T+V+A).*", ""]
+    out = [f"### The contrastive-learning effect in numbers ({split} split, {reps[0][1].n} samples)", "", *alone,
            f"**Cosines** (1 = same direction, 0 = unrelated, −1 = opposite; shared pairs: {pair_text})", "",
            *head,
            row("shared · shared, same sample", "cos_same"),

@@ -4,6 +4,7 @@ no-checkpoint start-up, error handling, the Blocks page and the command line."""
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import gradio as gr
 import numpy as np
@@ -399,9 +400,17 @@ def test_every_view_has_a_two_line_note():
 def test_blocks_page_builds_and_cli_defaults(ctx):
     import app
 
+    from fdcmdie.checkpoint import DEFAULT_PAIR
+    from fdcmdie.experiments import load_plan
+
     args = app.parse_args([])
-    assert (args.checkpoint, args.compare_checkpoint, args.data) == (
-        "checkpoints/mosi-std-ta-ft", "checkpoints/mosi-std-ta-ft-nocl", "../shared/data")
+    assert (args.checkpoint, args.compare_checkpoint, args.data) == (*DEFAULT_PAIR, "../shared/data")
+    # the default pair is shipped, from a plan pair that differs only in CL, and README names it as the default
+    _, plan = load_plan("configs/experiments.yaml")
+    shipped = {f"checkpoints/{e.name}": e for e in plan if e.ship}
+    assert all(Path(p, "model.safetensors").is_file() and p in shipped for p in DEFAULT_PAIR)
+    assert shipped[DEFAULT_PAIR[1]].name == shipped[DEFAULT_PAIR[0]].name + "-nocl"
+    assert f"`{DEFAULT_PAIR[0]}`" in Path("README.md").read_text()
     assert (args.host, args.port) == (None, None) and app.server_address(args, {}) == ("127.0.0.1", 7860)
     opts = app.options_from(app.parse_args(["--compare-checkpoint", "none", "--port", "9000", "--no-asr"]))
     assert opts.compare_checkpoint is None and not opts.asr

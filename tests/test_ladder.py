@@ -202,9 +202,18 @@ def test_ladder_report_picks_the_rung_by_validation_not_test(tmp_path):
         log.append({"event": "test", "best_epoch": 2, "valid": metrics(82.0, valid_mae, 0.75), "test": test})
         (tmp_path / f"{name}-s1" / "log.jsonl").write_text("\n".join(json.dumps(r) for r in log) + "\n")
     text = "\n".join(ladder_section(plan, collect(str(tmp_path), plan), {}, str(tmp_path)))
-    assert "Best rung by validation MAE: `a` (valid MAE 0.800, 1 seed(s))" in text       # not b, the better test
+    assert "Best rung by validation MAE: `a` (valid MAE 0.800); test over 1 seed(s)" in text   # not b, the better test
     assert "short by Acc-2 80.00 vs ≥ 84.5; MAE 0.850 vs ≤ 0.76; Corr 0.700 vs ≥ 0.78" in text
     assert "| c (`c`) | 0 | not run yet |" in text and "| 2/2 2/2 |" not in text and "| 2/2 | 100.00 |" in text
+    # a headline pair with the winner's recipe and more seeds: the goal is checked on its seeds
+    pair = Experiment(name="p", group="headline", config="configs/mosi-ft.yaml", label="p", seeds=[1, 2])
+    for seed, acc in ((1, 80.0), (2, 90.0)):
+        (tmp_path / f"p-s{seed}").mkdir()
+        log = [{"event": "test", "best_epoch": 2, "valid": metrics(82.0, 0.8, 0.75), "test": metrics(acc, 0.75, 0.79)}]
+        (tmp_path / f"p-s{seed}" / "log.jsonl").write_text(json.dumps(log[0]) + "\n")
+    text = "\n".join(ladder_section(plan + [pair], collect(str(tmp_path), plan + [pair]), {}, str(tmp_path)))
+    assert "The headline pair `p` / `p-nocl` runs this recipe" in text and "test over 2 seed(s): non-0 Acc-2 85.00" in text
+    assert "Goal of issue 11 (5-seed mean, non-0 Acc-2 ≥ 84.5, MAE ≤ 0.76, Corr ≥ 0.78): met on these seeds" in text
 
 
 # -- MPNet top-n on cached states ------------------------------------------------------------------------------

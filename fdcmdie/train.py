@@ -74,6 +74,14 @@ def make_schedule(opt: torch.optim.Optimizer, *, schedule: str, warmup_ratio: fl
     return get_scheduler(name, opt, num_warmup_steps=warmup, num_training_steps=total_steps)
 
 
+def text_init_file(path: str | Path) -> Path:
+    """``path``/model.safetensors of a two-stage start (``train.text_init``); FileNotFoundError when it is not there."""
+    file = Path(path) / "model.safetensors"
+    if not file.is_file():
+        raise FileNotFoundError(f"train.text_init={str(path)!r}: no model.safetensors there")
+    return file
+
+
 def load_text_init(model: torch.nn.Module, path: str | Path) -> int:
     """Two-stage start: copy fine-tuned text-encoder weights into the model's trainable encoder part.
 
@@ -86,10 +94,7 @@ def load_text_init(model: torch.nn.Module, path: str | Path) -> int:
 
     from .text_encoder import FullEncoder
 
-    file = Path(path) / "model.safetensors"
-    if not file.is_file():
-        raise FileNotFoundError(f"train.text_init={str(path)!r}: no model.safetensors there")
-    state, enc = load_file(str(file)), model.extract["t"].encoder
+    state, enc = load_file(str(text_init_file(path))), model.extract["t"].encoder
     prefix = "extract.t.encoder."
     if any(k.startswith(prefix) for k in state):                     # an FD-CMDIE checkpoint
         sub = {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}
@@ -115,8 +120,8 @@ class Run:
 
     def __init__(self, cfg: Config, *, progress: bool = True, log_path: str | Path | None = None):
         self.cfg, self.progress = cfg, progress
-        if cfg.train.text_init and not (Path(cfg.train.text_init) / "model.safetensors").is_file():
-            raise FileNotFoundError(f"train.text_init={cfg.train.text_init!r}: no model.safetensors there")  # before data
+        if cfg.train.text_init:
+            text_init_file(cfg.train.text_init)                           # a missing stage 1 fails before the data
         if cfg.train.threads:
             torch.set_num_threads(cfg.train.threads)
         set_seed(cfg.train.seed)

@@ -17,7 +17,7 @@ FORMAT = "fdcmdie-checkpoint/1"
 
 # The pair the app opens with (app.py --checkpoint / --compare-checkpoint): the best text + audio recipe by validation
 # on the MOSI standard split, with and without contrastive learning (multimodal, so the representation space has
-# cross-modal pairs to show; the text-only ladder winner checkpoints/mosi-std-t-ft-d256 validates better). README, the model card and the headline of docs/RESULTS.md
+# cross-modal pairs to show; the text-only ladder winner mosi-std-t-ft-d256 validates better). README, the model card and the headline of docs/RESULTS.md
 # name it from here; each folder is seed 1 of its experiment in configs/experiments.yaml (ship: true).
 DEFAULT_PAIR = ("checkpoints/mosi-std-ta-ft", "checkpoints/mosi-std-ta-ft-nocl")
 

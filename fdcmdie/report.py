@@ -543,8 +543,8 @@ def build(plan_path: str, data_root: str | None, out: Path, with_analyses: bool 
     parts += ["", f"The app opens with `{DEFAULT_PAIR[0]}` (with CL) beside `{DEFAULT_PAIR[1]}` (without): seed 1 of "
               f"the `{Path(DEFAULT_PAIR[0]).name}` and `{Path(DEFAULT_PAIR[1]).name}` rows (`python app.py`)."
               + (" The text-path ladder's best recipe by validation, `mosi-std-t-ft-d256`, reads text alone: one "
-                 "modality leaves the representation space no cross-modal pairs to show, so it is offered in the "
-                 "explorer's checkpoint menu rather than as the default (Text-path ladder section)."
+                 "modality leaves the representation space no cross-modal pairs to show, so it is not the default "
+                 "(Text-path ladder section; `--browse-checkpoint runs/mosi-std-t-ft-d256-s1/checkpoint` opens it)."
                  if Path(DEFAULT_PAIR[0]).name != "mosi-std-t-ft-d256" and results.get("mosi-std-t-ft-d256") else "")]
     gap = [f"| `{e.name}` | {_fmt([r['valid']['acc2_non0'] for r in results[e.name]], True)} | "
            f"{_fmt([r['test']['acc2_non0'] for r in results[e.name]], True)} | "

@@ -27,7 +27,6 @@ import platform
 import random
 import re
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
@@ -43,7 +42,7 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
 import numpy as np  # noqa: E402
 from machine import cpu_name  # noqa: E402
-from serving import free_port, wait_http  # noqa: E402
+from serving import free_port, start_app, wait_http  # noqa: E402
 
 from fdcmdie.checkpoint import DEFAULT_PAIR  # noqa: E402
 
@@ -274,11 +273,9 @@ def space_benchmark(args) -> int:
 def serve(args, tmp: Path):
     port = free_port()
     log = tmp / "app.log"
-    cmd = [sys.executable, str(ROOT / "app.py"), "--checkpoint", args.checkpoint, "--compare-checkpoint",
-           args.compare_checkpoint, "--data", args.data, "--port", str(port), "--cache-dir", str(tmp / "cache"), *args.app_args.split()]
     t0 = time.perf_counter()
-    out = open(log, "w")
-    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT)
+    proc = start_app(["--checkpoint", args.checkpoint, "--compare-checkpoint", args.compare_checkpoint, "--data", args.data,
+                      "--port", str(port), "--cache-dir", str(tmp / "cache"), *args.app_args.split()], log)
     url = f"http://127.0.0.1:{port}/"
     wait_http(url, proc, log, timeout=600, poll=0.2)
     first_page = time.perf_counter() - t0

@@ -71,7 +71,6 @@ def write_pickle(path: Path, shape: str, n_train: int) -> None:
 
 def worker(shape: str, switch: str, batch: int, steps: int, budget_gb: float) -> dict:
     """One configuration in this process: pre-flight estimate, then ``steps`` timed training steps."""
-    import numpy as np
     import torch
 
     from fdcmdie.config import load_config

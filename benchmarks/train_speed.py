@@ -36,7 +36,6 @@ COMMON = ["model.modalities=[t]", "model.d=256", "loss.members_per_step=1"]
 
 def measure(recipe: str, source: str, steps: int, threads: int, data_root: str) -> dict:
     """Runs inside the subprocess: time one recipe, return its numbers."""
-    import numpy as np
     import torch
 
     from fdcmdie.config import load_config

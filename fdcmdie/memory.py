@@ -20,7 +20,7 @@ import dataclasses
 import math
 import os
 import resource
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np

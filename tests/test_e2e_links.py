@@ -17,7 +17,6 @@ from serving import free_port, start_app, stop_app, wait_http
 from test_app_support import UMAP_SMALL, app_checkpoints  # noqa: F401  (fixture)
 from test_e2e_browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, no_error_toasts, text_of, wait_tab, wait_text
 
-ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.mark.slow

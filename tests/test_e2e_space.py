@@ -14,10 +14,8 @@ import pytest
 
 from serving import free_port, start_app, stop_app, wait_http
 from test_app_support import UMAP_SMALL, app_checkpoints  # noqa: F401  (fixture)
-from test_e2e_browser import CHROMIUM, CHROMIUM_ARGS, no_error_toasts, text_of, wait_tab, wait_text
+from test_e2e_browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, no_error_toasts, text_of, wait_tab, wait_text
 
-ROOT = Path(__file__).resolve().parent.parent
-ARTIFACTS = ROOT / "tests" / "_artifacts"
 
 # the most isolated dataset point of the map (pixel coordinates in the page), so a click hits that point only
 ISOLATED_POINT_JS = """

@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from . import MOD_COLORS, MOD_NAMES
+from . import MOD_NAMES
 from ..metrics import compute_metrics
 
 ORDER = ("t", "v", "a")

@@ -108,7 +108,7 @@ def baseline_results(runs_dir: str) -> dict[str, tuple[str, list[dict]]]:
     return out
 
 
-def versus(results: dict, base: dict[str, tuple[str, list[dict]]], default: str = "mosi-std-ta-ft") -> list[str]:
+def versus(results: dict, base: dict[str, tuple[str, list[dict]]], default: str = Path(DEFAULT_PAIR[0]).name) -> list[str]:
     """Sentences comparing standard-split rows with each other and with the text-only baselines (``baseline_results``);
     ``default`` is the experiment of the app's default checkpoint, compared first."""
     records = {**{name: [r["test"] for r in recs] for name, recs in results.items() if recs},
@@ -118,7 +118,8 @@ def versus(results: dict, base: dict[str, tuple[str, list[dict]]], default: str 
     pairs = [(exp, ref, what) for exp in dict.fromkeys((default, "mosi-std-t-ft-d256")) for ref, what in (
         ("baseline-ft-standard", "the text-only fully fine-tuned MiniLM regressor"),
         (f"{exp}-nocl", "the same without contrastive learning"))]
-    for exp, ref, what in (*pairs, ("mosi-std-ta-ft", "mosi-std-t-ft-d256", "the text-path ladder's best recipe (text alone)"),
+    for exp, ref, what in (*pairs,
+                           ("mosi-std-ta-ft", "mosi-std-t-ft-d256", "the text-path ladder's best recipe (text alone)"),
                            ("mosi-std-t-ft", "baseline-ft-standard", "the text-only fully fine-tuned MiniLM"),
                            ("mosi-std-ta-ft", "baseline-ft-top2-standard", "the text-only MiniLM regressor with only its "
                             "top 2 layers fine-tuned"),
@@ -418,8 +419,7 @@ def ladder_section(plan, results: dict, base: dict[str, tuple[str, list[dict]]],
                     for log in logs if finished(log) and "valid" in log[-1]]
             if recs:
                 lines.append(line(f"reference: {label} (`{name}`)", recs))
-    ref = base.get("baseline-ft-standard")
-    ref1 = next((r for r in (ref[1] if ref else []) if r.get("seed", 1) == 1), None)
+    ref1 = (finished(read_log(Path(runs_dir) / "baseline-ft-standard-s1" / "log.jsonl")) or {}).get("test")
     if done and ref1:
         gaps = [f"`{e.name}` {mean(recs, 'test', 'acc2_non0') - ref1['acc2_non0']:+.2f}" for _, e, recs in done]
         lines += ["", f"Where the points go (test non-0 Acc-2 of each rung's seed 1 minus the fully fine-tuned regressor's "
@@ -427,8 +427,8 @@ def ladder_section(plan, results: dict, base: dict[str, tuple[str, list[dict]]],
     if done:
         v, win, recs = min(done, key=lambda x: x[0])
         from .config import load_config
-        same = lambda e: load_config(e.config, e.set) == load_config(win.config, win.set)
-        pair = next((e for e in plan if e.group == "headline" and same(e)), None)
+        recipe = load_config(win.config, win.set)
+        pair = next((e for e in plan if e.group == "headline" and load_config(e.config, e.set) == recipe), None)
         if pair and len(results.get(pair.name, [])) > len(recs):
             lines += ["", f"The headline pair `{pair.name}` / `{pair.name}-nocl` runs this recipe (its seed 1 is this "
                       "rung's run): the goal below is checked on its seeds."]
@@ -562,7 +562,7 @@ def build(plan_path: str, data_root: str | None, out: Path, with_analyses: bool 
         parts += ["", "Measured baselines (`python benchmarks/baselines.py ridge`, `python benchmarks/baselines.py finetune "
                   "--seed S`; same splits, test):", "", HEADER,
                   *(row(f"{label} (`{name}`)", recs) for name, (label, recs) in base.items())]
-    if vs := versus(results, base, default=Path(DEFAULT_PAIR[0]).name):
+    if vs := versus(results, base):
         parts += ["", "Comparisons on the standard split (test, means over the seeds that finished):", "", *vs]
     parts += ["", "## MOSI T+V+A on honest splits (the shipped face-channel pair)", "",
               *honest_tav(plan, results, base, runs_dir), "",

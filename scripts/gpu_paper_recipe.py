@@ -4,10 +4,15 @@ The GPU machine has torch/transformers/accelerate but cannot install or download
 the working tree. Three steps:
 
   here:   python scripts/gpu_paper_recipe.py pack                # writes .devcarry/ (pruned fp16 MiniLM + MOSI files)
+                                                                 # and sets checkpoints/ aside in .devaside/
   there:  device run, carry [".devcarry"], command:
           PYTHONUNBUFFERED=1 python3 scripts/gpu_paper_recipe.py run --out $OUT
   here:   python scripts/gpu_paper_recipe.py collect <files_at>/paper-runs.tar.gz   # → runs/<name>-s<seed>/log.jsonl
-          python -m fdcmdie report
+          python -m fdcmdie report                                                # (collect puts checkpoints/ back)
+
+The shipped checkpoints (checkpoints/, larger than the 64 MiB alone) are not needed there: ``pack`` moves the folder
+to .devaside/ (ignored by git, not carried) so that it does not travel, and ``collect`` moves it back;
+``restore`` does only that, for a session that stopped in between.
 
 ``run`` trains every seed of the plan's ``paper-gpu`` group (configs/experiments.yaml) as concurrent processes on
 the one GPU (the model is small; one process cannot fill an H200), each with the plan's exact command plus
@@ -34,13 +39,38 @@ from fdcmdie.experiments import finished, load_plan, parse_log, read_log  # noqa
 
 LIMIT = 64 * 2 ** 20            # what travels to the device machine: working tree + carried folders
 ARCHIVE = "paper-runs.tar.gz"
+SHIPPED = "checkpoints"         # the shipped checkpoints: the run needs none of them, pack sets them aside
+ASIDE = ".devaside"             # where they wait meanwhile (ignored by git, never carried)
 
 
 def tree_bytes() -> int:
-    """Bytes of the files git would send: tracked plus untracked-not-ignored."""
+    """Bytes of the files git would send once ``SHIPPED`` is set aside: tracked plus untracked-not-ignored."""
     out = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"], cwd=ROOT,
                          capture_output=True, check=True).stdout.decode()
-    return sum((ROOT / p).stat().st_size for p in out.split("\0") if p and (ROOT / p).is_file())
+    return sum((ROOT / p).stat().st_size for p in out.split("\0")
+               if p and not p.startswith(SHIPPED + "/") and (ROOT / p).is_file())
+
+
+def set_aside(shipped: Path, aside: Path) -> None:
+    """Move the shipped-checkpoint folder into ``aside`` (so the device call does not send it)."""
+    parked = aside / shipped.name
+    if parked.exists() and shipped.exists():
+        raise SystemExit(f"both {shipped} and {parked} exist: run `restore` first (nothing moved)")
+    if shipped.exists():
+        aside.mkdir(parents=True, exist_ok=True)
+        shipped.rename(parked)
+        print(f"moved  {shipped} → {parked} (collect or restore puts it back)")
+
+
+def put_back(shipped: Path, aside: Path) -> None:
+    """Undo ``set_aside``; a no-op when nothing is parked."""
+    parked = aside / shipped.name
+    if not parked.exists():
+        return
+    if shipped.exists():
+        raise SystemExit(f"both {shipped} and {parked} exist: compare them and remove one (nothing moved)")
+    parked.rename(shipped)
+    print(f"moved  {parked} → {shipped}")
 
 
 def pack(args) -> int:
@@ -56,11 +86,12 @@ def pack(args) -> int:
     texts = pd.read_csv(src / "labels.csv")["text"].fillna(".").astype(str).tolist()
     pack_encoder(args.encoder, texts, bundle / "encoder", max_len=args.max_len)
     size, tree = folder_bytes(bundle), tree_bytes()
-    print(f"{bundle}: {size / 2**20:.1f} MiB; working tree {tree / 2**20:.1f} MiB; "
+    print(f"{bundle}: {size / 2**20:.1f} MiB; working tree without {SHIPPED}/ {tree / 2**20:.1f} MiB; "
           f"together {(size + tree) / 2**20:.1f} of {LIMIT / 2**20:.0f} MiB")
     if size + tree > LIMIT:
         print("too large for the device machine: ship fewer files in the tree or pack fewer texts", file=sys.stderr)
         return 1
+    set_aside(Path(args.shipped), Path(args.aside))
     return 0
 
 
@@ -146,7 +177,18 @@ def collect(args) -> int:
             dest.parent.mkdir(parents=True, exist_ok=True)
             dest.write_text("".join(json.dumps(r) + "\n" for r in records))
             print(f"wrote  {dest}")
+    put_back(Path(args.shipped), Path(args.aside))
     return 0
+
+
+def restore(args) -> int:
+    put_back(Path(args.shipped), Path(args.aside))
+    return 0
+
+
+def aside_args(a: argparse.ArgumentParser) -> None:
+    a.add_argument("--shipped", default=str(ROOT / SHIPPED), help="the shipped-checkpoint folder")
+    a.add_argument("--aside", default=str(ROOT / ASIDE), help="where pack parks it")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -157,6 +199,7 @@ def main(argv: list[str] | None = None) -> int:
     a.add_argument("--data-root", default=os.environ.get("FDCMDIE_DATA", str(ROOT.parent / "shared" / "data")))
     a.add_argument("--encoder", default="minilm")
     a.add_argument("--max-len", type=int, default=64)
+    aside_args(a)
     a.set_defaults(fn=pack)
     a = sub.add_parser("run", help="there: train the plan's paper-gpu runs concurrently, archive their logs")
     a.add_argument("--bundle", default=".devcarry")
@@ -172,7 +215,11 @@ def main(argv: list[str] | None = None) -> int:
     a.add_argument("archive")
     a.add_argument("--runs-dir", default="runs")
     a.add_argument("--force", action="store_true")
+    aside_args(a)
     a.set_defaults(fn=collect)
+    a = sub.add_parser("restore", help=f"here: put {SHIPPED}/ back from {ASIDE}/ (what collect does at its end)")
+    aside_args(a)
+    a.set_defaults(fn=restore)
     args = p.parse_args(argv)
     return args.fn(args)
 

@@ -5,6 +5,7 @@ import json
 from pathlib import Path
 
 import pandas as pd
+import pytest
 import torch
 from transformers import AutoModel
 
@@ -52,15 +53,22 @@ def load_script():
 def test_gpu_recipe_pack_run_collect_on_cpu(tmp_path, data_root):
     script = load_script()
     bundle = tmp_path / "carry"
-    assert script.main(["pack", "--bundle", str(bundle), "--data-root", str(data_root)]) == 0
+    # a stand-in for checkpoints/: pack parks it (it must not travel), collect puts it back
+    shipped, aside = tmp_path / "checkpoints", tmp_path / "aside"
+    (shipped / "some-pair").mkdir(parents=True)
+    (shipped / "some-pair" / "model.safetensors").write_bytes(b"x" * 1000)
+    where = ["--shipped", str(shipped), "--aside", str(aside)]
+    assert script.main(["pack", "--bundle", str(bundle), "--data-root", str(data_root), *where]) == 0
     assert (bundle / "data" / "mosi" / "labels.csv").is_file() and (bundle / "encoder" / "packed.safetensors").is_file()
+    assert not shipped.exists() and (aside / "checkpoints" / "some-pair" / "model.safetensors").stat().st_size == 1000
     out = tmp_path / "out"
     rc = script.main(["run", "--bundle", str(bundle), "--out", str(out), "--seeds", "1", "--jobs", "1",
                       "--device", "cpu", "--set", "train.epochs=1", "--set", "train.limit_train=32",
                       "--set", "loss.contrastive=false"])
     assert rc == 0
     runs = tmp_path / "runs"
-    assert script.main(["collect", str(out / script.ARCHIVE), "--runs-dir", str(runs)]) == 0
+    assert script.main(["collect", str(out / script.ARCHIVE), "--runs-dir", str(runs), *where]) == 0
+    assert (shipped / "some-pair" / "model.safetensors").is_file() and not (aside / "checkpoints").exists()
     for name in ("mosi-paper-ta-s1", "mosi-paper-ta-nocl-s1"):
         log = read_log(runs / name / "log.jsonl")
         fin = finished(log)
@@ -72,6 +80,22 @@ def test_gpu_recipe_pack_run_collect_on_cpu(tmp_path, data_root):
         assert 0 <= fin["test"]["acc2_non0"] <= 100
     # collecting again keeps finished logs unless forced
     before = (runs / "mosi-paper-ta-s1" / "log.jsonl").read_text()
-    script.main(["collect", str(out / script.ARCHIVE), "--runs-dir", str(runs)])
+    script.main(["collect", str(out / script.ARCHIVE), "--runs-dir", str(runs), *where])
     assert (runs / "mosi-paper-ta-s1" / "log.jsonl").read_text() == before
     assert json.loads(before.splitlines()[-1])["event"] == "test"
+
+
+def test_set_aside_refuses_to_overwrite(tmp_path):
+    script = load_script()
+    shipped, aside = tmp_path / "checkpoints", tmp_path / "aside"
+    (shipped / "a").mkdir(parents=True)
+    script.set_aside(shipped, aside)
+    (shipped / "b").mkdir(parents=True)               # a new checkpoint written while the first set was parked
+    with pytest.raises(SystemExit, match="both"):
+        script.set_aside(shipped, aside)
+    with pytest.raises(SystemExit, match="both"):
+        script.main(["restore", "--shipped", str(shipped), "--aside", str(aside)])
+    assert (aside / "checkpoints" / "a").is_dir() and (shipped / "b").is_dir()   # nothing moved, nothing lost
+    (shipped / "b").rmdir(), shipped.rmdir()
+    assert script.main(["restore", "--shipped", str(shipped), "--aside", str(aside)]) == 0
+    assert (shipped / "a").is_dir() and not (aside / "checkpoints").exists()

@@ -545,7 +545,11 @@ def build(plan_path: str, data_root: str | None, out: Path, with_analyses: bool 
               + (" The text-path ladder's best recipe by validation, `mosi-std-t-ft-d256`, reads text alone: one "
                  "modality leaves the representation space no cross-modal pairs to show, so it is not the default "
                  "(Text-path ladder section; `--browse-checkpoint runs/mosi-std-t-ft-d256-s1/checkpoint` opens it)."
-                 if Path(DEFAULT_PAIR[0]).name != "mosi-std-t-ft-d256" and results.get("mosi-std-t-ft-d256") else "")]
+                 if Path(DEFAULT_PAIR[0]).name != "mosi-std-t-ft-d256" and results.get("mosi-std-t-ft-d256") else
+                 " It is the text-path ladder's best recipe by validation and reads text alone: the explorer offers "
+                 "the best text + audio pair, `checkpoints/mosi-std-ta-ft`, beside it, and `python app.py --checkpoint "
+                 "checkpoints/mosi-std-ta-ft --compare-checkpoint checkpoints/mosi-std-ta-ft-nocl` maps its cross-modal "
+                 "pairs in the representation space." if Path(DEFAULT_PAIR[0]).name == "mosi-std-t-ft-d256" else "")]
     gap = [f"| `{e.name}` | {_fmt([r['valid']['acc2_non0'] for r in results[e.name]], True)} | "
            f"{_fmt([r['test']['acc2_non0'] for r in results[e.name]], True)} | "
            f"{_fmt([r['valid']['mae'] for r in results[e.name]], False)} | {_fmt([r['test']['mae'] for r in results[e.name]], False)} |"

@@ -1,6 +1,6 @@
 """Shared setup of the app tests (test_app*.py, test_explain*.py, test_e2e_browser.py): a pair of tiny checkpoints on
 the real MOSI Poria split, selected and tested on its test half (``data.split=poria-honest``; t, v, a; frozen MiniLM;
-d = 32, k = 1; one epoch; with and without contrastive learning), or the shipped ``checkpoints/mosi-honest-tav`` pair
+d = 32, k = 1; one epoch; with and without contrastive learning), or the shipped ``checkpoints/mosi-honest-tav-ft`` pair
 when both are there.
 
 Import the fixtures into a test module (``from test_app_support import app_checkpoints, app_context``); the trained
@@ -16,7 +16,7 @@ import pytest
 from fdcmdie.config import load_config
 
 ROOT = Path(__file__).resolve().parent.parent
-SHIPPED = (ROOT / "checkpoints" / "mosi-honest-tav", ROOT / "checkpoints" / "mosi-honest-tav-nocl")
+SHIPPED = (ROOT / "checkpoints" / "mosi-honest-tav-ft", ROOT / "checkpoints" / "mosi-honest-tav-ft-nocl")
 TINY = ["data.split=poria-honest", "data.valid_fraction=0.3", "model.modalities=[t,v,a]", "model.text_finetune_layers=0", "model.d=32",
         "model.n_heads=2", "model.k=1", "model.lstm_layers=1", "loss.members_per_step=1", "train.epochs=1",
         "train.batch_size=64", "train.lr=0.002", "train.device=cpu"]

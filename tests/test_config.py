@@ -57,7 +57,8 @@ def test_experiment_plan_entries_are_valid_configs():
         assert cfg.train.seed == 3
         assert "--set" in exp.command(3, "runs") and exp.command(3, "runs")[-1] == f"runs/{exp.name}-s3"
     pairs = {e.name: e for e in plan if e.group in ("headline", "honest-tav")}
-    for name in ("mosi-poria-tav", "mosi-std-ta", "mosi-std-ta-ft", "mosi-std-t-ft-d256", "mosi-honest-tav"):
+    for name in ("mosi-poria-tav", "mosi-std-ta", "mosi-std-ta-ft", "mosi-std-t-ft-d256", "mosi-honest-tav",
+                 "mosi-honest-tav-ft"):
         # pairs differ only in CL
         with_cl, without = load_config(pairs[name].config, pairs[name].set), load_config(
             pairs[name + "-nocl"].config, pairs[name + "-nocl"].set)

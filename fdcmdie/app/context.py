@@ -30,13 +30,13 @@ class AppOptions:
     # default pair (fdcmdie/checkpoint.py DEFAULT_PAIR): MOSI standard split, text only, top-2 MiniLM layers
     # fine-tuned, d = 256: the text-path ladder's best recipe by validation in docs/RESULTS.md. It reads one modality,
     # so the representation space shows no cross-modal pairs: pass checkpoints/mosi-std-ta-ft (and -nocl; text +
-    # audio) or checkpoints/mosi-honest-tav (and -nocl; T+V+A, selected and tested on Poria's test half, where the
+    # audio) or checkpoints/mosi-honest-tav-ft (and -nocl; T+V+A, selected and tested on Poria's test half, where the
     # 3D-CNN video vectors carry almost no signal) as --checkpoint/--compare-checkpoint to map those feature sets
     checkpoint: str = DEFAULT_PAIR[0]
     compare_checkpoint: str | None = DEFAULT_PAIR[1]
     # more checkpoints the explorer and case studies offer (MOSEI: the paper's second dataset); a folder that is not
     # there is left out. Only the main/compare pair is drawn in the representation space.
-    browse_checkpoints: tuple[str, ...] = ("checkpoints/mosi-std-ta-ft", "checkpoints/mosi-honest-tav",
+    browse_checkpoints: tuple[str, ...] = ("checkpoints/mosi-std-ta-ft", "checkpoints/mosi-honest-tav-ft",
                                            "checkpoints/mosei-t")
     data: str = "../shared/data"
     cache_dir: str = ".cache/fdcmdie"

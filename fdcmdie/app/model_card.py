@@ -23,8 +23,9 @@ train half, so on the standard split only audio is used, and on Poria's split on
 5-fold by video inside Poria's test half, reaches 58.9 % non-0 Acc-2 (correlation 0.07; audio 61.0 %, corr 0.10;
 text-CNN 75.7 %), while the same vectors score 90.6 % on Poria's train half, where they were fitted with the labels
 (`python benchmarks/baselines.py modalities`, `runs/baseline-ridge-modalities/log.jsonl`). A T+V+A checkpoint is
-therefore selected and tested on test-half videos only, and trained with the face channel dropped for half of its
-samples; its GAP weight on the face says how much it still listens to a nearly empty channel.
+therefore selected and tested on test-half videos only, and trained on the train half with the face channel dropped
+for half of its samples (its text encoder tuned there too, never on a test video); its GAP weight on the face says
+how much it still listens to a nearly empty channel.
 
 CMU-MOSEI (Zadeh et al. 2018): 22,788 segments from YouTube monologues on many topics, the same −3…+3 scale
 (train 16,274 / valid 1,861 / test 4,653). Here it has transcripts and labels only, so its checkpoint reads text alone.

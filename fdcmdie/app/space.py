@@ -187,7 +187,7 @@ def effect_markdown(ctx: AppContext, split: str) -> str:
         "empty (–): contrastive learning here only pulls together the shared features of similar samples (§2.3.2's "
         "across-sample pairs). To see it align text with voice (and face), open a multimodal pair: "
         "`python app.py --checkpoint checkpoints/mosi-std-ta-ft --compare-checkpoint checkpoints/mosi-std-ta-ft-nocl` "
-        "(T+A) or `--checkpoint checkpoints/mosi-honest-tav --compare-checkpoint checkpoints/mosi-honest-tav-nocl` "
+        "(T+A) or `--checkpoint checkpoints/mosi-honest-tav-ft --compare-checkpoint checkpoints/mosi-honest-tav-ft-nocl` "
         "(T+V+A).*", ""]
     out = [f"### The contrastive-learning effect in numbers ({split} split, {reps[0][1].n} samples)", "", *alone,
            f"**Cosines** (1 = same direction, 0 = unrelated, −1 = opposite; shared pairs: {pair_text})", "",

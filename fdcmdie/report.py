@@ -543,11 +543,7 @@ def build(plan_path: str, data_root: str | None, out: Path, with_analyses: bool 
     parts += group_table(plan, results, "headline", "mosi", paper_first=("FD-CMDIE", "UniMSE", "Self-MM", "MISA"))
     parts += ["", f"The app opens with `{DEFAULT_PAIR[0]}` (with CL) beside `{DEFAULT_PAIR[1]}` (without): seed 1 of "
               f"the `{Path(DEFAULT_PAIR[0]).name}` and `{Path(DEFAULT_PAIR[1]).name}` rows (`python app.py`)."
-              + (" The text-path ladder's best recipe by validation, `mosi-std-t-ft-d256`, reads text alone: one "
-                 "modality leaves the representation space no cross-modal pairs to show, so it is not the default "
-                 "(Text-path ladder section; `--browse-checkpoint runs/mosi-std-t-ft-d256-s1/checkpoint` opens it)."
-                 if Path(DEFAULT_PAIR[0]).name != "mosi-std-t-ft-d256" and results.get("mosi-std-t-ft-d256") else
-                 " It is the text-path ladder's best recipe by validation and reads text alone: the explorer offers "
+              + (" It is the text-path ladder's best recipe by validation and reads text alone: the explorer offers "
                  "the best text + audio pair, `checkpoints/mosi-std-ta-ft`, beside it, and `python app.py --checkpoint "
                  "checkpoints/mosi-std-ta-ft --compare-checkpoint checkpoints/mosi-std-ta-ft-nocl` maps its cross-modal "
                  "pairs in the representation space." if Path(DEFAULT_PAIR[0]).name == "mosi-std-t-ft-d256" else "")]

@@ -127,7 +127,6 @@ def versus(results: dict, base: dict[str, tuple[str, list[dict]]], default: str 
                            ("mosi-std-ta-ft", "mosi-std-t-ft", "the same recipe on text alone"),
                            ("mosi-std-ta-ft", "mosi-std-ta", "the frozen-encoder recipe"),
                            ("mosi-std-ta", "baseline-ridge-standard", "ridge on frozen MiniLM (text only)"),
-                           ("mosi-std-ta-ft", "mosi-std-ta-ft-nocl", "the same without contrastive learning"),
                            ("mosi-std-ta", "mosi-std-ta-nocl", "the same without contrastive learning")):
         if exp in records and ref in records and (exp, ref) not in seen:
             seen.add((exp, ref))

@@ -18,7 +18,6 @@ from test_app_support import UMAP_SMALL, app_checkpoints  # noqa: F401  (fixture
 from test_e2e_browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, no_error_toasts, text_of, wait_tab, wait_text
 
 
-
 @pytest.mark.slow
 def test_deep_links_open_the_sample_and_export(app_checkpoints, data_root, tmp_path):
     from playwright.sync_api import sync_playwright

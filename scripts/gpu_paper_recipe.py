@@ -80,10 +80,12 @@ def pack(args) -> int:
     bundle = ROOT / args.bundle
     data = bundle / "data" / "mosi"
     data.mkdir(parents=True, exist_ok=True)
+    from fdcmdie.data.location import data_file
     src = Path(args.data_root) / "mosi"
     for name in ("labels.csv", "utterance_features.npz"):
-        (data / name).write_bytes((src / name).read_bytes())
-    texts = pd.read_csv(src / "labels.csv")["text"].fillna(".").astype(str).tolist()
+        found = data_file(src / name)        # labels.csv.gz in the shipped data/
+        (data / found.name).write_bytes(found.read_bytes())
+    texts = pd.read_csv(data_file(src / "labels.csv"))["text"].fillna(".").astype(str).tolist()
     pack_encoder(args.encoder, texts, bundle / "encoder", max_len=args.max_len)
     size, tree = folder_bytes(bundle), tree_bytes()
     print(f"{bundle}: {size / 2**20:.1f} MiB; working tree without {SHIPPED}/ {tree / 2**20:.1f} MiB; "
@@ -196,7 +198,7 @@ def main(argv: list[str] | None = None) -> int:
     sub = p.add_subparsers(dest="cmd", required=True)
     a = sub.add_parser("pack", help="here: write the carry folder (pruned fp16 encoder + MOSI files)")
     a.add_argument("--bundle", default=".devcarry")
-    a.add_argument("--data-root", default=os.environ.get("FDCMDIE_DATA", str(ROOT.parent / "shared" / "data")))
+    a.add_argument("--data-root", default=os.environ.get("FDCMDIE_DATA", str(ROOT / "data")))
     a.add_argument("--encoder", default="minilm")
     a.add_argument("--max-len", type=int, default=64)
     aside_args(a)

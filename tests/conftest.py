@@ -1,4 +1,4 @@
-"""Shared test setup: offline hub, the shared data folder, small model configs."""
+"""Shared test setup: offline hub, the data folder (the repository's data/), small model configs."""
 import os
 from pathlib import Path
 
@@ -8,14 +8,14 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("NUMBA_CACHE_DIR", str(Path(__file__).resolve().parent.parent / ".cache" / "numba"))
 
-DATA_ROOT = Path(os.environ.get("FDCMDIE_DATA", Path(__file__).resolve().parent.parent.parent / "shared" / "data"))
-
 
 @pytest.fixture(scope="session")
 def data_root() -> Path:
-    if not (DATA_ROOT / "mosi" / "labels.csv").is_file():
-        pytest.fail(f"the shared data folder is missing: {DATA_ROOT} (set FDCMDIE_DATA)")
-    return DATA_ROOT
+    """The repository's data/ folder (or $FDCMDIE_DATA when set): fdcmdie.data.location.default_root."""
+    from fdcmdie.data.location import data_file, default_root
+    root = default_root()
+    data_file(root / "mosi" / "labels.csv")   # DataError naming the file when it is not there
+    return root
 
 
 def pytest_configure(config):

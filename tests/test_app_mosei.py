@@ -15,6 +15,7 @@ from fdcmdie.app import explorer, model_card
 from fdcmdie.checkpoint import save_checkpoint
 from fdcmdie.config import load_config
 from fdcmdie.data import Normalizer
+from fdcmdie.data.location import data_file
 from fdcmdie.model import build_model
 from test_app_support import app_checkpoints  # noqa: F401  (fixture)
 
@@ -24,7 +25,7 @@ SIZES = {"train": 60, "valid": 20, "test": 30}
 @pytest.fixture(scope="module")
 def mosei_ctx(tmp_path_factory, data_root, app_checkpoints):  # noqa: F811
     root = tmp_path_factory.mktemp("mosei-data")
-    labels = pd.read_csv(data_root / "mosei" / "labels.csv", dtype={"id": str, "video_id": str, "clip_id": str})
+    labels = pd.read_csv(data_file(data_root / "mosei" / "labels.csv"), dtype={"id": str, "video_id": str, "clip_id": str})
     part = pd.concat([labels[labels["split"] == s].head(n) for s, n in SIZES.items()])
     (root / "mosei").mkdir()
     part.to_csv(root / "mosei" / "labels.csv", index=False)

@@ -2,6 +2,7 @@ import numpy as np
 import pytest
 
 from fdcmdie.data import DataError
+from fdcmdie.data.location import data_file
 from fdcmdie.data.mosei import load_mosei
 from fdcmdie.data.mosi import load_mosi
 
@@ -35,7 +36,7 @@ def test_poria_split_carves_validation_by_video(data_root):
 
 def test_poria_honest_selects_and_tests_on_the_test_half(data_root):
     import pandas as pd
-    labels = pd.read_csv(data_root / "mosi" / "labels.csv", dtype=str)
+    labels = pd.read_csv(data_file(data_root / "mosi" / "labels.csv"), dtype=str)
     half = dict(zip(labels["id"], labels["poria_split"]))
     ds = load_mosi(data_root, split="poria-honest", modalities=("t", "v", "a"), valid_fraction=0.3)
     assert {half[i] for i in ds.train.ids} == {"train"} and len(ds.train) == 1447
@@ -46,7 +47,7 @@ def test_poria_honest_selects_and_tests_on_the_test_half(data_root):
 
 def test_poria_test_cv_folds_partition_the_test_half_by_video(data_root):
     import pandas as pd
-    labels = pd.read_csv(data_root / "mosi" / "labels.csv", dtype=str)
+    labels = pd.read_csv(data_file(data_root / "mosi" / "labels.csv"), dtype=str)
     test_half = set(labels.loc[labels["poria_split"] == "test", "id"])
     folds = [load_mosi(data_root, split="poria-test-cv", modalities=("t", "v", "a"), fold=f, folds=5) for f in range(5)]
     for f, ds in enumerate(folds):
@@ -72,7 +73,9 @@ def test_malformed_files_name_the_file(tmp_path, data_root):
     with pytest.raises(DataError, match=r"labels.csv: missing column"):
         load_mosi(tmp_path)
     import shutil
-    shutil.copy(data_root / "mosi" / "labels.csv", tmp_path / "mosi" / "labels.csv")
+    (tmp_path / "mosi" / "labels.csv").unlink()
+    src = data_file(data_root / "mosi" / "labels.csv")
+    shutil.copy(src, tmp_path / "mosi" / src.name)   # labels.csv or labels.csv.gz: both are read
     (tmp_path / "mosi" / "utterance_features.npz").write_bytes(b"not a zip")
     with pytest.raises(DataError, match="utterance_features.npz: not a readable"):
         load_mosi(tmp_path)

@@ -9,6 +9,7 @@ import pytest
 import torch
 from transformers import AutoModel
 
+from fdcmdie.data.location import data_file
 from fdcmdie.experiments import finished, read_log
 from fdcmdie.portable import folder_bytes, pack_encoder, unpack_encoder, used_token_ids
 from fdcmdie.text_encoder import load_encoder, resolve_encoder
@@ -17,7 +18,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def mosi_texts(data_root, n=None):
-    texts = pd.read_csv(data_root / "mosi" / "labels.csv")["text"].fillna(".").astype(str).tolist()
+    texts = pd.read_csv(data_file(data_root / "mosi" / "labels.csv"))["text"].fillna(".").astype(str).tolist()
     return texts[:n] if n else texts
 
 
@@ -59,7 +60,7 @@ def test_gpu_recipe_pack_run_collect_on_cpu(tmp_path, data_root):
     (shipped / "some-pair" / "model.safetensors").write_bytes(b"x" * 1000)
     where = ["--shipped", str(shipped), "--aside", str(aside)]
     assert script.main(["pack", "--bundle", str(bundle), "--data-root", str(data_root), *where]) == 0
-    assert (bundle / "data" / "mosi" / "labels.csv").is_file() and (bundle / "encoder" / "packed.safetensors").is_file()
+    assert data_file(bundle / "data" / "mosi" / "labels.csv").is_file() and (bundle / "encoder" / "packed.safetensors").is_file()
     assert not shipped.exists() and (aside / "checkpoints" / "some-pair" / "model.safetensors").stat().st_size == 1000
     out = tmp_path / "out"
     rc = script.main(["run", "--bundle", str(bundle), "--out", str(out), "--seeds", "1", "--jobs", "1",

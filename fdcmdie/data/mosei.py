@@ -5,11 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 
 from .base import Dataset, Split
+from .location import resolve_root
 from .mosi import read_labels
 
 
-def load_mosei(root: str | Path) -> Dataset:
-    path = Path(root) / "mosei" / "labels.csv"
+def load_mosei(root: str | Path | None = None) -> Dataset:
+    """``<root>/mosei/labels.csv`` (or .csv.gz); ``root`` None or "" is the default data (location.py)."""
+    path = resolve_root(root) / "mosei" / "labels.csv"
     df = read_labels(path, ["id", "video_id", "text", "label", "split"])
 
     def make(name: str) -> Split:

@@ -1,5 +1,6 @@
-"""The shared CMU-MOSI bundle (``<root>/mosi``): transcripts, labels, standard and Poria splits, and one real
-utterance-level feature vector per segment (openSMILE audio 73-d, 3D-CNN video 100-d, text-CNN 100-d).
+"""The CMU-MOSI bundle (``<root>/mosi``; shipped in data/mosi, see data/README.md): transcripts, labels, standard
+and Poria splits, and one real utterance-level feature vector per segment (openSMILE audio 73-d, 3D-CNN video
+100-d, text-CNN 100-d).
 
 Leakage rule (data README): the video and text-CNN vectors were trained with labels on Poria's train half, so
 on the standard split only ``audio`` is allowed. On Poria's split the test half is leak-free, but on its train
@@ -15,14 +16,15 @@ import numpy as np
 import pandas as pd
 
 from .base import DataError, Dataset, Split
+from .location import data_file, resolve_root
 
 LABEL_COLUMNS = ["id", "video_id", "clip_id", "text", "label", "split", "poria_split"]
 FEATURE_KEYS = {"a": "audio", "v": "video"}
 
 
 def read_labels(path: Path, columns: list[str]) -> pd.DataFrame:
-    if not path.is_file():
-        raise DataError(f"{path}: file not found (point data.root at the folder holding mosi/ and mosei/)")
+    """The labels CSV at ``path`` (or ``path``.gz), checked for ``columns`` and numeric labels."""
+    path = data_file(path, hint="point data.root (the app's --data) at the folder holding mosi/ and mosei/")
     try:
         df = pd.read_csv(path, dtype={"id": str, "video_id": str, "clip_id": str})
     except Exception as e:  # pandas raises many types for broken CSVs
@@ -37,8 +39,7 @@ def read_labels(path: Path, columns: list[str]) -> pd.DataFrame:
 
 
 def read_features(path: Path) -> dict[str, np.ndarray]:
-    if not path.is_file():
-        raise DataError(f"{path}: file not found")
+    path = data_file(path, hint="point data.root (the app's --data) at the folder holding mosi/ and mosei/")
     try:
         z = np.load(path, allow_pickle=False)
         arrays = {k: z[k] for k in z.files}
@@ -91,13 +92,14 @@ def _test_half_folds(df: pd.DataFrame, fold: int, folds: int, seed: int) -> pd.S
 SPLITS = ("standard", "poria", "poria-honest", "poria-test-cv")
 
 
-def load_mosi(root: str | Path, *, split: str = "standard", modalities=("t", "a"), text_source: str = "transcript",
+def load_mosi(root: str | Path | None = None, *, split: str = "standard", modalities=("t", "a"), text_source: str = "transcript",
               valid_fraction: float = 0.1, fold: int = 0, folds: int = 5, seed: int = 0) -> Dataset:
-    """Read the bundle into a Dataset. ``modalities`` ⊆ {t, v, a}; text comes from transcripts unless
+    """Read the bundle under ``root`` (data.root: None or "" is the default, see location.py) into a Dataset.
+    ``modalities`` ⊆ {t, v, a}; text comes from transcripts unless
     ``text_source="cnn"`` (the bundle's text-CNN vectors). ``split``: "standard", "poria" (validation carved
     from Poria's train half), "poria-honest" (validation and test from Poria's test half, by video) or
     "poria-test-cv" (fold ``fold`` of ``folds`` by video inside Poria's test half)."""
-    root = Path(root) / "mosi"
+    root = resolve_root(root) / "mosi"
     uses_video = "v" in modalities
     uses_cnn = "t" in modalities and text_source == "cnn"
     if split == "standard" and (uses_video or uses_cnn):

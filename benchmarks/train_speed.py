@@ -1,6 +1,7 @@
 """Training speed of the text-path recipes on this machine; writes docs/benchmarks/train.md.
 
     HF_HUB_OFFLINE=1 .venv/bin/python benchmarks/train_speed.py [--steps 3] [--threads 1] [--write]
+    HF_HUB_OFFLINE=1 .venv/bin/python benchmarks/train_speed.py --encoder multilingual-e5-small --write   # train-e5.md
 
 One subprocess per recipe (so peak RSS is the recipe's own), text-only FD-CMDIE on the MOSI standard split, d = 256,
 batch 32, one similar + one different member per anchor and step (``configs/mosi-ft.yaml``'s value):
@@ -29,12 +30,13 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 RECIPES = {  # name -> --set overrides on configs/mosi-ft.yaml
     "frozen": ["model.text_finetune_layers=0"],
     "top-2": ["model.text_finetune_layers=2"],
+    "top-4": ["model.text_finetune_layers=4"],
     "whole": ["model.text_finetune_layers=-1"],
 }
 COMMON = ["model.modalities=[t]", "model.d=256", "loss.members_per_step=1"]
 
 
-def measure(recipe: str, source: str, steps: int, threads: int, data_root: str) -> dict:
+def measure(recipe: str, source: str, steps: int, threads: int, data_root: str, encoder: str) -> dict:
     """Runs inside the subprocess: time one recipe, return its numbers."""
     import torch
 
@@ -43,7 +45,8 @@ def measure(recipe: str, source: str, steps: int, threads: int, data_root: str) 
     from fdcmdie.train import Run
 
     cfg = load_config("configs/mosi-ft.yaml", COMMON + RECIPES[recipe] + [
-        f"loss.member_source={source}", f"train.threads={threads}", f"data.root={data_root}"])
+        f"loss.member_source={source}", f"train.threads={threads}", f"data.root={data_root}",
+        f"model.text_encoder={encoder}"])
     t = time.perf_counter()
     run = Run(cfg, progress=False)
     setup_s = time.perf_counter() - t
@@ -92,13 +95,14 @@ def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--steps", type=int, default=3, help="timed training steps per recipe (after one warm-up step)")
     p.add_argument("--threads", type=int, default=1, help="torch threads per subprocess (training jobs here use 1)")
-    p.add_argument("--data-root", default=os.environ.get("FDCMDIE_DATA", "../shared/data"))
+    p.add_argument("--data-root", default=os.environ.get("FDCMDIE_DATA", str(ROOT / "data")))
+    p.add_argument("--encoder", default="minilm", help="model.text_encoder (minilm, multilingual-e5-small, …)")
     p.add_argument("--only", action="append", help="recipe/source pairs to run, e.g. top-2/bank (default: all)")
     p.add_argument("--write", action="store_true", help="write docs/benchmarks/train.md")
     p.add_argument("--child", nargs=2, metavar=("RECIPE", "SOURCE"), help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.child:
-        print(json.dumps(measure(*args.child, args.steps, args.threads, args.data_root)))
+        print(json.dumps(measure(*args.child, args.steps, args.threads, args.data_root, args.encoder)))
         return 0
     from machine import describe
 
@@ -109,7 +113,7 @@ def main() -> int:
             if args.only and f"{recipe}/{source}" not in args.only:
                 continue
             cmd = [sys.executable, __file__, "--child", recipe, source, "--steps", str(args.steps),
-                   "--threads", str(args.threads), "--data-root", args.data_root]
+                   "--threads", str(args.threads), "--data-root", args.data_root, "--encoder", args.encoder]
             env = {**os.environ, "OMP_NUM_THREADS": str(args.threads)}
             proc = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, env=env)
             if proc.returncode:
@@ -120,10 +124,10 @@ def main() -> int:
     lines = ["# Training-speed benchmark", "",
              "Made by `benchmarks/train_speed.py` (rerun it to refresh this file): "
              f"`HF_HUB_OFFLINE=1 .venv/bin/python benchmarks/train_speed.py --steps {args.steps} --threads {args.threads} "
-             "--write`.", "",
+             f"--encoder {args.encoder} --write`.", "",
              f"- Machine: {describe()}; shared with other agents' jobs: 1-min load average {load0:.1f} at the start, "
              f"{os.getloadavg()[0]:.1f} at the end, so absolute times are upper bounds.",
-             f"- Text-only FD-CMDIE, MOSI standard split (1284 training samples), d = 256, k = 3, batch 32, "
+             f"- Text encoder `{args.encoder}`. Text-only FD-CMDIE, MOSI standard split (1284 training samples), d = 256, k = 3, batch 32, "
              f"{args.threads} torch thread(s), one similar + one different member per anchor and step.",
              "- Each recipe in its own process: the refresh (sample sets + bank over the training set, once per epoch), "
              f"one warm-up step, the median of {args.steps} steps, one validation pass (229 samples); "
@@ -134,7 +138,8 @@ def main() -> int:
     text = "\n".join(lines)
     print(text)
     if args.write:
-        out = ROOT / "docs" / "benchmarks" / "train.md"
+        tag = "" if args.encoder == "minilm" else ("-e5" if "e5" in args.encoder else "-" + Path(args.encoder).name)
+        out = ROOT / "docs" / "benchmarks" / f"train{tag}.md"
         out.write_text(text)
         print(f"wrote {out}")
     return 0

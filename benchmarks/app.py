@@ -42,8 +42,8 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
 import numpy as np  # noqa: E402
 from machine import cpu_name  # noqa: E402
-from serving import free_port, start_app, wait_http  # noqa: E402
 
+from fdcmdie.app.serving import free_port, start_app, wait_http  # noqa: E402
 from fdcmdie.checkpoint import DEFAULT_PAIR  # noqa: E402
 
 SAMPLE_TARGET_S, MAP_TARGET_S, UPLOAD_TARGET_S = 0.100, 2.0, 3.0

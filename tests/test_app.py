@@ -16,17 +16,7 @@ from fdcmdie.app import cases as cases_tab
 from fdcmdie.app import explorer, model_card, space, upload
 from fdcmdie.app.common import NOTES, safe
 from fdcmdie.explain.projections import Projection
-from test_app_support import UMAP_SMALL, app_checkpoints, app_context  # noqa: F401  (fixtures)
-
-
-@pytest.fixture(scope="module")
-def ctx(app_context):
-    return app_context
-
-
-@pytest.fixture(scope="module")
-def view(ctx):
-    return ctx.split_view("main", "test")
+from test_app_support import UMAP_SMALL
 
 
 @pytest.fixture(scope="module")
@@ -404,7 +394,7 @@ def test_blocks_page_builds_and_cli_defaults(ctx):
     from fdcmdie.experiments import load_plan
 
     args = app.parse_args([])
-    assert (args.checkpoint, args.compare_checkpoint, args.data) == (*DEFAULT_PAIR, "../shared/data")
+    assert (args.checkpoint, args.compare_checkpoint, args.data) == (*DEFAULT_PAIR, None)  # each checkpoint's own data
     # the default pair is shipped, from a plan pair that differs only in CL, and README names it as the default
     _, plan = load_plan("configs/experiments.yaml")
     shipped = {f"checkpoints/{e.name}": e for e in plan if e.ship}

@@ -17,13 +17,12 @@ from fdcmdie.config import load_config
 from fdcmdie.data import Normalizer
 from fdcmdie.data.location import data_file
 from fdcmdie.model import build_model
-from test_app_support import app_checkpoints  # noqa: F401  (fixture)
 
 SIZES = {"train": 60, "valid": 20, "test": 30}
 
 
 @pytest.fixture(scope="module")
-def mosei_ctx(tmp_path_factory, data_root, app_checkpoints):  # noqa: F811
+def mosei_ctx(tmp_path_factory, data_root, app_checkpoints):
     root = tmp_path_factory.mktemp("mosei-data")
     labels = pd.read_csv(data_file(data_root / "mosei" / "labels.csv"), dtype={"id": str, "video_id": str, "clip_id": str})
     part = pd.concat([labels[labels["split"] == s].head(n) for s, n in SIZES.items()])

@@ -1,17 +1,13 @@
-"""Shared setup of the app tests (test_app*.py, test_explain*.py, test_e2e_browser.py): a pair of tiny checkpoints on
-the real MOSI Poria split, selected and tested on its test half (``data.split=poria-honest``; t, v, a; frozen MiniLM;
-d = 32, k = 1; one epoch; with and without contrastive learning), or the shipped ``checkpoints/mosi-honest-tav-ft`` pair
-when both are there.
-
-Import the fixtures into a test module (``from test_app_support import app_checkpoints, app_context``); the trained
-pair is built once per pytest process whichever module asks first.
-"""
+"""Helpers of the app tests (the fixtures built on them are in conftest.py): the checkpoint pair on the real MOSI
+Poria split, selected and tested on its test half (``data.split=poria-honest``; t, v, a; frozen MiniLM; d = 32, k = 1;
+one epoch; with and without contrastive learning), or the shipped ``checkpoints/mosi-honest-tav-ft`` pair when both
+are there; and what the browser tests share (Chromium, waiting for text, no error toasts, screenshots)."""
 from __future__ import annotations
 
+import subprocess
 import threading
+from dataclasses import dataclass
 from pathlib import Path
-
-import pytest
 
 from fdcmdie.config import load_config
 
@@ -22,6 +18,11 @@ TINY = ["data.split=poria-honest", "data.valid_fraction=0.3", "model.modalities=
         "train.batch_size=64", "train.lr=0.002", "train.device=cpu"]
 LIMIT_TRAIN = 320  # training samples per tiny run
 UMAP_SMALL = {"umap_max_samples": 120, "umap_epochs": 40}
+
+ARTIFACTS = ROOT / "tests" / "_artifacts"   # screenshots and server logs of the browser tests (gitignored)
+CHROMIUM = "/usr/bin/chromium"              # Debian's; CI installs it with apt-get, never `playwright install`
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run"]
 
 _built: dict = {}
 _lock = threading.Lock()
@@ -62,21 +63,52 @@ def checkpoint_pair(base: Path, data_root: Path) -> tuple[Path, Path]:
         return _built["pair"]
 
 
-@pytest.fixture(scope="session")
-def app_checkpoints(tmp_path_factory, data_root) -> tuple[Path, Path]:
-    return checkpoint_pair(tmp_path_factory.getbasetemp() / "app-checkpoints", data_root)
+# ------------------------------------------------------------------------------------------------ browser
 
 
-@pytest.fixture(scope="session")
-def app_context(app_checkpoints, data_root, tmp_path_factory):
-    """An AppContext on the pair, with small UMAP settings and its own map cache; no warm-up thread."""
-    from fdcmdie.app import AppContext, AppOptions
+@dataclass
+class ServedApp:
+    url: str
+    log: Path
+    proc: subprocess.Popen | None = None
 
-    with _lock:
-        if "ctx" not in _built:
-            cl, nocl = app_checkpoints
-            opts = AppOptions(checkpoint=str(cl), compare_checkpoint=str(nocl), data=str(data_root),
-                              cache_dir=str(tmp_path_factory.getbasetemp() / "app-cache"), asr=False,
-                              warm_up=False, browse_checkpoints=(), **UMAP_SMALL)
-            _built["ctx"] = AppContext(opts)
-        return _built["ctx"]
+    def mark(self) -> int:
+        """A position in the server log (``log_since`` reads from there)."""
+        return len(self.log.read_text()) if self.log.is_file() else 0
+
+    def log_since(self, mark: int) -> str:
+        return self.log.read_text()[mark:]
+
+
+def text_of(page, selector: str) -> str:
+    return page.locator(selector).inner_text()
+
+
+def wait_text(page, selector: str, needle: str, timeout_s: float) -> None:
+    page.wait_for_function("([sel, needle]) => { const e = document.querySelector(sel); "
+                           "return e && e.innerText.includes(needle); }", arg=[selector, needle],
+                           timeout=timeout_s * 1000)
+
+
+def wait_tab(page, name: str, timeout_s: float = 60) -> None:
+    """Wait until the tab called ``name`` is the selected one (a tab switch is its own server round trip)."""
+    page.wait_for_function("(name) => [...document.querySelectorAll('[role=tab]')].some("
+                           "t => t.innerText.trim() === name && t.getAttribute('aria-selected') === 'true')",
+                           arg=name, timeout=timeout_s * 1000)
+
+
+def error_toasts(page) -> list[str]:
+    errors = page.locator(".toast-body.error")
+    return [errors.nth(i).inner_text() for i in range(errors.count())]
+
+
+def no_error_toasts(page) -> None:
+    assert not (toasts := error_toasts(page)), toasts
+    assert "Traceback" not in page.content()
+
+
+def screenshot(page, name: str) -> Path:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    path = ARTIFACTS / f"{name}.png"
+    page.screenshot(path=str(path), full_page=True)
+    return path

@@ -9,7 +9,6 @@ from fdcmdie.evaluate import Predictions
 from fdcmdie.explain import cases as C
 from fdcmdie.explain import contributions as G
 from fdcmdie.explain import projections as P
-from test_app_support import app_checkpoints  # noqa: F401  (fixture)
 
 
 def clustered(n: int = 40, d: int = 16, seed: int = 0) -> dict[str, np.ndarray]:

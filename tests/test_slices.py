@@ -8,12 +8,6 @@ import pytest
 from fdcmdie.app import compare
 from fdcmdie.explain.slices import KINDS, align, disagreements, slice_figure, slice_table, slices, video_of
 from fdcmdie.metrics import compute_metrics
-from test_app_support import app_checkpoints, app_context  # noqa: F401  (fixtures)
-
-
-@pytest.fixture(scope="module")
-def ctx(app_context):
-    return app_context
 
 
 @pytest.fixture(scope="module")

@@ -1,4 +1,4 @@
-"""The Representation-space tab (fdcmdie/app/space.py) on the real MOSI pair of test_app_support: UMAP / PCA / t-SNE
+"""The Representation-space tab (fdcmdie/app/space.py) on the app tests' MOSI pair (conftest.py): UMAP / PCA / t-SNE
 maps and how new points are placed on each, the CL-effect numbers, one sample's constellation and neighbours, colour by
 error and video, word search, map clicks, export (PNG, SVG, CSV)."""
 from __future__ import annotations
@@ -9,22 +9,17 @@ import pytest
 
 from fdcmdie.app import space
 from fdcmdie.explain import projections as P
-from test_app_support import UMAP_SMALL, app_checkpoints, app_context  # noqa: F401  (fixtures)
+from test_app_support import UMAP_SMALL
 
 
-@pytest.fixture(scope="module")
-def ctx(app_context):
-    for key in ("main", "compare"):   # what the background does, here in this thread
+@pytest.fixture(scope="module", autouse=True)
+def maps(ctx):
+    """Every map, the numbers and the neighbour index: what the background does, here in this thread."""
+    for key in ("main", "compare"):
         for method in ("umap", "pca", "tsne"):
-            app_context.projection(key, "test", method)
-        app_context.geometry(key, "test")
-        app_context.sample_space(key, "test")
-    return app_context
-
-
-@pytest.fixture(scope="module")
-def view(ctx):
-    return ctx.split_view("main", "test")
+            ctx.projection(key, "test", method)
+        ctx.geometry(key, "test")
+        ctx.sample_space(key, "test")
 
 
 def selection(view, row=2):

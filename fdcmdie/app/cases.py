@@ -2,12 +2,15 @@
 opens in the sample explorer."""
 from __future__ import annotations
 
+import gradio as gr
 import pandas as pd
 
 from ..data import DataError
 from ..explain.cases import CATEGORY_HELP, case_rows, select_cases
 from ..explain.shapley import NOTE as SHAPLEY_NOTE
+from .common import callback, note
 from .context import AppContext
+from .shared import Shared
 
 
 def case_table(ctx: AppContext, model_key: str = "main", split: str = "test", per_category: int = 2):
@@ -35,3 +38,37 @@ def case_id(table, row_index) -> str:
     if row_index is None or not 0 <= int(row_index) < len(df) or "id" not in df.columns:
         raise ValueError("click a row of the case table")
     return str(df.iloc[int(row_index)]["id"])
+
+
+def load_cases(ctx: AppContext, model_key: str = "main"):
+    """(table with its column widths, legend) of one checkpoint's cases."""
+    df, md = case_table(ctx, model_key or "main")
+    n = len(df.columns)
+    widths = (["9%", "10%", "24%"] + [f"{57 / (n - 3):.1f}%"] * (n - 3)) if n > 3 else None
+    return gr.Dataframe(value=df, column_widths=widths), md
+
+
+def init_cases(ctx: AppContext, model_key: str):
+    """On page load: the checkpoints that load as choices, and the cases of the chosen one."""
+    choices = ctx.model_choices() or [("main checkpoint", "main")]
+    keys = [k for _, k in choices]
+    key = model_key if model_key in keys else keys[0]
+    return (gr.update(choices=choices, value=key), *load_cases(ctx, key))
+
+
+def open_case(table, model_key: str, evt: gr.SelectData):
+    """A click on a case: (tabs, model, split, sample) that open it in the explorer."""
+    return gr.Tabs(selected="explorer"), model_key or "main", "test", case_id(table, evt.index)
+
+
+def build(ctx: AppContext, shared: Shared) -> None:
+    with gr.Tab("Case studies", id="cases"):
+        gr.HTML(note("cases"))
+        model = gr.Dropdown(choices=[(slot.short_label, key) for key, slot in ctx.slots.items()], value="main",
+                            label="model · data it was trained on (MOSI or MOSEI)", elem_id="cases-model")
+        legend = gr.Markdown()
+        table = gr.Dataframe(interactive=False, wrap=True, max_height=520, elem_id="cases-table",
+                             label="cases (click a row to open it in the explorer)")
+    shared.demo.load(callback(init_cases, ctx), [model], [model, table, legend])
+    model.input(callback(load_cases, ctx), [model], [table, legend])
+    table.select(callback(open_case), [table, model], shared.open_sample)

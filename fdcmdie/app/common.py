@@ -1,8 +1,11 @@
-"""Small pieces every tab uses: the "how to read this" notes, error handling, number formatting."""
+"""Small pieces every tab uses: the "how to read this" notes, error handling (``safe``, ``callback``), number
+formatting."""
 from __future__ import annotations
 
 import functools
+import inspect
 import logging
+import typing
 
 import numpy as np
 
@@ -79,6 +82,24 @@ def safe(fn):
                            "or with another input.", print_exception=False) from None
 
     return wrapper
+
+
+def callback(fn, *bound):
+    """What a tab hands Gradio: ``fn`` with its first arguments bound (usually the AppContext), every error turned
+    into a page message (``safe``). ``fn`` stays a plain function tests call; the callback's signature is ``fn``'s
+    without the bound parameters, annotations resolved, so Gradio still injects ``gr.Request`` / ``gr.SelectData``
+    and counts the inputs."""
+    hints = typing.get_type_hints(fn)
+    sig = inspect.signature(fn)
+    params = [p.replace(annotation=hints.get(p.name, p.annotation)) for p in list(sig.parameters.values())[len(bound):]]
+
+    def call(*args, **kwargs):
+        return fn(*bound, *args, **kwargs)
+
+    call.__signature__ = sig.replace(parameters=params, return_annotation=inspect.Signature.empty)
+    call.__annotations__ = {p.name: p.annotation for p in params if p.annotation is not inspect.Parameter.empty}
+    call.__name__, call.__qualname__, call.__doc__ = fn.__name__, fn.__qualname__, fn.__doc__
+    return safe(call)
 
 
 def signed(x: float | None, digits: int = 2) -> str:

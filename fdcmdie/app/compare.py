@@ -2,14 +2,16 @@
 disagree most; a disagreement row opens in the sample explorer. The analysis is ``explain.slices``."""
 from __future__ import annotations
 
+import gradio as gr
 import numpy as np
 import pandas as pd
 
 from ..data import DataError
 from ..explain.slices import KIND_HELP, KINDS, align, disagreements, slice_figure, slice_table, slices
 from ..metrics import METRIC_NAMES, compute_metrics
-from .common import placeholder_figure, short
-from .context import AppContext
+from .common import callback, note, placeholder_figure, short
+from .context import SPLITS, AppContext
+from .shared import Shared
 
 METRICS = ("acc2_non0", "acc7", "mae", "corr")            # shown in the table (all of them, for both models)
 METRIC_CHOICES = [(METRIC_NAMES[k], k) for k in METRICS]  # the bar chart's metric
@@ -75,3 +77,27 @@ def disagreement_id(table, row_index) -> str:
     if row_index is None or "id" not in df.columns or not 0 <= int(row_index) < len(df):
         raise ValueError("click a row of the disagreement table")
     return str(df.iloc[int(row_index)]["id"])
+
+
+def open_disagreement(table, split: str, evt: gr.SelectData):
+    """A click on a disagreement: (tabs, model, split, sample) that open it in the explorer (checkpoint A)."""
+    return gr.Tabs(selected="explorer"), "main", split or "test", disagreement_id(table, evt.index)
+
+
+def build(ctx: AppContext, shared: Shared) -> None:
+    with gr.Tab("Compare A vs B", id="compare"):
+        gr.HTML(note("compare"))
+        with gr.Row():
+            split = gr.Dropdown(choices=list(SPLITS), value="test", label="split", elem_id="compare-split", scale=1)
+            kind = gr.Radio(choices=list(KINDS), value="polarity", label="slice by", elem_id="compare-kind", scale=3)
+            metric = gr.Dropdown(choices=METRIC_CHOICES, value="acc2_non0", label="bar chart",
+                                 elem_id="compare-metric", scale=1)
+        md = gr.Markdown(elem_id="compare-md")
+        plot = gr.Plot(label="metric per slice, A vs B", elem_id="compare-plot")
+        table = gr.Dataframe(interactive=False, wrap=True, max_height=360, elem_id="compare-table",
+                             label="metrics per slice (A and B)")
+        dis = gr.Dataframe(interactive=False, wrap=True, max_height=420, elem_id="compare-disagree",
+                           label="where A and B disagree most (click a row to open it in the explorer)")
+    gr.on([shared.demo.load, split.change, kind.change, metric.change], callback(compare_view, ctx),
+          [split, kind, metric], [md, table, plot, dis], show_progress="minimal")
+    dis.select(callback(open_disagreement), [dis, split], shared.open_sample)

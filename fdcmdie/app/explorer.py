@@ -1,9 +1,12 @@
 """Sample explorer tab: filter a split, pick a sample, see truth vs prediction and the GAP weights; what-if beside it.
 
-Plain functions of an AppContext; app.py wires them to components and wraps them with ``common.safe``.
+Plain functions of an AppContext (the tests call them); ``build`` lays the tab out and wires them as callbacks.
 """
 from __future__ import annotations
 
+import tempfile
+
+import gradio as gr
 import numpy as np
 import pandas as pd
 
@@ -13,8 +16,9 @@ from ..explain.cases import keep_label, nonverbal_key
 from ..explain.contributions import GapEntry, dominant_modality, gap_figure
 from ..explain.shapley import input_shapley
 from . import why
-from .common import class7_of, class7_text, md_escape, placeholder_figure, polarity_of, short, signed
-from .context import AppContext
+from .common import callback, class7_of, class7_text, md_escape, note, placeholder_figure, polarity_of, short, signed
+from .context import SPLITS, AppContext
+from .shared import Shared
 
 POLARITIES = ["any", "positive", "negative", "neutral (exactly 0)", "sign predicted wrong"]
 LARGE_ERROR = 1.5
@@ -126,15 +130,12 @@ def sample_view(ctx: AppContext, model_key: str, split: str, sample_id: str | No
 def sample_shapley(ctx: AppContext, model_key: str, split: str, row: int):
     """Shapley values of one dataset sample (ModalityShapley of one row): from the split's, when computed, else
     for this sample alone (one batch of 2^M coalitions)."""
-    from ..evaluate import model_dims
-    from ..explain.shapley import ModalityShapley, shapley_batch
+    from ..explain.shapley import ModalityShapley, split_shapley
 
     if ctx.ready(("shapley", model_key, split)):
         sv = ctx.shapley(model_key, split)
         return ModalityShapley(sv.modalities, sv.phi[row: row + 1], sv.baseline[row: row + 1], sv.pred[row: row + 1])
-    p = ctx.predictor(model_key)
-    batch = p.split_samples(split, ctx.data_root()).batch([row], model_dims(p.cfg))
-    return shapley_batch(p.model, batch, p.modalities, device=p.device)
+    return split_shapley(ctx.predictor(model_key), split, ctx.data_root(model_key), rows=[row])
 
 
 def sample_words(ctx: AppContext, model_key: str, split: str, sample_id: str | None):
@@ -230,3 +231,119 @@ def what_if_view(ctx: AppContext, model_key: str, split: str, sample_id: str | N
                       GapEntry("modified", modified.alpha, modified.gates)], p.modalities,
                      title="GAP weights: original (solid) vs modified (hatched)")
     return md, fig
+
+
+# ------------------------------------------------------------------------------------------ callbacks
+
+
+def refresh_table(ctx: AppContext, model_key: str, split: str, label_min: float, label_max: float, polarity: str,
+                  large_error: bool, disagree: bool, current: str | None):
+    """(table, sample chooser update, status) after a filter changed; the current sample stays chosen when the
+    split still has it."""
+    df, ids, msg = filter_samples(ctx, model_key, split, label_min, label_max, polarity, large_error, disagree)
+    return df, gr.update(choices=ids, value=current if has_sample(ctx, model_key, split, current) else None), msg
+
+
+def has_sample(ctx: AppContext, model_key: str, split: str, sample_id: str | None) -> bool:
+    try:
+        return bool(sample_id) and sample_id in ctx.split_view(model_key or "main", split or "test").row_of
+    except (ValueError, FileNotFoundError):
+        return False
+
+
+def pick_row(table, evt: gr.SelectData) -> str:
+    """The id of the clicked table row."""
+    row = evt.index[0] if isinstance(evt.index, (list, tuple)) else evt.index
+    return str(table.iloc[int(row)]["id"])
+
+
+def show_sample(ctx: AppContext, model_key: str, split: str, sample_id: str | None):
+    """(Markdown, GAP figure, selection, what-if transcript, what-if modality choices, what-if Markdown, what-if
+    figure) for a picked sample: the what-if side is reset."""
+    md, fig, sel = sample_view(ctx, model_key, split, sample_id)
+    text, mods = what_if_defaults(ctx, model_key, split, sample_id)
+    return md, fig, sel, text, gr.update(choices=mods, value=[]), "", None
+
+
+def show_sample_if_there(ctx: AppContext, model_key: str, split: str, sample_id: str | None):
+    """After the model or split changed: the sample redrawn when the new split has it, else the empty view."""
+    return show_sample(ctx, model_key, split, sample_id if has_sample(ctx, model_key, split, sample_id) else None)
+
+
+def show_sample_words(ctx: AppContext, selected: dict | None):
+    """(words, caption, what-if words, what-if caption) of the selected sample, after the sample view is up."""
+    if not selected:
+        return [], "", [], ""
+    value, caption = sample_words(ctx, selected["model"], selected["split"], selected["id"])
+    return value, caption, [], ""
+
+
+def export_predictions(ctx: AppContext, model_key: str, split: str) -> str:
+    return export_csv(ctx, model_key or "main", split or "test", tempfile.mkdtemp(prefix="fdcmdie-predictions-"))
+
+
+# --------------------------------------------------------------------------------------------- layout
+
+
+def build(ctx: AppContext, shared: Shared) -> None:
+    """The explorer tab; sets ``shared.model`` / ``split`` / ``sample`` (other tabs open samples through them)."""
+    with gr.Tab("Sample explorer", id="explorer"):
+        gr.HTML(note("explorer"))
+        with gr.Row():
+            model = gr.Dropdown(choices=[(slot.short_label, key) for key, slot in ctx.slots.items()], value="main",
+                                label="model · data it was trained on", elem_id="explorer-model", scale=3)
+            split = gr.Dropdown(choices=list(SPLITS), value="test", label="split", elem_id="explorer-split", scale=1)
+            label_min = gr.Slider(-3, 3, value=-3, step=0.1, label="label from", scale=2)
+            label_max = gr.Slider(-3, 3, value=3, step=0.1, label="label to", scale=2)
+        with gr.Row():
+            polarity = gr.Dropdown(POLARITIES, value="any", label="polarity (truth)", scale=2)
+            large = gr.Checkbox(label=f"large error only (≥ {LARGE_ERROR})", scale=1)
+            disagree = gr.Checkbox(label="text-only vs full prediction differ in sign", scale=1)
+        table_status = gr.Markdown(elem_id="table-status")
+        table = gr.Dataframe(value=empty_table(), interactive=False, max_height=260, wrap=True, elem_id="sample-table",
+                             label="samples (click a row)", column_widths=["15%", "8%", "10%", "8%", "9%", "50%"])
+        sample = gr.Dropdown(choices=[], value=None, label="sample id (or click a row above)", allow_custom_value=True,
+                             filterable=True, elem_id="sample-id")
+        with gr.Row():
+            shared.view_link = gr.Textbox(label="link to this view (copy it to share this sample)", buttons=["copy"],
+                                          interactive=False, elem_id="view-link", scale=3)
+            export = gr.Button("Download this split's predictions (CSV)", elem_id="export-csv", scale=1)
+            export_file = gr.File(label="predictions: id, transcript, label, prediction, α, Shapley",
+                                  elem_id="export-file", scale=2, height=90)
+        with gr.Row(equal_height=False):
+            with gr.Column(scale=1):
+                sample_md = gr.Markdown("Pick a sample in the table.", elem_id="sample-md")
+                sample_words_box = gr.HighlightedText(label=why.WORDS_LABEL, show_inline_category=False,
+                                                      elem_id="sample-words")
+                sample_words_md = gr.Markdown(elem_id="sample-words-md")
+                sample_plot = gr.Plot(label="GAP weights of this sample", elem_id="sample-plot")
+            with gr.Column(scale=1):
+                gr.Markdown("### What if …")
+                gr.HTML(note("what_if"))
+                drop = gr.CheckboxGroup(choices=[], label="switch off", elem_id="whatif-drop")
+                edit = gr.Textbox(label="transcript (edit it)", lines=2, elem_id="whatif-text")
+                run = gr.Button("Run what-if", variant="primary", elem_id="whatif-run")
+                whatif_md = gr.Markdown(elem_id="whatif-md")
+                whatif_words_box = gr.HighlightedText(label="modified input: " + why.WORDS_LABEL,
+                                                      show_inline_category=False, elem_id="whatif-words")
+                whatif_words_md = gr.Markdown(elem_id="whatif-words-md")
+                whatif_plot = gr.Plot(label="original vs modified", elem_id="whatif-plot")
+
+    shared.model, shared.split, shared.sample = model, split, sample
+    shared.filters = filters = [model, split, label_min, label_max, polarity, large, disagree]
+    shared.table_outputs = [table, sample, table_status]
+    sample_outputs = [sample_md, sample_plot, shared.selected, edit, drop, whatif_md, whatif_plot]
+
+    export.click(callback(export_predictions, ctx), [model, split], [export_file])
+    gr.on([c.change for c in filters[2:]], callback(refresh_table, ctx), filters + [sample], shared.table_outputs,
+          show_progress="minimal")
+    table.select(callback(pick_row), [table], [sample])
+    sample.change(callback(show_sample, ctx), [model, split, sample], sample_outputs)
+    shared.selected.change(callback(show_sample_words, ctx), [shared.selected],
+                           [sample_words_box, sample_words_md, whatif_words_box, whatif_words_md],
+                           show_progress="minimal")
+    gr.on([model.change, split.change], callback(refresh_table, ctx), filters + [sample], shared.table_outputs,
+          show_progress="minimal").then(callback(show_sample_if_there, ctx), [model, split, sample], sample_outputs)
+    whatif_inputs = [model, split, sample, drop, edit]
+    run.click(callback(what_if_view, ctx), whatif_inputs, [whatif_md, whatif_plot], api_name="run_what_if").success(
+        callback(what_if_words, ctx), whatif_inputs, [whatif_words_box, whatif_words_md], api_name="run_what_if_words")

@@ -1,11 +1,17 @@
 """Deep links: ``?tab=explorer&split=test&sample=<id>[&model=compare]`` opens that view, and "link to this view" gives
-the URL of what is on screen (the Embedding Projector / LIT habit of keeping the state in the URL)."""
+the URL of what is on screen (the Embedding Projector / LIT habit of keeping the state in the URL). ``build`` wires
+both once every tab is built (a link may name any tab)."""
 from __future__ import annotations
 
 from typing import Mapping
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
-from .context import SPLITS
+import gradio as gr
+
+from . import explorer
+from .common import callback
+from .context import SPLITS, AppContext
+from .shared import Shared
 
 KEYS = ("tab", "model", "split", "sample")
 
@@ -53,3 +59,35 @@ def view_link(base: str, *, tab: str = "explorer", model: str | None = None, spl
     if sample:
         query["sample"] = sample
     return f"{base}?{urlencode(query)}"
+
+
+def open_view(ctx: AppContext, tab_ids: list[str], model_key: str, split: str, label_min: float, label_max: float,
+              polarity: str, large_error: bool, disagree: bool, current: str | None, request: gr.Request):
+    """On page load: the explorer filled, opened at the view the link asks for; what the link got wrong is said in
+    the table's status line. Returns (model chooser, table, sample chooser, status, split, tabs)."""
+    choices = ctx.model_choices() or [("main checkpoint", "main")]
+    keys = [k for _, k in choices]
+    link, problems = parse_link(getattr(request, "query_params", None), tabs=tab_ids, models=keys)
+    model_key, split = link.get("model", model_key), link.get("split", split)
+    current = link.get("sample", current)
+    df, sample_update, msg = explorer.refresh_table(ctx, model_key, split, label_min, label_max, polarity, large_error,
+                                                    disagree, current)
+    if current and sample_update.get("value") != current:
+        problems.append(f"the link's sample {current!r} is not in the {split} split")
+    if problems:
+        msg = f"{msg} ⚠ {'; '.join(problems)}."
+    return (gr.update(choices=choices, value=model_key if model_key in keys else keys[0]), df, sample_update, msg,
+            split, gr.Tabs(selected=link["tab"]) if "tab" in link else gr.skip())
+
+
+def make_link(model_key: str, split: str, sample_id: str | None, request: gr.Request) -> str:
+    return view_link(page_url(request), model=model_key, split=split, sample=sample_id)
+
+
+def build(ctx: AppContext, shared: Shared) -> None:
+    """Open the linked view on page load; keep "link to this view" up to date."""
+    s = shared
+    s.demo.load(callback(open_view, ctx, list(s.tab_ids)), s.filters + [s.sample],
+                [s.model, s.table_outputs[0], s.sample, s.table_outputs[2], s.split, s.tabs])
+    gr.on([s.selected.change, s.model.change, s.split.change], callback(make_link), [s.model, s.split, s.sample],
+          [s.view_link], show_progress="hidden", api_visibility="private")

@@ -5,10 +5,13 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import gradio as gr
+
 from ..explain import MOD_NAMES
 from ..explain.contributions import average_contributions, average_figure
-from .common import modality_list, placeholder_figure
+from .common import callback, modality_list, note, placeholder_figure
 from .context import AppContext
+from .shared import Shared
 
 METRIC_NAMES = {"acc2_has0": "Acc-2 (has-0)", "acc2_non0": "Acc-2 (non-0)", "f1_has0": "F1 (has-0)",
                 "f1_non0": "F1 (non-0)", "acc7": "Acc-7", "mae": "MAE", "corr": "Corr"}
@@ -145,3 +148,24 @@ def robustness_view(ctx: AppContext, split: str = "test"):
     if comparison := dropout_comparison(results):
         lines += ["", "**Trained with modality dropout vs without**", "", *comparison, *dropout_comparison(results, "mae")]
     return "\n".join(lines), robustness_figure(shown)
+
+
+def card_view(ctx: AppContext):
+    """(headline, average-α figure, checkpoints, all results, robustness Markdown, robustness figure)."""
+    headline, full = results_markdown(ctx)
+    return (headline, average_alpha_figure(ctx), checkpoints_markdown(ctx), full or "*not generated yet*",
+            *robustness_view(ctx))
+
+
+def build(ctx: AppContext, shared: Shared) -> None:
+    with gr.Tab("Model card", id="card"):
+        gr.HTML(note("card"))
+        headline = gr.Markdown(elem_id="card-headline")
+        plot = gr.Plot(label="average GAP weights", elem_id="card-plot")
+        checkpoints = gr.Markdown(elem_id="card-md")
+        robust_md = gr.Markdown(elem_id="card-robustness")
+        robust_plot = gr.Plot(label="robustness: Acc-2 (non-0) as a modality is removed or noised, words dropped",
+                              elem_id="card-robustness-plot")
+        with gr.Accordion("All results (docs/RESULTS.md)", open=False):
+            results = gr.Markdown(elem_id="card-results")
+    shared.demo.load(callback(card_view, ctx), None, [headline, plot, checkpoints, results, robust_md, robust_plot])

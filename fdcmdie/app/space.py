@@ -9,12 +9,16 @@ points (t-SNE). A click on a point reaches Python through a small script (``CLIC
 """
 from __future__ import annotations
 
+import tempfile
+
+import gradio as gr
 import numpy as np
 
 from ..data import DataError
 from ..explain.projections import COLOR_BY, METHODS, export_map, hover_texts, matching_rows, projection_figure
-from .common import placeholder_figure, signed
-from .context import AppContext
+from .common import callback, note, placeholder_figure, signed
+from .context import SPLITS, AppContext
+from .shared import Shared
 
 SLOTS = ("main", "compare")
 MAP_IDS = {"main": "map-main", "compare": "map-compare"}
@@ -22,6 +26,7 @@ COLOR_CHOICES = [(label, key) for key, label in COLOR_BY.items()]
 METHOD_CHOICES = [(label, key) for key, label in METHODS.items()]
 K_NEIGHBOURS = 8
 NEIGHBOUR_COLUMNS = ["#", "id", "similarity", "label", "prediction", "transcript"]
+NEIGHBOUR_WIDTHS = ["5%", "17%", "12%", "9%", "12%", "45%"]
 
 # plotly_click on either map → "<sample id>|<map>|<time>" into the hidden #space-click textbox (its change event
 # then opens the sample). Re-binds whenever plotly re-creates a plot's event emitter (gd._ev).
@@ -360,3 +365,88 @@ def export_maps(ctx: AppContext, split: str, method: str, color_by: str, selecte
     if not files:
         raise ValueError("no map is ready to export yet: wait until the maps appear")
     return files
+
+
+def export_view(ctx: AppContext, split: str, method: str, color_by: str, selected: dict | None) -> list[str]:
+    return export_maps(ctx, split, method, color_by, selected, tempfile.mkdtemp(prefix="fdcmdie-maps-"))
+
+
+# ------------------------------------------------------------------------------------------- clicks, layout
+
+
+def open_click(value: str | None, split: str):
+    """A click on a map point: (model, split, sample) that open it in the explorer (the constellation follows)."""
+    hit = parse_click(value)
+    if hit is None:
+        return gr.skip(), gr.skip(), gr.skip()
+    key, sample_id = hit
+    return key, split or "test", sample_id
+
+
+def open_neighbour(table, selected: dict | None, evt: gr.SelectData):
+    """A click on a neighbour row: (model, split, sample) of that neighbour."""
+    selected = selected or {}
+    return selected.get("model") or "main", selected.get("split") or "test", neighbour_id(table, evt.index)
+
+
+def to_explorer():
+    return gr.Tabs(selected="explorer")
+
+
+def build(ctx: AppContext, shared: Shared) -> None:
+    with gr.Tab("Representation space", id="space"):
+        gr.HTML(note("space"))
+        with gr.Row():
+            split = gr.Dropdown(choices=list(SPLITS), value="test", label="split", scale=1)
+            method = gr.Radio(choices=METHOD_CHOICES, value="umap", label="projection", elem_id="space-method", scale=2)
+            color_by = gr.Radio(choices=COLOR_CHOICES, value="feature", label="colour by", elem_id="space-color",
+                                scale=5)
+        with gr.Row():
+            query = gr.Textbox(label="highlight the samples whose transcript contains … (Enter)",
+                               placeholder="e.g. boring", elem_id="space-query", scale=4)
+            export = gr.Button("Export both maps: PNG, SVG, CSV", elem_id="space-export", scale=1)
+        status = gr.Markdown(elem_id="space-status")
+        with gr.Row():
+            map_main = gr.Plot(label="with contrastive learning", elem_id="map-main")
+            map_compare = gr.Plot(label="without contrastive learning", elem_id="map-compare")
+        click = gr.Textbox(visible="hidden", elem_id="space-click")  # filled by CLICK_JS
+        with gr.Row(equal_height=False):
+            with gr.Column(scale=2):
+                sample_md = gr.Markdown(elem_id="space-sample")
+                open_button = gr.Button("Open in the Sample explorer tab", size="sm", elem_id="space-open")
+            with gr.Column(scale=3):
+                nn_shared = gr.Dataframe(value=empty_neighbours(), interactive=False, wrap=True, max_height=260,
+                                         elem_id="nn-shared", column_widths=NEIGHBOUR_WIDTHS,
+                                         label="nearest samples in the shared space (T_s, V_s, A_s)")
+                nn_private = gr.Dataframe(value=empty_neighbours(), interactive=False, wrap=True, max_height=260,
+                                          elem_id="nn-private", column_widths=NEIGHBOUR_WIDTHS,
+                                          label="nearest samples in the private space (T_d, V_d, A_d)")
+        files = gr.File(label="exported maps", file_count="multiple", elem_id="space-files")
+        hist = gr.Plot(label="per-sample cosines", elem_id="space-hist")
+        cosines = gr.Markdown(elem_id="space-cosines")
+        shown_maps = gr.State(None)     # token of the maps last drawn
+        shown_effect = gr.State(None)   # token of the numbers last drawn
+        timer = gr.Timer(3.0)
+
+    demo, selected, upload = shared.demo, shared.selected, shared.upload
+    inputs = [split, color_by, selected, upload]
+    outputs = [map_main, map_compare, status, cosines, shown_maps]
+    draw = callback(projection_view, ctx)
+    demo.load(draw, inputs + [method, query], outputs, api_name="draw_maps")
+    gr.on([split.change, color_by.change, method.change, query.submit, selected.change, upload.change], draw,
+          inputs + [method, query], outputs, show_progress="minimal")
+    timer.tick(callback(refresh_if_changed, ctx), inputs + [shown_maps, method, query], outputs, show_progress="hidden",
+               api_visibility="private")
+    gr.on([demo.load, split.change], callback(effect_view, ctx), [split], [hist, shown_effect],
+          api_visibility="private")
+    timer.tick(callback(refresh_effect, ctx), [split, shown_effect], [hist, shown_effect], show_progress="hidden",
+               api_visibility="private")
+    gr.on([demo.load, selected.change], callback(neighbour_view, ctx), [selected], [sample_md, nn_shared, nn_private],
+          show_progress="hidden")
+    explorer_view = [shared.model, shared.split, shared.sample]
+    click.change(callback(open_click), [click, split], explorer_view, api_visibility="private")
+    for table in (nn_shared, nn_private):
+        table.select(callback(open_neighbour), [table, selected], explorer_view)
+    open_button.click(callback(to_explorer), None, [shared.tabs], api_visibility="private")
+    export.click(callback(export_view, ctx), [split, method, color_by, selected], [files])
+    demo.load(None, None, None, js=CLICK_JS)

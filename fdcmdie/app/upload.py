@@ -1,21 +1,31 @@
 """Upload tab: a video or audio file (or a webcam / microphone recording), or typed text alone → what was extracted,
-the prediction, the GAP weights, and which modalities the checkpoint could use."""
+the prediction, the GAP weights, and which modalities the checkpoint could use.
+
+Plain functions of an AppContext (the tests call them); ``build`` lays the tab out and wires them as callbacks."""
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import gradio as gr
 import numpy as np
 
 from ..explain import MOD_NAMES
 from ..explain.contributions import GapEntry, gap_figure
 from ..explain.shapley import input_shapley
 from . import why
-from .common import class7_text, md_escape, modality_list, placeholder_figure, short, signed
+from .common import callback, class7_text, md_escape, modality_list, note, placeholder_figure, short, signed
 from .context import AppContext
+from .shared import Shared
 
 ORDER = ("t", "v", "a")
+MB = 1024 * 1024   # one MB as the browser's size refusal counts it (Gradio: 1024², "Mb"): the page says the same limit
+EXAMPLE_CLIP = Path(__file__).resolve().parents[2] / "assets" / "example-review.mp4"
+EXAMPLES = ([[str(EXAMPLE_CLIP), ""]] if EXAMPLE_CLIP.is_file() else []) + [
+    [None, "i loved every minute of this film, the cast is brilliant"],
+    [None, "what a waste of two hours, the plot makes no sense"],
+    [None, "it was okay i guess, nothing special"]]
 
 
 @dataclass
@@ -39,10 +49,10 @@ def support_overview(ctx: AppContext) -> str:
     for key in ctx.model_keys():
         p = ctx.predictor(key)
         support = p.clip_support()
-        marks = ", ".join(f"{MOD_NAMES[m]} {'✓' if why is None else '✗'}" for m, why in support.items())
+        marks = ", ".join(f"{MOD_NAMES[m]} {'✓' if reason is None else '✗'}" for m, reason in support.items())
         lines.append(f"- **{ctx.slots[key].label}** can use from a clip: {marks}")
-        lines += [f"    - {MOD_NAMES[m]}: {md_escape(why)}" for m, why in support.items()
-                  if why is not None and key == "main"]
+        lines += [f"    - {MOD_NAMES[m]}: {md_escape(reason)}" for m, reason in support.items()
+                  if reason is not None and key == "main"]
     return "\n".join(lines)
 
 
@@ -52,7 +62,7 @@ def check_file(ctx: AppContext, path: str | None) -> Path | None:
     p = Path(path)
     if not p.is_file():
         raise ValueError(f"the uploaded file {p.name!r} is not there any more; upload it again")
-    size_mb = p.stat().st_size / 1e6
+    size_mb = p.stat().st_size / MB
     if size_mb > ctx.options.max_upload_mb:
         raise ValueError(f"{p.name} is {size_mb:.1f} MB, above this app's {ctx.options.max_upload_mb:g} MB limit; "
                          "trim the clip and upload it again")
@@ -205,6 +215,54 @@ def support_markdown(predictor, e, clip) -> str:
                 src = f"{len(frames)} frames from the clip"
             rows.append(f"- **{MOD_NAMES[m]}** ✓ used: {src}")
         else:
-            why = e.ignored.get(m) or support.get(m) or "missing"
-            rows.append(f"- **{MOD_NAMES[m]}** — not used: {md_escape(why)}")
+            reason = e.ignored.get(m) or support.get(m) or "missing"
+            rows.append(f"- **{MOD_NAMES[m]}** — not used: {md_escape(reason)}")
     return f"**What {predictor.name} used from this input**\n\n" + "\n".join(rows)
+
+
+def run(ctx: AppContext, video: str | None, audio: str | None, transcript: str | None, use_asr: bool):
+    """``analyse`` as the tab's outputs: (extracted, signal, faces, transcript, prediction, GAP figure, support,
+    upload state, words, words caption)."""
+    r = analyse(ctx, video, audio, transcript, use_asr)
+    return (r.extracted_md, r.signal_fig, r.faces, r.transcript, r.prediction_md, r.gap_fig, r.support_md, r.state,
+            r.words, r.words_md)
+
+
+def build(ctx: AppContext, shared: Shared) -> None:
+    opts = ctx.options
+    with gr.Tab("Upload", id="upload"):
+        gr.HTML(note("upload"))
+        with gr.Row(equal_height=False):
+            with gr.Column(scale=1):
+                video = gr.Video(sources=["upload", "webcam"], label="video: a file or the webcam",
+                                 elem_id="upload-video", height=260)
+                audio = gr.Audio(sources=["upload", "microphone"], type="filepath",
+                                 label="or audio: a file or the microphone", elem_id="upload-audio")
+                transcript = gr.Textbox(label="transcript (optional; filled by speech-to-text, edit it and analyse "
+                                        "again) — or type a sentence alone", lines=2, elem_id="upload-transcript")
+                use_asr = gr.Checkbox(value=opts.asr, interactive=opts.asr,
+                                      label="speech-to-text when the transcript box is empty")
+                analyse_button = gr.Button("Analyse", variant="primary", elem_id="upload-run")
+                gr.Examples(examples=EXAMPLES, inputs=[video, transcript], label="examples (click one, then Analyse)",
+                            elem_id="upload-examples")
+                gr.Markdown(f"Limits: {opts.max_upload_mb:g} MB per file; the first {opts.max_duration_s:g} s of a "
+                            "clip are analysed.")
+                overview = gr.Markdown(elem_id="upload-overview")
+            with gr.Column(scale=1):
+                pred = gr.Markdown(elem_id="upload-pred")
+                words = gr.HighlightedText(label=why.WORDS_LABEL, show_inline_category=False, elem_id="upload-words")
+                words_md = gr.Markdown(elem_id="upload-words-md")
+                gap = gr.Plot(label="GAP weights", elem_id="upload-gap")
+                support = gr.Markdown(elem_id="upload-support")
+        gr.Markdown("### What was extracted")
+        with gr.Row(equal_height=False):
+            with gr.Column(scale=1):
+                extracted = gr.Markdown(elem_id="upload-extracted")
+                faces = gr.Gallery(label="face crops with landmarks", columns=4, height=180, elem_id="upload-faces")
+            with gr.Column(scale=1):
+                signal = gr.Plot(label="voice: waveform and pitch", elem_id="upload-signal")
+
+    analyse_button.click(callback(run, ctx), [video, audio, transcript, use_asr],
+                         [extracted, signal, faces, transcript, pred, gap, support, shared.upload, words, words_md],
+                         api_name="run_upload")
+    shared.demo.load(callback(support_overview, ctx), None, [overview], api_visibility="private")

@@ -1,5 +1,6 @@
-"""Serving helpers shared by the browser test and benchmarks/app.py: a free localhost port, and waiting for the app's
-first HTTP 200 while watching that its process is still alive."""
+"""The app as a subprocess, for the browser tests (tests/conftest.py) and benchmarks/app.py: a free localhost port,
+``python app.py`` started offline, waiting for its first HTTP 200 while watching that its process is still alive,
+and stopping it."""
 from __future__ import annotations
 
 import os
@@ -17,7 +18,7 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]   # the repository root, where app.py is
 APP_ENV = {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "GRADIO_ANALYTICS_ENABLED": "False"}
 
 

@@ -57,8 +57,8 @@ class LossConfig:
 
 @dataclass
 class DataConfig:
-    source: str = "mosi"              # "mosi" (shared bundle) | "mosei" (transcripts only) | "mmsa" (aligned_50/unaligned_50.pkl)
-    root: str = "../shared/data"      # folder holding mosi/ and mosei/
+    source: str = "mosi"              # "mosi" (the MOSI bundle) | "mosei" (transcripts only) | "mmsa" (aligned_50/unaligned_50.pkl)
+    root: str = ""                    # folder holding mosi/ and mosei/; "": $FDCMDIE_DATA, else the shipped data/ (data/location.py)
     split: str = "standard"           # mosi: "standard" | "poria" | "poria-honest" (valid/test from Poria's test half) | "poria-test-cv"
     path: str = ""                    # mmsa: path to the pickle
     text_source: str = "transcript"   # "transcript" (encoder on words) | "cnn" (the bundle's text-CNN vectors; Poria split only)

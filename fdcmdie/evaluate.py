@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from dataclasses import dataclass
 
 import numpy as np
@@ -76,11 +77,15 @@ def main(args) -> int:
         cfg.data.path = args.data_path
     ds = load_dataset(cfg)
     check_fits(cfg, ds.dims, ds.name)
+    from .data.mmsa import layout_mismatch
+    warning = layout_mismatch(meta.get("notes", []), str(meta.get("dataset", "")), ds)
+    if warning:
+        print(f"WARNING: {warning}", file=sys.stderr, flush=True)
     sets, _ = prepare(ds, cfg, normalizer=norm, progress=True)
     preds = predict(model, sets[args.split], cfg, device=device, keep_features=False)
     m = preds.metrics()
     if args.json:
-        print(json.dumps({"split": args.split, "n": len(preds.ids), **m}))
+        print(json.dumps({"split": args.split, "n": len(preds.ids), **m, **({"warning": warning} if warning else {})}))
     else:
         print(f"{ds.name} {args.split} ({len(preds.ids)} segments): {format_metrics(m)}")
         for k, v in m.items():

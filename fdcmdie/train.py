@@ -345,9 +345,16 @@ class Run:
 
 
 def run_name(cfg: Config, config_path: str | None) -> str:
+    """train.name, else ``<config stem>-s<seed>``; a config named after a dataset (mosi*, mosei*) run on other data
+    is named after that data: configs/mosi-ft.yaml with data.source=mmsa data.path=…/aligned_50.pkl gives
+    mmsa-aligned_50-ft-s1, not mosi-ft-s1."""
     if cfg.train.name:
         return cfg.train.name
     stem = Path(config_path).stem if config_path else "default"
+    data = f"mmsa-{Path(cfg.data.path).stem}" if cfg.data.source == "mmsa" else cfg.data.source
+    named = next((d for d in ("mosei", "mosi") if stem == d or stem.startswith(d + "-")), None)
+    if named and named != data:
+        stem = data + stem[len(named):]
     return f"{stem}-s{cfg.train.seed}"
 
 
@@ -375,6 +382,10 @@ def main(args) -> int:
         return 0
     print(f"{run.dataset.name}: {', '.join(f'{k} {len(v)}' for k, v in run.sets.items())}; device {run.device}; "
           f"{sum(p.numel() for p in run.model.parameters() if p.requires_grad):,} trainable parameters", flush=True)
+    from .data.mmsa import EXTRACT_NOTE
+    for note in run.dataset.notes:   # provenance (sha256: genuine or not), layout, replaced values: on the console too
+        if not note.startswith(EXTRACT_NOTE):
+            print(f"data: {note}", flush=True)
     from .checkpoint import save_checkpoint
     meta = {"dataset": run.dataset.name, "notes": run.dataset.notes}
     save = lambda extra: save_checkpoint(out / "checkpoint", run.model, cfg, run.normalizer, meta={**meta, **extra})

@@ -1,4 +1,4 @@
-"""Shared test setup: offline hub, the shared data folder, and the app tests' fixtures, all session-scoped:
+"""Shared test setup: offline hub, the data folder (data/), and the app tests' fixtures, all session-scoped:
 
 - ``app_checkpoints``: the with-CL / without-CL checkpoint pair of the app tests (test_app_support.checkpoint_pair:
   the shipped honest T+V+A pair when there, else a tiny pair trained once on real MOSI)
@@ -18,14 +18,14 @@ os.environ.setdefault("NUMBA_CACHE_DIR", str(Path(__file__).resolve().parent.par
 
 import test_app_support as support  # noqa: E402
 
-DATA_ROOT = Path(os.environ.get("FDCMDIE_DATA", Path(__file__).resolve().parent.parent.parent / "shared" / "data"))
-
 
 @pytest.fixture(scope="session")
 def data_root() -> Path:
-    if not (DATA_ROOT / "mosi" / "labels.csv").is_file():
-        pytest.fail(f"the shared data folder is missing: {DATA_ROOT} (set FDCMDIE_DATA)")
-    return DATA_ROOT
+    """The repository's data/ folder (or $FDCMDIE_DATA when set): fdcmdie.data.location.default_root."""
+    from fdcmdie.data.location import data_file, default_root
+    root = default_root()
+    data_file(root / "mosi" / "labels.csv")   # DataError naming the file when it is not there
+    return root
 
 
 def pytest_configure(config):

@@ -293,3 +293,115 @@ def test_sha256_status_names_known_file(fixtures, monkeypatch):
 def test_published_sums_table():
     assert len(mmsa.MMSA_SHA256) == 4
     assert all(len(h) == 64 and int(h, 16) >= 0 for h in mmsa.MMSA_SHA256)
+
+
+# ------------------------------------------------------------------- which data a checkpoint reads (app --data)
+
+def _mmsa_checkpoint(folder: Path, pkl: Path) -> Path:
+    """An untrained t+v+a checkpoint whose config says it was trained on ``pkl`` (MOSI widths 5 / 20)."""
+    import torch
+
+    from fdcmdie.checkpoint import save_checkpoint
+    from fdcmdie.config import load_config
+    from fdcmdie.data import Normalizer
+    from fdcmdie.model import build_model
+    cfg = load_config(None, ["data.source=mmsa", f"data.path={pkl}", "model.modalities=[t,v,a]", "model.audio_dim=5",
+                             "model.vision_dim=20", "model.d=16", "model.n_heads=2", "model.k=1",
+                             "model.lstm_layers=1", f"train.cache_dir={folder / 'cache'}"])
+    torch.manual_seed(0)
+    return save_checkpoint(folder / "mmsa-run" / "checkpoint", build_model(cfg.model), cfg, Normalizer({}),
+                           meta={"dataset": f"mmsa:{pkl.name}"})
+
+
+def test_data_override_applies_where_it_fits(fixtures, tmp_path, data_root):
+    from fdcmdie.data.location import data_override, fits
+    import shutil
+    (tmp_path / "MOSI").mkdir()
+    pkl = Path(shutil.copy(fixtures[("mosi", True)], tmp_path / "MOSI" / "aligned_50.pkl"))
+    mosi, mmsa_ckpt = ("mosi", ""), ("mmsa", "/elsewhere/aligned_50.pkl")
+    everyone = [mosi, ("mosei", ""), mmsa_ckpt]
+    assert fits(pkl, *mmsa_ckpt) and fits(pkl.parent, *mmsa_ckpt)        # the pickle, or its folder
+    assert not fits(pkl.parent, "mmsa", "/x/unaligned_50.pkl")            # that folder has no unaligned_50.pkl
+    assert fits(data_root, *mosi) and not fits(pkl, *mosi) and not fits(data_root, *mmsa_ckpt)
+    assert data_override(None, mosi, everyone) is None                    # no --data: each its own
+    assert data_override(pkl, mmsa_ckpt, everyone) == str(pkl)
+    assert data_override(pkl, mosi, everyone) is None                     # a pickle is not a MOSI folder
+    assert data_override(data_root, mosi, everyone) == str(data_root)
+    assert data_override(data_root, mmsa_ckpt, everyone) is None
+    nowhere = tmp_path / "nowhere"                                        # fits nobody: everyone reads it
+    assert data_override(nowhere, mosi, everyone) == data_override(nowhere, mmsa_ckpt, everyone) == str(nowhere)
+
+
+def test_each_checkpoint_in_the_app_reads_the_data_it_was_trained_on(fixtures, tmp_path, data_root):
+    import shutil
+
+    from fdcmdie.app import AppContext, AppOptions
+    pkl = shutil.copy(fixtures[("mosi", True)], tmp_path / "aligned_50.pkl")
+    ckpt = _mmsa_checkpoint(tmp_path, Path(pkl))
+    opts = dict(checkpoint=str(ckpt), compare_checkpoint="checkpoints/mosei-t", browse_checkpoints=(), warm_up=False)
+    ctx = AppContext(AppOptions(**opts))
+    assert ctx.data_root("main") is None and ctx.data_root("compare") is None
+    assert ctx.predictor("main").dataset(ctx.data_root("main")).test.ids == load_mmsa(pkl).test.ids
+    mosei = ctx.predictor("compare").dataset(ctx.data_root("compare"))   # the shipped data, not the pickle's folder
+    assert len(mosei.test) == 4653
+    view = ctx.split_view("main", "test")                                  # the explorer's table of the pickle
+    assert list(view.preds.ids) == load_mmsa(pkl).test.ids
+
+    # --data: a copy of the pickle elsewhere (or its folder) replaces the MMSA checkpoint's only
+    moved = tmp_path / "moved"
+    moved.mkdir()
+    shutil.copy(pkl, moved / "aligned_50.pkl")
+    for given in (moved / "aligned_50.pkl", moved):
+        ctx = AppContext(AppOptions(**opts, data=str(given)))
+        assert ctx.data_root("main") == str(given) and ctx.data_root("compare") is None
+        assert len(ctx.predictor("main").dataset(ctx.data_root("main")).test) == N[2]
+        assert len(ctx.predictor("compare").dataset(ctx.data_root("compare")).test) == 4653
+
+    # the stored pickle gone: the explorer's message names that file, not mosi/labels.csv
+    Path(pkl).unlink()
+    ctx = AppContext(AppOptions(**opts))
+    from fdcmdie.app import explorer
+    _, _, status = explorer.filter_samples(ctx, "main", "test")
+    assert f"{pkl}: file not found" in status and "mosi/labels.csv" not in status and "--data" in status
+
+
+# ------------------------------------------------------------------------------ MMSA runs on the command line
+
+def test_an_mmsa_run_is_named_after_its_data():
+    from fdcmdie.config import load_config
+    from fdcmdie.train import run_name
+    mmsa_set = ["data.source=mmsa", "data.path=/d/MOSI/aligned_50.pkl"]
+    assert run_name(load_config("configs/mosi.yaml", mmsa_set), "configs/mosi.yaml") == "mmsa-aligned_50-s1"
+    assert run_name(load_config("configs/mosi-ft.yaml", mmsa_set + ["train.seed=3"]), "configs/mosi-ft.yaml") \
+        == "mmsa-aligned_50-ft-s3"
+    assert run_name(load_config("configs/mosi-poria.yaml"), "configs/mosi-poria.yaml") == "mosi-poria-s1"
+    assert run_name(load_config("configs/mosei.yaml"), "configs/mosei.yaml") == "mosei-s1"
+    assert run_name(load_config("configs/clips.yaml"), "configs/clips.yaml") == "clips-s1"   # not named after a dataset
+    assert run_name(load_config("configs/mosi.yaml", mmsa_set + ["train.name=mine"]), "configs/mosi.yaml") == "mine"
+
+
+def test_train_prints_the_data_notes_and_evaluate_warns_on_the_other_layout(fixtures, tmp_path):
+    import json
+    import subprocess
+    import sys
+    aligned, unaligned = fixtures[("mosi", True)], fixtures[("mosi", False)]
+    sets = ["data.source=mmsa", f"data.path={aligned}", "model.modalities=[t,v,a]", "model.d=16", "model.n_heads=2",
+            "model.k=1", "model.lstm_layers=1", "loss.k_cl=2", "loss.members_per_step=1", "train.epochs=1",
+            "train.batch_size=4", "train.device=cpu", f"train.out_dir={tmp_path}", f"train.cache_dir={tmp_path / 'c'}"]
+    cmd = [sys.executable, "-m", "fdcmdie", "train", "--config", "configs/mosi.yaml", "--no-progress"]
+    out = subprocess.run(cmd + [x for s in sets for x in ("--set", s)], capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr[-2000:]
+    for note in load_mmsa(aligned).notes:         # the sha256 verdict, the layout, how the lengths were found …
+        assert f"data: {note}" in out.stdout
+    assert "data: sha256: not a published MMSA release" in out.stdout
+    ckpt = tmp_path / "mmsa-aligned_50-s1" / "checkpoint"
+    assert (ckpt / "model.safetensors").is_file() and not (tmp_path / "mosi-s1").exists()
+
+    evaluate = [sys.executable, "-m", "fdcmdie", "evaluate", "--checkpoint", str(ckpt), "--device", "cpu", "--json"]
+    same = subprocess.run(evaluate, capture_output=True, text=True, timeout=300)
+    assert same.returncode == 0 and "WARNING" not in same.stderr and "warning" not in json.loads(same.stdout)
+    other = subprocess.run(evaluate + ["--data-path", str(unaligned)], capture_output=True, text=True, timeout=300)
+    assert other.returncode == 0, other.stderr[-2000:]
+    assert "WARNING: this checkpoint was trained on aligned MMSA data but mmsa:unaligned_50.pkl is unaligned " \
+           "(text/audio/vision padded to 50/375/500 steps)" in other.stderr
+    assert json.loads(other.stdout)["warning"].startswith("this checkpoint was trained on aligned")

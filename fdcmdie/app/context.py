@@ -38,7 +38,10 @@ class AppOptions:
     # there is left out. Only the main/compare pair is drawn in the representation space.
     browse_checkpoints: tuple[str, ...] = ("checkpoints/mosi-std-ta-ft", "checkpoints/mosi-honest-tav-ft",
                                            "checkpoints/mosei-t")
-    data: str = "../shared/data"
+    # --data: None = each checkpoint reads the data it was trained on (MOSI/MOSEI: $FDCMDIE_DATA, else the shipped
+    # data/ folder; an MMSA-trained one: the pickle it stored). A folder holding mosi/ and mosei/, or an MMSA pickle
+    # (or its folder), replaces it for the checkpoints it fits (fdcmdie/data/location.py data_override)
+    data: str | None = None
     cache_dir: str = ".cache/fdcmdie"
     results: str = "docs/RESULTS.md"
     umap_max_samples: int | None = 800   # samples per split on a map (test splits are smaller: all of them)
@@ -224,14 +227,33 @@ class AppContext:
 
     # ---------------------------------------------------------------------------------------- data
 
-    def data_root(self) -> str:
-        return self.options.data
+    def data_root(self, key: str = "main") -> str | None:
+        """The data the slot's checkpoint reads, as its Predictor's ``data_root``: None for the data it was trained
+        on, or --data where it fits that checkpoint (fdcmdie.data.location.data_override)."""
+        from ..data.location import data_override
+        if not self.options.data:
+            return None
+        return data_override(self.options.data, self._trained_on(key), [self._trained_on(k) for k in self.slots])
+
+    def _trained_on(self, key: str) -> tuple[str, str]:
+        """(data.source, data.path) of a slot's checkpoint, from its config.json when it is not loaded yet."""
+        slot = self.slots.get(key)
+        if slot is not None and slot.predictor is not None:
+            return slot.predictor.cfg.data.source, slot.predictor.cfg.data.path
+        try:
+            from ..checkpoint import read_checkpoint_info
+            data = read_checkpoint_info(slot.path)["config"].get("data", {})
+            return data.get("source", "mosi"), data.get("path", "")
+        except (AttributeError, OSError, ValueError, KeyError):
+            return "mosi", ""
 
     def data_help(self, error: Exception | str) -> str:
         return (f"**The dataset is not available**: {error}\n\n"
-                "Uploads and typed text still work. To explore MOSI, start the app with `--data DIR`, where `DIR` "
-                "holds `mosi/labels.csv` and `mosi/utterance_features.npz` (the project's CMU-MOSI bundle, e.g. "
-                "`python app.py --data ../shared/data`).")
+                "Uploads and typed text still work. Each checkpoint reads the data it was trained on: CMU-MOSI and "
+                "CMU-MOSEI from the repository's `data/` folder (or `$FDCMDIE_DATA`), a checkpoint trained on an MMSA "
+                "pickle from the path it stored. To read other copies, start the app with `--data PATH`: a folder "
+                "holding `mosi/` and `mosei/`, or an MMSA `aligned_50.pkl` / `unaligned_50.pkl` (or its folder; "
+                "data/README.md says where to download them).")
 
     def split_view(self, key: str, split: str) -> SplitView:
         """Predictions + ablations of one split for one model (cached); ValueError/DataError when unavailable."""
@@ -241,8 +263,8 @@ class AppContext:
 
         def build() -> SplitView:
             from ..explain.cases import disagreement, explain_variants, split_ablations
-            preds = p.predict_split(split, data_root=self.data_root())
-            abl = split_ablations(p, split, data_root=self.data_root(), variants=explain_variants(p.modalities))
+            preds = p.predict_split(split, data_root=self.data_root(key))
+            abl = split_ablations(p, split, data_root=self.data_root(key), variants=explain_variants(p.modalities))
             return SplitView(preds=preds, ablations=abl, error=np.abs(preds.pred - preds.label),
                              disagree=disagreement(preds, abl, kind="text vs full"),
                              row_of={i: r for r, i in enumerate(preds.ids)})
@@ -257,14 +279,14 @@ class AppContext:
 
         def build():
             from ..explain.shapley import split_shapley
-            return split_shapley(p, split, data_root=self.data_root())
+            return split_shapley(p, split, data_root=self.data_root(key))
 
         return self._once(("shapley", key, split), build)
 
     def raw_inputs(self, key: str, split: str, row: int) -> tuple[str, np.ndarray | None, np.ndarray | None]:
         """(text, acoustic frames, visual frames) of a dataset sample, un-normalised, as Predictor.what_if wants."""
         p = self.predictor(key)
-        part = p.dataset(self.data_root()).split(split)
+        part = p.dataset(self.data_root(key)).split(split)
         pick = lambda seqs: None if seqs is None else seqs[row]
         return part.texts[row], pick(part.audio), pick(part.vision)
 

@@ -41,3 +41,28 @@ def data_file(path: str | Path, *, hint: str = "") -> Path:
     if gz.is_file():
         return gz
     raise DataError(f"{path}: file not found (nor {gz.name})" + (f"; {hint}" if hint else ""))
+
+
+# ------------------------------------------------------------------------- which data a checkpoint reads
+
+def fits(given: str | Path, source: str, stored_path: str = "") -> bool:
+    """Whether ``given`` (the app's --data) is data for a checkpoint trained on ``source``: a folder holding
+    ``mosi/`` (``mosei/``) for a MOSI (MOSEI) checkpoint; for an MMSA checkpoint a pickle, or a folder holding a file
+    of the name of the pickle it was trained on (``stored_path``, its data.path)."""
+    g = Path(given)
+    if source == "mmsa":
+        return g.is_file() or (g.is_dir() and bool(stored_path) and (g / Path(stored_path).name).is_file())
+    return g.is_dir() and (g / source).is_dir()
+
+
+def data_override(given: str | Path | None, trained_on: tuple[str, str],
+                  everyone: list[tuple[str, str]] = ()) -> str | None:
+    """What one checkpoint reads when the app is given --data ``given``, as a Predictor's ``data_root``: None (the
+    data it was trained on: its data.source, data.root or data.path) unless ``given`` fits it (:func:`fits`).
+    ``trained_on`` is the checkpoint's (data.source, data.path); ``everyone`` the same of every checkpoint the app
+    holds: a ``given`` that fits none of them is passed to all, so each one's message names the file missing there."""
+    if not given:
+        return None
+    if fits(given, *trained_on) or not any(fits(given, *other) for other in everyone):
+        return str(given)
+    return None

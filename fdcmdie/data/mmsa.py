@@ -78,6 +78,7 @@ _CHUNK = 1 << 20   # 1 MiB reads when hashing
 
 EXTRACT_KEY = "fdcmdie_extract"            # top-level key written by fdcmdie.extract.batch
 EXTRACT_NOTE = "fdcmdie-extract features: "  # prefix of the Dataset note that carries it (JSON after the prefix)
+LAYOUT_NOTE = "layout: "                     # prefix of the note saying aligned / unaligned and the padded lengths
 
 
 # --------------------------------------------------------------------------------------------- public
@@ -131,6 +132,7 @@ def load_mmsa(path: str | Path, *, modalities: Iterable[str] = MODALITIES, frame
     status = sha256_status(path)
     notes.insert(0, f"sha256: {status}" if status else
                  "sha256: not a published MMSA release (self-made or modified file)")
+    notes.insert(1, LAYOUT_NOTE + _layout(data["train"]))
     marker = data.get(EXTRACT_KEY)
     if isinstance(marker, dict):
         notes.append(EXTRACT_NOTE + json.dumps(marker, sort_keys=True, default=str))
@@ -150,6 +152,29 @@ def shorten(seqs: list[np.ndarray], *, stride: int = 1, max_frames: int = 0) -> 
             seq = (np.add.reduceat(seq, starts, axis=0) / np.diff(np.append(starts, len(seq)))[:, None]).astype(np.float32)
         out.append(seq[:max_frames] if max_frames else seq)
     return out
+
+
+def layout(notes: Iterable[str], name: str = "") -> str | None:
+    """"aligned" | "unaligned" from a Dataset's (or a checkpoint's meta) notes, else from its name (older checkpoints
+    carry only ``mmsa:aligned_50.pkl``); None when neither tells."""
+    for note in notes or ():
+        if isinstance(note, str) and note.startswith(LAYOUT_NOTE):
+            return note[len(LAYOUT_NOTE):].split(" ", 1)[0]
+    stem = Path(str(name).split(":", 1)[-1]).stem
+    return stem.split("_", 1)[0] if stem.split("_", 1)[0] in ("aligned", "unaligned") else None
+
+
+def layout_mismatch(trained_notes: Iterable[str], trained_name: str, ds: Dataset) -> str | None:
+    """Why scoring a checkpoint trained on aligned (unaligned) MMSA data on unaligned (aligned) data ``ds`` measures
+    something else, or None when the two agree or either is unknown."""
+    was, now = layout(trained_notes, trained_name), layout(ds.notes, ds.name)
+    if not was or not now or was == now:
+        return None
+    shape = next((n[len(LAYOUT_NOTE):] for n in ds.notes if n.startswith(LAYOUT_NOTE)), now)
+    return (f"this checkpoint was trained on {was} MMSA data but {ds.name} is {shape}: its acoustic and visual "
+            "sequences have other lengths and timing than the model learned from (aligned: one frame per word "
+            "token; unaligned: every COVAREP/Facet frame), so these metrics are not the model's on its own kind of "
+            f"data. Evaluate it on the {was} file")
 
 
 def extract_marker(notes: Iterable[str]) -> dict | None:
@@ -323,6 +348,13 @@ def _text_len(raw: dict) -> int | None:
         if raw.get(key) is not None and np.ndim(raw[key]) == 3:
             return np.shape(raw[key])[axis]
     return None
+
+
+def _layout(raw: dict) -> str:
+    """"aligned (text/audio/vision padded to 50/50/50 steps)" or "unaligned (…50/375/500…)" of one split."""
+    lens = [str(_text_len(raw) or "?")] + [str(np.shape(raw[k])[1]) if raw.get(k) is not None and np.ndim(raw[k]) == 3
+                                          else "-" for k in ("audio", "vision")]
+    return f"{'aligned' if _is_aligned(raw) else 'unaligned'} (text/audio/vision padded to {'/'.join(lens)} steps)"
 
 
 def _is_aligned(raw: dict) -> bool:

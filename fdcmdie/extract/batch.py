@@ -51,8 +51,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--raw-dir", required=True, help="folder with Raw/<video_id>/<clip_id>.mp4 (or <video_id>/<clip_id>.mp4)")
     parser.add_argument("--labels", required=True, help="label.csv with video_id, clip_id, text, label, mode")
     parser.add_argument("--out", required=True, help="output pickle, e.g. features.pkl")
-    parser.add_argument("--audio-len", type=int, default=500, help="acoustic frames kept per clip (MMSA unaligned: 500)")
-    parser.add_argument("--vision-len", type=int, default=375, help="visual frames kept per clip (MMSA unaligned: 375)")
+    parser.add_argument("--audio-len", type=int, default=500,
+                        help="acoustic frames kept per clip (default 500: 50 s at 10 frames/s; MMSA's unaligned_50.pkl "
+                             "keeps 375 for MOSI, 500 for MOSEI)")
+    parser.add_argument("--vision-len", type=int, default=375,
+                        help="visual frames kept per clip (default 375: 75 s at 5 frames/s; MMSA's unaligned_50.pkl "
+                             "keeps 500 for MOSI and MOSEI)")
     parser.add_argument("--text-len", type=int, default=50, help="tokens per clip in text_bert (MMSA: 50)")
     d = ExtractConfig()
     parser.add_argument("--acoustic-backend", choices=("librosa", "opensmile"), default=d.acoustic_backend)

@@ -1,0 +1,185 @@
+"""Lessons tab: guided lessons for a class, read from the lesson files in ``lessons/`` (fdcmdie.explain.lessons).
+
+Each step: a few sentences filled with the numbers of a sample its rule chose, a **Show me** button that sets the
+live view (the tab, the model, the split, the sample, the map or the anatomy stage), and a question whose answer is
+revealed on demand. The lesson files are read once when the app starts; a broken file is listed, not fatal.
+
+Why not gr.Walkthrough: its steps are fixed when the page is built, while a lesson's texts are filled from the data
+when it is opened and a teacher may add lessons with any number of steps; one stepper (a radio of step titles with
+previous / next) serves every lesson with the same few components.
+
+Plain functions of an AppContext (the tests call them); ``build`` lays the tab out and wires them. Problems are said
+in place (never an error toast).
+"""
+from __future__ import annotations
+
+import gradio as gr
+
+from ..explain import lessons as L
+from .common import md_escape
+from .context import AppContext
+from .shared import Shared
+
+NOTE = ("<div class='howto'><b>How to use a lesson.</b> Read the step, press <b>Show me</b>: the page switches to the "
+        "view the step talks about, set to the sample it chose. Think about the question before you open the "
+        "answer. Lessons are files in <code>lessons/</code>: a teacher can add one without touching code.</div>")
+
+
+class Source:
+    """What the lesson rules read, from the app's cached predictions and Shapley values."""
+
+    def __init__(self, ctx: AppContext):
+        self.ctx = ctx
+
+    def models(self) -> list[str]:
+        return self.ctx.model_keys()
+
+    def modalities(self, model: str) -> list[str]:
+        return list(self.ctx.predictor(model).modalities)
+
+    def predictions(self, model: str, split: str):
+        return self.ctx.split_view(model, split).preds
+
+    def shapley(self, model: str, split: str):
+        return self.ctx.shapley(model, split)
+
+
+def lesson_by_key(lessons: list[L.Lesson], key: str | None) -> L.Lesson:
+    for lesson in lessons:
+        if lesson.key == key:
+            return lesson
+    raise ValueError(f"no lesson {key!r}; lessons: {', '.join(l.key for l in lessons) or 'none'}")
+
+
+def step_choices(lesson: L.Lesson) -> list[tuple[str, int]]:
+    return [(f"{i + 1}. {s.title if '{' not in s.title else 'step ' + str(i + 1)}", i) for i, s in enumerate(lesson.steps)]
+
+
+def open_lesson(lessons: list[L.Lesson], key: str | None):
+    """A lesson was chosen: (summary Markdown, step radio update at step 1)."""
+    try:
+        lesson = lesson_by_key(lessons, key)
+    except ValueError as e:
+        return f"**{md_escape(str(e))}**", gr.update(choices=[], value=None)
+    summary = f"## {md_escape(lesson.title)}\n{lesson.summary}\n\n*{len(lesson.steps)} steps.*"
+    return summary, gr.update(choices=step_choices(lesson), value=0)
+
+
+def step_view(ctx: AppContext, lessons: list[L.Lesson], key: str | None, index) -> L.StepView:
+    """The filled step (cached per lesson and step: the rules read cached split predictions, so a repeat is free)."""
+    lesson = lesson_by_key(lessons, key)
+    i = int(index or 0)
+    return ctx._once(("lesson", lesson.key, i, lesson.path.stat().st_mtime if lesson.path else 0),
+                     lambda: L.render_step(lesson, i, Source(ctx)))
+
+
+def show_step(ctx: AppContext, lessons: list[L.Lesson], key: str | None, index):
+    """A step was chosen: (step Markdown, question Markdown, answer Markdown, answer accordion (closed), the view the
+    step sets, status)."""
+    if index is None:
+        return "", "", "", gr.Accordion(open=False, visible=False), None, ""
+    try:
+        sv = step_view(ctx, lessons, key, index)
+    except (ValueError, FileNotFoundError, KeyError) as e:
+        msg = str(e.args[0]) if isinstance(e, KeyError) and e.args else str(e)
+        return ("", "", "", gr.Accordion(open=False, visible=False), None,
+                f"**This step cannot be shown here**: {md_escape(msg)}")
+    body = f"### Step {sv.index + 1} of {sv.count}: {md_escape(sv.title)}\n\n{sv.markdown}"
+    question = f"**Question.** {sv.question}" if sv.question else ""
+    return (body, question, sv.answer, gr.Accordion(open=False, visible=bool(sv.question)), sv.view,
+            f"Press **Show me** to open the {sv.view.get('tab', 'lessons')} tab on this step's sample.")
+
+
+def move(lessons: list[L.Lesson], key: str | None, index, delta: int):
+    """Previous / next: the new step index (unchanged at either end)."""
+    try:
+        n = len(lesson_by_key(lessons, key).steps)
+    except ValueError:
+        return gr.skip()
+    i = int(index or 0) + delta
+    return i if 0 <= i < n else gr.skip()
+
+
+def apply_view(view: dict | None, *, has_space: bool = True, has_anatomy: bool = True) -> tuple:
+    """The live view a step sets: updates of (tabs, explorer model, split, sample, space map method, anatomy model,
+    anatomy source, anatomy split, anatomy sample, anatomy stage, anatomy layer, status). Components the step does
+    not touch are skipped."""
+    skip = gr.skip()
+    if not view:
+        return (skip,) * 11 + ("Pick a step first.",)
+    tab = view.get("tab", "lessons")
+    model, split, sample = view.get("model"), view.get("split"), view.get("sample")
+    explorer = (model or skip, split or skip, sample or skip) if tab != "anatomy" and sample else (skip,) * 3
+    method = view["map"] if has_space and view.get("map") else skip
+    if tab == "anatomy" and has_anatomy and sample:
+        stage = view.get("stage") or skip
+        layer = int(view["layer"]) if view.get("layer") else skip
+        anatomy = (model or skip, "dataset", split or skip, sample, stage, layer)
+    else:
+        anatomy = (skip,) * 6
+    where = {"explorer": "Sample explorer", "space": "Representation space", "anatomy": "Model anatomy"}.get(tab, tab)
+    status = f"Opened **{where}** on sample `{sample}` ({model})." if sample else f"Opened **{where}**."
+    return (gr.Tabs(selected=tab), *explorer, method, *anatomy, status)
+
+
+def find_component(demo: gr.Blocks, elem_id: str):
+    """A component of the page by its elem_id (for a tab that does not hand it over in ``Shared``), or None."""
+    for block in demo.blocks.values():
+        if getattr(block, "elem_id", None) == elem_id:
+            return block
+    return None
+
+
+# ------------------------------------------------------------------------------------------------- layout
+
+
+def build(ctx: AppContext, shared: Shared, folder=None) -> None:
+    lessons, problems = L.load_lessons(folder or L.LESSON_DIR)
+    with gr.Tab("Lessons", id="lessons"):
+        gr.HTML(NOTE)
+        if problems:
+            gr.Markdown("**Some lesson files could not be read**:\n" + "\n".join(f"- {md_escape(p)}" for p in problems),
+                        elem_id="lessons-problems")
+        lesson = gr.Dropdown(choices=[(l.title, l.key) for l in lessons], value=lessons[0].key if lessons else None,
+                             label="lesson", elem_id="lesson-choice")
+        summary = gr.Markdown(elem_id="lesson-summary")
+        step = gr.Radio(choices=[], value=None, label="steps", elem_id="lesson-step")
+        body = gr.Markdown(elem_id="lesson-body")
+        with gr.Row():
+            prev_button = gr.Button("← previous", size="sm", elem_id="lesson-prev", scale=1)
+            show = gr.Button("Show me", variant="primary", elem_id="lesson-show", scale=2)
+            next_button = gr.Button("next →", size="sm", elem_id="lesson-next", scale=1)
+        status = gr.Markdown(elem_id="lesson-status")
+        question = gr.Markdown(elem_id="lesson-question")
+        with gr.Accordion("Reveal the answer", open=False, visible=False, elem_id="lesson-answer-box") as answer_box:
+            answer = gr.Markdown(elem_id="lesson-answer")
+        view_state = gr.State(None)
+
+    cb = _callback
+    shared.demo.load(cb(open_lesson, lessons), [lesson], [summary, step], api_visibility="private")
+    lesson.input(cb(open_lesson, lessons), [lesson], [summary, step], api_visibility="private")
+    step.change(cb(show_step, ctx, lessons), [lesson, step], [body, question, answer, answer_box, view_state, status],
+                api_name="lesson_step")
+    prev_button.click(cb(move, lessons), [lesson, step, gr.State(-1)], [step], api_visibility="private")
+    next_button.click(cb(move, lessons), [lesson, step, gr.State(1)], [step], api_visibility="private")
+
+    def wire_show():
+        method = find_component(shared.demo, "space-method")
+        anatomy = getattr(shared, "anatomy", None)
+        outs = [shared.tabs, shared.model, shared.split, shared.sample, method,
+                *((anatomy.model, anatomy.source, anatomy.split, anatomy.sample, anatomy.stage, anatomy.layer)
+                  if anatomy else [None] * 6), status]
+        keep = [i for i, c in enumerate(outs) if c is not None]
+
+        def go(view):
+            values = apply_view(view, has_space=method is not None, has_anatomy=anatomy is not None)
+            return tuple(values[i] for i in keep)
+
+        show.click(cb(go), [view_state], [outs[i] for i in keep], api_name="lesson_show")
+
+    shared.after(wire_show)
+
+
+def _callback(fn, *bound):
+    from .common import callback
+    return callback(fn, *bound)

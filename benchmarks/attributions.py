@@ -57,12 +57,10 @@ def split_inputs(p, data: str, split: str, limit: int | None):
 
 
 def speed(p, data: str, split: str, runs: int, rng) -> list[tuple[str, float, float]]:
-    from fdcmdie.evaluate import model_dims
     from fdcmdie.explain.attributions import word_attributions
-    from fdcmdie.explain.shapley import input_shapley, shapley_batch
+    from fdcmdie.explain.shapley import input_shapley, split_shapley
 
     inputs = split_inputs(p, data, split, None)
-    samples, dims = p.split_samples(split, data), model_dims(p.cfg)
     pick = lambda: int(rng.integers(len(inputs)))
     rows = [(f"{p.name}: reference — typed sentence → prediction (Predictor.predict; benchmarks/app.py's row)",
              median_s(lambda: p.predict([TEXTS[int(rng.integers(len(TEXTS)))]]), runs), None),
@@ -71,7 +69,7 @@ def speed(p, data: str, split: str, runs: int, rng) -> list[tuple[str, float, fl
             (f"{p.name}: word attributions (IG) of a typed sentence", median_s(
                 lambda: word_attributions(p, TEXTS[int(rng.integers(len(TEXTS)))]), runs), ATTRIBUTION_TARGET_S),
             (f"{p.name}: Shapley values of a dataset sample (2^M coalitions, one batch)", median_s(
-                lambda: shapley_batch(p.model, samples.batch([pick()], dims), p.modalities), runs), SHAPLEY_TARGET_S),
+                lambda: split_shapley(p, split, data, rows=[pick()]), runs), SHAPLEY_TARGET_S),
             (f"{p.name}: Shapley values of a typed sentence (text encoder included)", median_s(
                 lambda: input_shapley(p, TEXTS[int(rng.integers(len(TEXTS)))]), runs), SHAPLEY_TARGET_S)]
     return rows

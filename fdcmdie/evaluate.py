@@ -5,12 +5,14 @@ import argparse
 import json
 import sys
 from dataclasses import dataclass
+from typing import Iterable
 
 import numpy as np
 import torch
 
 from .config import Config
 from .data import SampleSet
+from .data.base import Batch
 from .metrics import compute_metrics, format_metrics
 from .model import FDCMDIE
 
@@ -35,24 +37,47 @@ class Predictions:
         return compute_metrics(self.pred, self.label)
 
 
+def keep_only(batch: Batch, modalities, keep) -> Batch:
+    """``batch`` with every modality of ``modalities`` outside ``keep`` marked missing for all rows (all-False mask,
+    exactly as a missing input in training: GAP gives it α = 0). ``keep`` None keeps them all."""
+    if keep is None:
+        return batch
+    everyone = torch.ones(len(batch), dtype=torch.bool)
+    for m in modalities:
+        if m not in keep:
+            batch = batch.drop(m, everyone)
+    return batch
+
+
 @torch.no_grad()
-def predict(model: FDCMDIE, samples: SampleSet, cfg: Config, *, batch_size: int = 128, device="cpu",
-            keep_features: bool = True, rows=None) -> Predictions:
+def forward_batches(model: FDCMDIE, batches: Iterable[Batch], *, device="cpu", keep=None,
+                    keep_features: bool = True) -> dict:
+    """The model's outputs over ``batches``, concatenated as numpy arrays: {"pred": (N,), "present": (N, M),
+    "alpha" / "gates": (N, k, M) or None, "features": {group: {name: (N, d)}}}. ``keep``: see :func:`keep_only`."""
     model.eval()
-    idx = np.arange(len(samples)) if rows is None else np.asarray(rows)
-    outs = []
-    for s in range(0, len(idx), batch_size):
-        out = model(samples.batch(idx[s: s + batch_size], model_dims(cfg)).to(device))
-        outs.append(out)
+    outs = [model(keep_only(b, model.cfg.modalities, keep).to(device)) for b in batches]
+    if not outs:
+        raise ValueError("no samples to run")
     cat = lambda key: torch.cat([o[key] for o in outs]).cpu().numpy() if key in outs[0] else None
     feats = {}
     if keep_features:
         for group in ("decoupled", "cmdie", "extracted"):
             if group in outs[0]:
                 feats[group] = {k: torch.cat([o[group][k] for o in outs]).cpu().numpy() for k in outs[0][group]}
+    return {"pred": cat("pred"), "alpha": cat("alpha"), "gates": cat("gates"), "present": cat("present"),
+            "features": feats}
+
+
+def predict(model: FDCMDIE, samples: SampleSet, cfg: Config, *, batch_size: int = 128, device="cpu",
+            keep_features: bool = True, rows=None, keep=None) -> Predictions:
+    """Predictions of ``samples`` (``rows`` of them, default all, in that order) with the modalities in ``keep``
+    (default all)."""
+    idx = np.arange(len(samples)) if rows is None else np.asarray(rows)
+    dims = model_dims(cfg)
+    out = forward_batches(model, (samples.batch(idx[s: s + batch_size], dims) for s in range(0, len(idx), batch_size)),
+                          device=device, keep=keep, keep_features=keep_features)
     sp = samples.split
-    return Predictions(ids=[sp.ids[i] for i in idx], texts=[sp.texts[i] for i in idx], label=sp.labels[idx],
-                       pred=cat("pred"), alpha=cat("alpha"), gates=cat("gates"), features=feats, present=cat("present"))
+    return Predictions(ids=[sp.ids[i] for i in idx], texts=[sp.texts[i] for i in idx], label=sp.labels[idx], **out)
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:

@@ -264,3 +264,66 @@ def test_text_cnn_checkpoint_takes_feature_vectors_not_typed_text(tmp_path, data
                         frames_sampled=10, faces_seen=10, asr_used=False, speech_detected=True)
     with pytest.raises(ValueError, match="nothing in this clip can be fed to poria"):
         p.predict_clip(clip)
+
+
+def test_run_keeps_the_modalities_asked_for(tiny):
+    run, p = tiny
+    test = run.dataset.test
+    preds = p.predict_split("test")
+    np.testing.assert_allclose(p.run("test").pred, preds.pred, atol=1e-6)
+    text_only = p.run("test", keep="t")
+    dropped = p.predict(test.texts, audio=test.audio, vision=test.vision, drop={"v", "a"})  # the same masks, per input
+    np.testing.assert_allclose(text_only.pred, [e.pred for e in dropped], atol=1e-5)
+    assert (text_only.present == [[True, False, False]] * len(test.texts)).all()
+    some = p.run("test", rows=[4, 1], keep="va", features=True)
+    assert some.ids == [preds.ids[4], preds.ids[1]] and (some.alpha[:, :, T] == 0).all()
+    rows, batches = p.split_batches("test", rows=[4, 1])
+    assert list(rows) == [4, 1]
+    np.testing.assert_allclose(p.run(batches, keep="va").pred, some.pred, atol=1e-6)
+    with pytest.raises(ValueError, match="keep must name modalities"):
+        p.run("test", keep="x")
+
+
+def test_trace_holds_every_stage_of_the_forward_pass(tiny):
+    run, p = tiny
+    test = run.dataset.test
+    [e] = p.predict([test.texts[0]], audio=[test.audio[0]], vision=[test.vision[0]])
+    t = p.trace(test.texts[0], test.audio[0], test.vision[0])
+    assert t.pred == pytest.approx(e.pred, abs=1e-5) and (t.polarity, t.class7) == (e.polarity, e.class7)
+    np.testing.assert_allclose(t.alpha, e.alpha, atol=1e-5)
+    np.testing.assert_allclose(t.gates, e.gates, atol=1e-5)
+    steps = {"t": len(t.tokens), "v": len(test.vision[0]), "a": len(test.audio[0])}
+    assert t.tokens[0] == "[CLS]" and t.tokens[-1] == "[SEP]"
+    for m, key in (("t", "Ts"), ("v", "Vs"), ("a", "As")):
+        assert t.unimodal[m].shape == t.shared[m].shape == t.private[m].shape == (steps[m], 32)
+        # the pooled features the model returns are the means of these real steps
+        np.testing.assert_allclose(t.shared[m].mean(0), e.features["decoupled"][key], atol=1e-5)
+        np.testing.assert_allclose(t.private[m].mean(0), e.features["decoupled"][key[0] + "d"], atol=1e-5)
+    L = sum(steps.values())   # G_s^[0]: the real steps of T_s, V_s, A_s one after the other
+    assert t.global_source == ["t"] * steps["t"] + ["v"] * steps["v"] + ["a"] * steps["a"]
+    assert len(t.layers) == 2
+    for layer in t.layers:
+        for m in "tva":
+            assert layer.cross_g[m].shape == (L, steps[m]) and layer.cross_x[m].shape == (steps[m], L)
+            assert layer.cross2_g[m].shape == (L, steps[m])
+            for w in (layer.cross_g[m], layer.cross_x[m], layer.cross2_x[m]):
+                np.testing.assert_allclose(w.sum(1), 1.0, atol=1e-5)   # softmax over real keys only
+    np.testing.assert_allclose(t.layers[-1].fused, e.features["cmdie"]["G"], atol=1e-5)
+    np.testing.assert_allclose(t.layers[-1].private["a"], e.features["cmdie"]["Ad"], atol=1e-5)
+    np.testing.assert_allclose(t.layers[-1].enhanced["v"], e.features["cmdie"]["G_V"], atol=1e-5)
+
+    # a dropped modality: no steps, no keys, α = 0, and the reason
+    d = p.trace(test.texts[0], test.audio[0], test.vision[0], drop={"a"})
+    assert d.used == ["t", "v"] and d.ignored == {"a": "dropped (what-if)"} and d.unimodal["a"].shape == (0, 32)
+    assert d.layers[0].cross_g["a"].shape == (steps["t"] + steps["v"], 0) and (d.alpha[:, A] == 0).all()
+    # a dataset sample, by row or id: the split's prediction
+    preds = p.predict_split("test")
+    s = p.trace(split="test", row=preds.ids[3])
+    assert s.pred == pytest.approx(float(preds.pred[3]), abs=1e-5) and s.text == preds.texts[3]
+    assert p.trace(split="test", row=3).pred == s.pred
+    for call, message in ((lambda: p.trace(split="test", row=99), "row must be"),
+                          (lambda: p.trace(split="test", row="nope"), "no sample"),
+                          (lambda: p.trace("x", split="test", row=0), "not several"),
+                          (lambda: p.trace(""), "nothing left to predict from")):
+        with pytest.raises(ValueError, match=message):
+            call()

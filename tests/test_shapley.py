@@ -25,6 +25,10 @@ class Toy(nn.Module):
         return {"pred": t + a + 2 * t * a + 0.5 * v + 0.25}
 
 
+def toy_run(batch: Batch) -> np.ndarray:
+    return Toy()(batch)["pred"].numpy()
+
+
 def toy_batch(n: int = 3, present=None) -> Batch:
     mask = torch.ones(n, 4, dtype=torch.bool)
     b = Batch(ids=[str(i) for i in range(n)], texts=[""] * n, label=torch.zeros(n),
@@ -48,7 +52,7 @@ def test_coalitions_and_weights():
 
 
 def test_toy_model_efficiency_symmetry_and_known_values():
-    sv = S.shapley_batch(Toy(), toy_batch(), ["t", "v", "a"])
+    sv = S.shapley_batch(toy_run, toy_batch(), ["t", "v", "a"])
     assert sv.phi.shape == (3, 3)
     np.testing.assert_allclose(sv.phi, [[2.0, 0.5, 2.0]] * 3, atol=1e-6)
     np.testing.assert_allclose(sv.baseline, 0.25, atol=1e-6)
@@ -59,7 +63,7 @@ def test_toy_model_efficiency_symmetry_and_known_values():
 
 def test_toy_model_missing_modality_is_a_null_player():
     # row 0 has no acoustic input, row 1 no visual: the missing one gets exactly 0, the rest still add up
-    sv = S.shapley_batch(Toy(), toy_batch(present={"a": [True, False, False], "v": [False, True, False]}),
+    sv = S.shapley_batch(toy_run, toy_batch(present={"a": [True, False, False], "v": [False, True, False]}),
                          ["t", "v", "a"])
     assert sv.phi[0, 2] == 0.0 and sv.phi[1, 1] == 0.0
     np.testing.assert_allclose(sv.phi[0], [1.0, 0.5, 0.0], atol=1e-6)   # t alone is worth 1 without a
@@ -73,7 +77,7 @@ def test_real_checkpoint_efficiency_and_prediction(data_root):
     p = Predictor.load(FT)
     part = p.dataset(data_root).split("test")
     texts, audio = part.texts[:6], part.audio[:6]
-    sv = S.shapley_batch(p.model, p.batch(texts, audio=audio), p.modalities)
+    sv = S.shapley_batch(lambda b: p.run(b).pred, p.batch(texts, audio=audio), p.modalities)
     preds = np.array([e.pred for e in p.predict(texts, audio=audio)])
     np.testing.assert_allclose(sv.pred, preds, atol=1e-4)              # v(all) is the prediction
     np.testing.assert_allclose(sv.phi.sum(1), sv.pred - sv.baseline, atol=1e-5)
@@ -82,3 +86,6 @@ def test_real_checkpoint_efficiency_and_prediction(data_root):
     one = S.input_shapley(p, texts[0], audio[0], drop={"a"})            # audio switched off: φ_a = 0
     assert one.phi[0, 1] == 0.0
     assert one.phi[0, 0] == pytest.approx(one.pred[0] - one.baseline[0], abs=1e-5)
+    rows = S.split_shapley(p, "test", data_root, rows=[4, 1])            # dataset rows, in the order asked
+    np.testing.assert_allclose(rows.pred, p.predict_split("test", data_root).pred[[4, 1]], atol=1e-5)
+    np.testing.assert_allclose(rows.phi.sum(1), rows.pred - rows.baseline, atol=1e-5)

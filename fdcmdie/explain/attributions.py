@@ -15,7 +15,8 @@ pretrained encoder's layer ``L − n`` (``n = 0``: its last layer), so for a fro
 frozen bottom ``L − n`` layers *in the graph* (the same computation that made the cached states, in float32) and then
 the checkpoint's own top layers and the rest of the model. The gradient therefore reaches the words for every
 transcript checkpoint, frozen ones included, and the attributions describe the model the app runs, not a stand-in.
-For the whole-encoder recipe (``n = −1``) F starts at the checkpoint's own encoder.
+For the whole-encoder recipe (``n = −1``) F starts at the checkpoint's own encoder. F, e and e' come from
+:meth:`Predictor.word_path <fdcmdie.inference.Predictor.word_path>` (``fdcmdie/inference/gradients.py``).
 
 Leave-one-word-out occlusion (``method="occlusion"``) is used where there is no differentiable path from the words
 (an encoder that is not BERT-style and so cannot take input embeddings); it is also available for comparison:
@@ -31,15 +32,12 @@ word's score is the sum over its word pieces. Words cut off by ``max_text_len`` 
 """
 from __future__ import annotations
 
-import copy
+import time
 from dataclasses import dataclass
 
 import numpy as np
 import torch
-from torch import nn
-
-from ..data.base import Batch
-from ..inference import _threads
+from tqdm.auto import tqdm
 
 METHODS = ("auto", "ig", "occlusion")
 LEGEND = ("red: the word pushed the prediction up (more positive); purple: down (more negative); stronger colour = "
@@ -97,18 +95,12 @@ def resolve_method(predictor, method: str = "auto") -> str:
     """"ig" or "occlusion" for this checkpoint; ValueError when its text input has no words."""
     if method not in METHODS:
         raise ValueError(f"attribution method must be one of {METHODS}, got {method!r}")
-    if "t" not in predictor.modalities:
-        raise ValueError(f"{predictor.name} does not read text: there are no words to attribute")
-    if predictor.cfg.data.text_source != "transcript":
-        raise ValueError(f"{predictor.name} reads the MOSI bundle's precomputed text-CNN vectors, not the words: "
-                         "there are no words to attribute")
+    reason = predictor.words_reason()
+    if reason:
+        raise ValueError(reason)
     if method != "auto":
         return method
-    try:
-        _encoder_parts(predictor)
-        return "ig"
-    except ValueError:
-        return "occlusion"
+    return "occlusion" if predictor.text_gradient_reason() else "ig"
 
 
 def word_attributions(predictor, text: str, audio: np.ndarray | None = None, vision: np.ndarray | None = None, *,
@@ -119,144 +111,33 @@ def word_attributions(predictor, text: str, audio: np.ndarray | None = None, vis
     text = (text or "").strip()
     if not text or "t" in set(drop):
         raise ValueError("there are no words to attribute (the text is empty or switched off)")
-    words, spans, enc = _words(predictor, text)
+    words, spans = predictor.words(text)
     if not words:
         raise ValueError("there are no words to attribute (the tokenizer found none)")
-    with _threads(predictor.threads if predictor.device.type == "cpu" else None):
+    with predictor.compute_threads():
         if method == "occlusion":
             return _occlusion(predictor, text, words, spans, audio, vision, drop)
-        # the text slot of the batch is filled in the graph below: a placeholder of the right length saves encoding
-        full = predictor.cfg.model.text_finetune_layers < 0
-        slot = text if full else np.zeros((enc["ids"].shape[1], predictor.cfg.model.text_dim), np.float32)
-        batch = predictor.batch([slot], audio=None if audio is None else [audio],
-                                vision=None if vision is None else [vision], drop=drop)
-        return _integrated_gradients(predictor, batch, text, words, spans, enc, n_steps=n_steps)
-
-
-# ---------------------------------------------------------------------------------------------- words
-
-
-def _words(predictor, text: str):
-    """(words, character spans, tokenizer encoding) of ``text`` as the checkpoint's tokenizer reads it."""
-    from ..text_encoder import load_encoder
-
-    tok, _ = load_encoder(predictor.cfg.model.text_encoder)
-    enc = tok([text], truncation=True, max_length=predictor.cfg.model.max_text_len, return_offsets_mapping=True,
-              return_tensors="pt")
-    groups: dict[int, list[int]] = {}
-    for j, w in enumerate(enc.word_ids(0)):
-        if w is not None:
-            groups.setdefault(w, []).append(j)
-    offsets = enc["offset_mapping"][0].tolist()
-    spans = [(offsets[js[0]][0], offsets[js[-1]][1]) for js in groups.values()]
-    return [text[s:e] for s, e in spans], spans, {"ids": enc["input_ids"], "groups": list(groups.values())}
+        return _integrated_gradients(predictor.word_path(text, audio, vision, drop=drop), text, n_steps=n_steps)
 
 
 # ---------------------------------------------------------------------------------------- integrated gradients
 
 
-class _EncoderParts(nn.Module):
-    """The differentiable text path from word embeddings to what ``model.extract["t"]`` consumes."""
+def _integrated_gradients(path, text: str, *, n_steps: int) -> WordAttribution:
+    """IG over a :class:`fdcmdie.inference.gradients.WordPath` (Captum, Gauss–Legendre, all steps in one batch)."""
+    from captum.attr import IntegratedGradients  # captum: only the attributions need it
 
-    def __init__(self, *, embeddings: nn.Module, layers: list[nn.Module], word_embeddings: nn.Module, full: bool):
-        super().__init__()
-        from ..text_encoder import TopLayers
-
-        self.embeddings, self.word_embeddings, self.full = embeddings, word_embeddings, full
-        self.layers = TopLayers(layers)
-
-    def forward(self, e: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:   # e (n, l, d_t) word embeddings
-        return self.layers(self.embeddings(inputs_embeds=e), mask)
-
-
-def _encoder_parts(predictor) -> tuple[_EncoderParts, nn.Module]:
-    """(text path, model to feed its output to). Frozen / top-n: the pretrained bottom L − n layers, whose output
-    the checkpoint's model reads as its cached states; whole encoder: the checkpoint's encoder, and a view of the
-    model whose text branch starts after it. ValueError for an encoder without BERT-style embeddings and layers."""
-    from ..text_encoder import FullEncoder, encoder_layers, load_encoder
-
-    model, n = predictor.model, predictor.cfg.model.text_finetune_layers
-    trainable = model.extract["t"].encoder
-    base = trainable.model if isinstance(trainable, FullEncoder) else load_encoder(predictor.cfg.model.text_encoder)[1]
-    emb = getattr(base, "embeddings", None)
-    if emb is None or not hasattr(emb, "word_embeddings"):
-        raise ValueError(f"{type(base).__name__} has no BERT-style embeddings: no gradient path to the words")
-    layers = list(encoder_layers(base))
-    if isinstance(trainable, FullEncoder):
-        return _EncoderParts(embeddings=emb, layers=layers, word_embeddings=emb.word_embeddings, full=True), \
-            _states_view(model)
-    bottom = layers if n == 0 else layers[: len(layers) - n]
-    return _EncoderParts(embeddings=emb, layers=bottom, word_embeddings=emb.word_embeddings, full=False), model
-
-
-def _states_view(model: nn.Module) -> nn.Module:
-    """A view of ``model`` (same parameters, nothing copied) whose text branch reads encoder output states instead of
-    running its whole encoder from token ids; the model itself is left untouched (thread-safe)."""
-    view = copy.copy(model)
-    object.__setattr__(view, "_modules", dict(model._modules))
-    text = copy.copy(model.extract["t"])
-    object.__setattr__(text, "_modules", {**text._modules, "encoder": None})
-    extract = nn.ModuleDict(dict(model.extract.items()))
-    extract["t"] = text
-    view._modules["extract"] = extract
-    return view
-
-
-def _repeat(batch: Batch, n: int) -> Batch:
-    """``batch`` (one row) repeated n times."""
-    out = Batch(**batch.__dict__)
-    for key, value in batch.__dict__.items():
-        if torch.is_tensor(value):
-            setattr(out, key, value.expand(n, *value.shape[1:]) if value.shape[0] == 1 else value)
-    out.ids, out.texts = batch.ids * n, batch.texts * n
-    return out
-
-
-def _integrated_gradients(predictor, batch: Batch, text: str, words, spans, enc, *, n_steps: int) -> WordAttribution:
-    from captum.attr import IntegratedGradients
-
-    parts, model = _encoder_parts(predictor)
-    device = predictor.device
-    ids = enc["ids"].to(device)
-    l = ids.shape[1]
-    mask = torch.ones(1, l, dtype=torch.bool, device=device)
-    batch = batch.to(device)
-    batch.text_ids, batch.text, batch.text_mask = None, None, mask
+    ig = IntegratedGradients(path.forward)
+    attr = ig.attribute(path.inputs, baselines=path.baseline, n_steps=n_steps, method="gausslegendre",
+                        internal_batch_size=n_steps)
     with torch.no_grad():
-        e = parts.word_embeddings(ids).detach()
-        pad_id = predictor_pad_id(predictor)
-        base = e.clone()
-        pieces = [j for js in enc["groups"] for j in js]
-        base[0, pieces] = parts.word_embeddings(torch.tensor([pad_id], device=device))[0]
-
-    def forward(x: torch.Tensor) -> torch.Tensor:
-        n = x.shape[0]
-        b = _repeat(batch, n)
-        b.text_mask = mask.expand(n, l)
-        b.text = parts(x, b.text_mask)
-        return model(b)["pred"]
-
-    was_training = model.training
-    model.eval()
-    try:
-        ig = IntegratedGradients(forward)
-        attr = ig.attribute(e, baselines=base, n_steps=n_steps, method="gausslegendre", internal_batch_size=n_steps)
-        with torch.no_grad():
-            ends = forward(torch.cat([e, base]))  # F(e), F(e'): completeness is checked against these
-    finally:
-        model.train(was_training)
+        ends = path.forward(torch.cat([path.inputs, path.baseline]))  # F(e), F(e'): completeness is checked on these
     per_piece = attr.sum(-1)[0].detach().cpu().numpy().astype(np.float64)
-    scores = np.array([per_piece[js].sum() for js in enc["groups"]])
+    scores = np.array([per_piece[js].sum() for js in path.groups])
     pred, baseline = float(ends[0]), float(ends[1])
-    return WordAttribution(text=text, words=words, spans=spans, scores=scores, method="integrated gradients",
-                           pred=pred, baseline=baseline, delta=float(per_piece.sum() - (pred - baseline)))
-
-
-def predictor_pad_id(predictor) -> int:
-    from ..text_encoder import load_encoder
-
-    tok, _ = load_encoder(predictor.cfg.model.text_encoder)
-    return int(tok.pad_token_id if tok.pad_token_id is not None else 0)
+    return WordAttribution(text=text, words=path.words, spans=path.spans, scores=scores,
+                           method="integrated gradients", pred=pred, baseline=baseline,
+                           delta=float(per_piece.sum() - (pred - baseline)))
 
 
 # ---------------------------------------------------------------------------------------------- occlusion
@@ -269,7 +150,6 @@ def _occlusion(predictor, text: str, words, spans, audio, vision, drop) -> WordA
                            pred=float(preds[0]), baseline=float("nan"))
 
 
-@torch.no_grad()
 def predict_variants(predictor, texts: list[str], audio=None, vision=None, drop=frozenset()) -> np.ndarray:
     """Predictions of several texts with the same acoustic / visual input, in one batch; an empty text is the text
     modality missing (as when every word of a sentence is deleted)."""
@@ -277,13 +157,7 @@ def predict_variants(predictor, texts: list[str], audio=None, vision=None, drop=
     batch = predictor.batch([t if t.strip() else "" for t in texts],
                             audio=None if audio is None else [audio] * len(texts),
                             vision=None if vision is None else [vision] * len(texts), drop=drop)
-    model = predictor.model
-    was_training = model.training
-    model.eval()
-    try:
-        return model(batch.to(predictor.device))["pred"].float().cpu().numpy().astype(np.float64)
-    finally:
-        model.train(was_training)
+    return predictor.run(batch).pred.astype(np.float64)
 
 
 # ------------------------------------------------------------------------------------------ deletion check
@@ -314,14 +188,11 @@ def deletion_check(predictor, inputs, *, ks=(1, 2, 3), method: str = "auto", n_s
                    progress: bool = False) -> DeletionCheck:
     """Run the deletion check over ``inputs``: (text, audio, vision) triples as :func:`word_attributions` takes
     them (un-normalised frames or None). The random words are drawn with ``seed``."""
-    import time
-
     rng = np.random.default_rng(seed)
     moved = {k: ([], []) for k in ks}
     seconds = []
     items = list(inputs)
     if progress:
-        from tqdm.auto import tqdm
         items = tqdm(items, desc="deletion check", unit="sample")
     for text, audio, vision in items:
         if not (text or "").strip():

@@ -14,11 +14,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import torch
 
+from ..facts import MODALITIES
 from . import MOD_NAMES
 
-ORDER = ("t", "v", "a")
 CATEGORIES = ("strong positive", "strong negative", "flat delivery", "text vs voice/face", "largest error")
 CATEGORY_HELP = {
     "strong positive": "the most positive opinions (label ≥ +2)",
@@ -32,13 +31,13 @@ CATEGORY_HELP = {
 
 def keep_label(keep: str) -> str:
     """"t" → "text only", "va" → "visual + acoustic"."""
-    names = [MOD_NAMES[m] for m in ORDER if m in keep]
+    names = [MOD_NAMES[m] for m in MODALITIES if m in keep]
     return f"{names[0]} only" if len(names) == 1 else " + ".join(names)
 
 
 def ablation_variants(modalities: list[str]) -> list[str]:
     """The modality subsets worth predicting with: each modality alone, and everything but text."""
-    mods = [m for m in ORDER if m in modalities]
+    mods = [m for m in MODALITIES if m in modalities]
     if len(mods) < 2:
         return []
     out = list(mods)
@@ -49,37 +48,20 @@ def ablation_variants(modalities: list[str]) -> list[str]:
 
 def explain_variants(modalities: list[str]) -> list[str]:
     """The two ablations the app shows: text alone, and everything but text (voice and/or face)."""
-    mods = [m for m in ORDER if m in modalities]
+    mods = [m for m in MODALITIES if m in modalities]
     if "t" not in mods or len(mods) < 2:
         return []
     return ["t", "".join(m for m in mods if m != "t")]
 
 
-@torch.no_grad()
 def split_ablations(predictor, split: str = "test", data_root: str | Path | None = None, *,
                     variants: list[str] | None = None, batch_size: int = 256) -> dict[str, np.ndarray]:
     """Predictions of every sample of ``split`` with only some modalities kept: {kept modalities: (N,)}, e.g.
     {"t": …, "v": …, "a": …, "va": …} for a t+v+a checkpoint ({} for a single-modality one). Row order is that of
     ``predictor.predict_split(split)``."""
-    from ..evaluate import model_dims
-
     variants = ablation_variants(predictor.modalities) if variants is None else variants
-    if not variants:
-        return {}
-    samples, dims = predictor.split_samples(split, data_root), model_dims(predictor.cfg)
-    model = predictor.model.eval()
-    outs: dict[str, list[np.ndarray]] = {v: [] for v in variants}
-    for s in range(0, len(samples), batch_size):
-        idx = np.arange(s, min(s + batch_size, len(samples)))
-        base = samples.batch(idx, dims)
-        everyone = torch.ones(len(idx), dtype=torch.bool)
-        for keep in variants:
-            b = base
-            for m in predictor.modalities:
-                if m not in keep:
-                    b = b.drop(m, everyone)
-            outs[keep].append(model(b.to(predictor.device))["pred"].cpu().numpy())
-    return {k: np.concatenate(v) if v else np.zeros(0, np.float32) for k, v in outs.items()}
+    return {keep: predictor.run(split, keep=keep, data_root=data_root, batch_size=batch_size).pred
+            for keep in variants}
 
 
 def nonverbal_key(ablations: dict[str, np.ndarray]) -> str | None:

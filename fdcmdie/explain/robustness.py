@@ -30,9 +30,9 @@ import numpy as np
 import torch
 
 from . import MOD_NAMES
+from ..facts import MODALITIES
 from ..metrics import compute_metrics
 
-ORDER = ("t", "v", "a")
 NOISE_LEVELS = (0.5, 1.0, 2.0)               # σ of the added noise, in units of each feature's σ
 WORD_DROP = (0.1, 0.2, 0.3, 0.4, 0.5)        # probability of dropping each word
 SEED = 0
@@ -50,19 +50,6 @@ def drop_words(text: str, p: float, rng: np.random.Generator) -> str:
     if not keep.any():
         keep[rng.integers(len(words))] = True
     return " ".join(w for w, k in zip(words, keep) if k)
-
-
-def _text_key(samples) -> str | None:
-    return next((k for k in ("text_feats", "text_ids") if k in samples.columns), None)
-
-
-def _length_order(samples, rows: np.ndarray) -> np.ndarray:
-    """``rows`` sorted by text length, so batches hold transcripts of similar length (less padding)."""
-    key = _text_key(samples)
-    if key is None:
-        return rows
-    lengths = np.array([len(samples.columns[key][r]) for r in rows])
-    return rows[np.argsort(lengths, kind="stable")]
 
 
 def _feature_std(batches, m: str) -> torch.Tensor:
@@ -90,26 +77,21 @@ def robustness_curves(predictor, split: str = "test", data_root: str | Path | No
     the split's rows (default all); ``progress``: a callable given one line per condition. Returns a JSON-ready dict
     {checkpoint, split, n, modalities, modality_dropout, seed, clean, conditions: [{kind, modality, level, metrics,
     …}], seconds}."""
-    from ..data import SampleSet, text_inputs
-    from ..evaluate import model_dims
-
     t0 = time.perf_counter()
     say = progress or (lambda line: None)
-    samples = predictor.split_samples(split, data_root)
-    rows = np.arange(len(samples)) if rows is None else np.asarray(rows, dtype=np.int64)
-    if len(rows) == 0:
+    if rows is not None and len(rows) == 0:
         raise ValueError("no samples to score")
-    order = _length_order(samples, rows)
-    chunks = [order[s: s + batch_size] for s in range(0, len(order), batch_size)]
-    dims, model, device = model_dims(predictor.cfg), predictor.model.eval(), predictor.device
-    mods = [m for m in ORDER if m in predictor.modalities]
-    label = np.asarray(samples.split.labels, np.float64)[order]
+    # batches of transcripts of similar length (less padding); ``order`` is the split's rows in batch order
+    order, base = predictor.split_batches(split, data_root, rows=rows, batch_size=batch_size, by_length=True)
+    if len(order) == 0:
+        raise ValueError("no samples to score")
+    mods = [m for m in MODALITIES if m in predictor.modalities]
+    label = np.concatenate([b.label.numpy() for b in base]).astype(np.float64)
 
-    def score(batches) -> dict:
-        pred = np.concatenate([model(b.to(device))["pred"].cpu().numpy() for b in batches])
+    def score(batches, keep=None) -> dict:
+        pred = predictor.run(batches, keep=keep).pred
         return {k: round(float(v), 4) for k, v in compute_metrics(pred, label).items()}
 
-    base = [samples.batch(c, dims) for c in chunks]
     clean = score(base)
     say(f"clean: {_line(clean)}")
     conditions = []
@@ -122,9 +104,9 @@ def robustness_curves(predictor, split: str = "test", data_root: str | Path | No
 
     if len(mods) > 1:
         for m in mods:
-            add("drop", m, None, score([b.drop(m, torch.ones(len(b), dtype=torch.bool)) for b in base]))
+            add("drop", m, None, score(base, keep=[x for x in mods if x != m]))
     for i, m in enumerate(mods):
-        if m == "t" and _text_key(samples) == "text_ids":
+        if m == "t" and base[0].text is None:
             continue  # token ids: there is no feature space to noise (word dropping still applies)
         sigma = _feature_std(base, m)
         for j, level in enumerate(noise_levels):
@@ -136,20 +118,14 @@ def robustness_curves(predictor, split: str = "test", data_root: str | Path | No
 
     words_note = None
     if "t" in mods and predictor.cfg.data.text_source == "transcript":
-        key = _text_key(samples)
-        texts = [samples.split.texts[r] for r in order]
+        texts = [t for b in base for t in b.texts]
         n_words = sum(len(t.split()) for t in texts)
         for j, p in enumerate(word_drop):
             rng = np.random.default_rng([seed, j])
             short = [drop_words(t, float(p), rng) for t in texts]
             kept = sum(len(t.split()) for t in short)
-            encoded = text_inputs(short, predictor.cfg)[key]
-            column = list(samples.columns[key])
-            for r, x in zip(order, encoded):
-                column[r] = x
-            shortened = SampleSet(samples.split, {**samples.columns, key: column})
-            add("words", "t", float(p), score([shortened.batch(c, dims) for c in chunks]),
-                dropped_fraction=round(1 - kept / max(n_words, 1), 4))
+            _, shortened = predictor.split_batches(split, data_root, rows=order, batch_size=batch_size, texts=short)
+            add("words", "t", float(p), score(shortened), dropped_fraction=round(1 - kept / max(n_words, 1), 4))
     elif "t" in mods:
         words_note = "the text input is a precomputed vector per sample: words cannot be dropped"
 
@@ -417,12 +393,12 @@ def main(args) -> int:
             old = json.loads(stem.with_suffix(".json").read_text())
             same = (old.get("noise_levels") == list(noise) and old.get("word_drop") == list(words)
                     and old.get("seed") == args.seed and args.limit <= 0 and "recipe" in old
-                    and old.get("n") == len(p.split_samples(args.split, args.data_root)))
+                    and old.get("n") == len(p.dataset(args.data_root).split(args.split)))
             if same:
                 print(f"  kept {stem}.json (same settings)", flush=True)
                 results.append(old)
                 continue
-        rows = None if args.limit <= 0 else np.arange(min(args.limit, len(p.split_samples(args.split, args.data_root))))
+        rows = None if args.limit <= 0 else np.arange(min(args.limit, len(p.dataset(args.data_root).split(args.split))))
         r = robustness_curves(p, args.split, args.data_root, noise_levels=noise, word_drop=words, seed=args.seed,
                               rows=rows, progress=lambda line: print("  " + line, flush=True))
         stem.with_suffix(".json").write_text(json.dumps(r, indent=1) + "\n")

@@ -10,13 +10,14 @@ exact, not sampled:
 and they add up (efficiency) to  Σ_m φ_m = v(P) − v(∅)  = prediction − all-missing baseline. A modality the input
 does not have is missing in every coalition, so its φ is 0 and the others are unchanged.
 
-GAP's α (spec §5.2) says how GAP *weighted* each modality's enhanced global feature inside the network; φ says how far
-each modality *moved the prediction*. They differ: a modality with a large α can carry little sentiment (φ ≈ 0), and
+GAP's α (docs/MODEL.md §5) says how GAP *weighted* each modality's enhanced global feature inside the network; φ says
+how far each modality *moved the prediction*. They differ: a modality with a large α can carry little sentiment (φ ≈ 0), and
 a modality with α = 0 in GAP still reaches the head through its private feature.
 
-    sv = shapley_batch(predictor.model, predictor.batch(["i loved it"], audio=[frames]), predictor.modalities)
+    sv = input_shapley(predictor, "i loved it", audio=frames)
     sv.phi[0], sv.baseline[0], sv.pred[0]           # (M,), float, float
     sv = split_shapley(predictor, "test")           # the whole split, rows as in predictor.predict_split
+    sv = shapley_batch(run, batch, ["t", "v", "a"]) # any model: run(Batch) -> (n,) predictions
 """
 from __future__ import annotations
 
@@ -24,6 +25,7 @@ import math
 from dataclasses import dataclass
 from itertools import combinations
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import torch
@@ -78,10 +80,9 @@ def _stack(batches: list[Batch]) -> Batch:
     return out
 
 
-@torch.no_grad()
-def shapley_batch(model, batch: Batch, modalities: list[str], *, device: str | torch.device = "cpu") -> ModalityShapley:
-    """Exact Shapley values of every row of ``batch``: the 2^M coalitions of all rows go through the model in one
-    forward pass (n · 2^M rows)."""
+def shapley_batch(run: Callable[[Batch], np.ndarray], batch: Batch, modalities: list[str]) -> ModalityShapley:
+    """Exact Shapley values of every row of ``batch``: the 2^M coalitions of all rows go through ``run`` (a model's
+    predictions of a Batch, e.g. ``lambda b: predictor.run(b).pred``) in one call (n · 2^M rows)."""
     mods = list(modalities)
     M, n = len(mods), len(batch)
     subsets = coalitions(M)
@@ -93,29 +94,18 @@ def shapley_batch(model, batch: Batch, modalities: list[str], *, device: str | t
             if j not in S:
                 b = b.drop(m, everyone)
         variants.append(b)
-    was_training = model.training
-    model.eval()
-    try:
-        v = model(_stack(variants).to(device))["pred"].float().cpu().numpy().reshape(len(subsets), n).T  # (n, 2^M)
-    finally:
-        model.train(was_training)
+    v = np.asarray(run(_stack(variants)), np.float64).reshape(len(subsets), n).T    # (n, 2^M)
     phi = v @ shapley_weights(M).T
     phi[~present_mask(batch, mods)] = 0.0  # a modality the input lacks: exactly 0 (not a rounding error of it)
-    return ModalityShapley(modalities=mods, phi=phi.astype(np.float64), baseline=v[:, 0].astype(np.float64),
-                           pred=v[:, -1].astype(np.float64))
+    return ModalityShapley(modalities=mods, phi=phi, baseline=v[:, 0].copy(), pred=v[:, -1].copy())
 
 
-def split_shapley(predictor, split: str = "test", data_root: str | Path | None = None, *,
+def split_shapley(predictor, split: str = "test", data_root: str | Path | None = None, *, rows=None,
                   batch_size: int = 64) -> ModalityShapley:
-    """Shapley values of every sample of a split (rows as in ``predictor.predict_split(split)``)."""
-    from ..evaluate import model_dims
-
-    samples, dims = predictor.split_samples(split, data_root), model_dims(predictor.cfg)
-    parts = []
-    for s in range(0, len(samples), batch_size):
-        idx = np.arange(s, min(s + batch_size, len(samples)))
-        parts.append(shapley_batch(predictor.model, samples.batch(idx, dims), predictor.modalities,
-                                   device=predictor.device))
+    """Shapley values of every sample of a split (rows as in ``predictor.predict_split(split)``), or of ``rows``."""
+    _, batches = predictor.split_batches(split, data_root, rows=rows, batch_size=batch_size)
+    run = lambda b: predictor.run(b).pred
+    parts = [shapley_batch(run, b, predictor.modalities) for b in batches]
     if not parts:
         z = np.zeros(0)
         return ModalityShapley(list(predictor.modalities), np.zeros((0, len(predictor.modalities))), z, z)
@@ -128,10 +118,9 @@ def input_shapley(predictor, text, audio=None, vision=None, *, drop=frozenset())
     """Shapley values of one input given as :meth:`Predictor.predict` takes it (a typed text, a what-if variant)."""
     batch = predictor.batch([text], audio=None if audio is None else [audio],
                             vision=None if vision is None else [vision], drop=drop)
-    return shapley_batch(predictor.model, batch, predictor.modalities, device=predictor.device)
+    return shapley_batch(lambda b: predictor.run(b).pred, batch, predictor.modalities)
 
 
 def present_mask(batch: Batch, modalities: list[str]) -> np.ndarray:
     """(n, M) which modalities each row has (for tables: a missing modality's φ is exactly 0)."""
     return np.stack([batch.mask(m).any(1).cpu().numpy() for m in modalities], 1) if modalities else np.zeros((len(batch), 0), bool)
-

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from .acoustic import LIBROSA_COLUMNS, OPENSMILE_COLUMNS
 from .clip import ClipFeatures, extract_clip, warmup
-from .common import ExtractConfig, ExtractionError, PitchTrack
+from .common import NO_AUDIO_TRACK, ExtractConfig, ExtractionError, NoAudioTrack, PitchTrack
 from .visual import VISION_COLUMNS
 
 AUDIO_COLUMNS = LIBROSA_COLUMNS      # the default backend's columns
@@ -29,7 +29,8 @@ def audio_dim(config: ExtractConfig | None = None) -> int:
 
 
 __all__ = [
-    "extract_clip", "warmup", "ClipFeatures", "ExtractConfig", "ExtractionError", "PitchTrack",
+    "extract_clip", "warmup", "ClipFeatures", "ExtractConfig", "ExtractionError", "NoAudioTrack", "NO_AUDIO_TRACK",
+    "PitchTrack",
     "AUDIO_DIM", "VISION_DIM", "AUDIO_COLUMNS", "VISION_COLUMNS", "LIBROSA_COLUMNS", "OPENSMILE_COLUMNS",
     "audio_dim",
 ]

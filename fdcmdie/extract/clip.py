@@ -7,13 +7,14 @@ from pathlib import Path
 import numpy as np
 
 from . import acoustic, visual
-from .common import SAMPLE_RATE, AcousticResult, ExtractConfig, ExtractionError, PitchTrack, VisualResult
+from .common import (NO_AUDIO_TRACK, SAMPLE_RATE, AcousticResult, ExtractConfig, ExtractionError, NoAudioTrack,
+                     PitchTrack, VisualResult)
 from .media import MediaReader, open_media
 from .transcript import Transcript, load_model, transcribe
 
 NO_FACE = "no face found: visual modality marked missing"
 NO_SPEECH = "no speech detected: acoustic features were computed but the clip seems silent"
-NO_AUDIO = "the file has no audio track: acoustic modality marked missing"
+NO_AUDIO = f"{NO_AUDIO_TRACK}: acoustic modality marked missing"
 NO_VIDEO = "the file has no video track: visual modality marked missing"
 
 
@@ -45,6 +46,7 @@ class ClipFeatures:
     waveform_sr: int = SAMPLE_RATE
     pitch: PitchTrack = field(default_factory=PitchTrack.empty)
     face_images: list[np.ndarray] = field(default_factory=list)  # up to n_face_images RGB uint8 crops
+    audio_track: bool = True                  # the file has an audio stream (False: a video without sound)
 
     @property
     def has_audio(self) -> bool:
@@ -67,16 +69,21 @@ class ClipFeatures:
 
 
 def extract_clip(path: str | Path, transcript: str | None = None, *, config: ExtractConfig | None = None,
-                 asr: bool | None = None) -> ClipFeatures:
+                 asr: bool | None = None, require_audio: bool = False) -> ClipFeatures:
     """Decode ``path`` and compute acoustic frames, visual frames and the transcript.
 
     ``transcript``: the words typed by the user; when empty, speech-to-text runs (unless ``asr=False`` or
     ``config.asr`` is False). Raises :class:`ExtractionError` for files that cannot be used; everything that
     only degrades the result (no face, no speech, no audio track, cut to max_duration_s) is in ``warnings``.
+    ``require_audio``: a file without an audio track raises :class:`NoAudioTrack` ("<name>: this file has no audio
+    track …") before anything is decoded, instead of going on with the video alone (the warning :data:`NO_AUDIO`).
     """
     config = config or ExtractConfig()
     reader = open_media(path, config)
     info = reader.info
+    if require_audio and not info.has_audio:
+        raise NoAudioTrack(f"{info.path.name}: {NO_AUDIO_TRACK} (a video without sound), so there is no voice and no "
+                           "speech to recognise: type what is said, or upload a file with sound")
     warnings = reader.warnings  # the reader appends decode problems as it goes
 
     y = reader.audio() if info.has_audio else None
@@ -108,6 +115,7 @@ def extract_clip(path: str | Path, transcript: str | None = None, *, config: Ext
         vision_times=vis.times if vis else np.zeros(0, np.float32), visual_backend=vis.backend if vis else "",
         waveform=_display_waveform(y, config.waveform_sr), waveform_sr=config.waveform_sr,
         pitch=sound.pitch if sound else PitchTrack.empty(), face_images=vis.face_images if vis else [],
+        audio_track=info.has_audio,
     )
 
 
@@ -148,7 +156,7 @@ def _transcript_stage(typed: str | None, y: np.ndarray | None, speech: bool, use
     if not use_asr:
         warnings.append("no transcript given and speech-to-text is off: text is empty")
     elif y is None:
-        warnings.append("no transcript given and no audio to transcribe: text is empty")
+        warnings.append(f"no transcript given and {NO_AUDIO_TRACK} to transcribe: text is empty")
     elif not speech:
         warnings.append("no transcript given and no speech to transcribe: text is empty")
     else:

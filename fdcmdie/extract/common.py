@@ -18,6 +18,15 @@ class ExtractionError(ValueError):
     """A file cannot be turned into features at all; the message says why in plain words."""
 
 
+NO_AUDIO_TRACK = "this file has no audio track"
+
+
+class NoAudioTrack(ExtractionError):
+    """The file holds no audio stream at all (a silent video): there is no voice and no speech to recognise. Not the
+    same as a track that holds silence (that is "no speech detected"). Raised by ``extract_clip(require_audio=True)``;
+    the message starts with the file's name and :data:`NO_AUDIO_TRACK`."""
+
+
 @dataclass
 class ExtractConfig:
     """How a clip is turned into model inputs. The defaults give ~10 acoustic and 5 visual frames per second."""

@@ -1,8 +1,8 @@
 """Build small pickles in the exact layout of MMSA's ``aligned_50.pkl`` / ``unaligned_50.pkl``.
 
-The real files are not redistributable here (see ../shared/data/README.md, "What does not exist
-here"), so the reader is tested on these: same keys, dtypes, feature widths and padded sequence
-lengths as the MMSA release, random values, small N.
+MMSA's files are not shipped (data/README.md, "Bring your own data": users download them), so the
+reader is tested on these: same keys, dtypes, feature widths and padded sequence lengths as the MMSA
+release, random values, small N.
 
 Layout per split (``train``, ``valid``, ``test``):
 

@@ -6,14 +6,13 @@ and every ablation of the paper is a switch, so there is one trainer and one mod
 from __future__ import annotations
 
 import dataclasses
-import json
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-MODALITIES = ("t", "v", "a")  # text, visual, acoustic — the paper's order T, V, A
+from .facts import MODALITIES  # text, visual, acoustic — the paper's order T, V, A
 MOSI_SPLITS = ("standard", "poria", "poria-honest", "poria-test-cv")  # see fdcmdie/data/mosi.py
 
 
@@ -219,7 +218,3 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
             raise ValueError(f"--set: unknown key {key!r}")
         raw.setdefault(section, {})[name] = _coerce(value, defaults[section][name])
     return Config.from_dict(raw)
-
-
-def config_from_json(text: str) -> Config:
-    return Config.from_dict(json.loads(text))

@@ -21,9 +21,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-MODALITIES = ("t", "v", "a")
-FEATURE_KEYS = ("Ts", "Vs", "As", "Td", "Vd", "Ad")
-_MOD_OF_KEY = {"Ts": 0, "Td": 0, "Vs": 1, "Vd": 1, "As": 2, "Ad": 2}
+from .facts import FEATURE_SETS, MODALITIES, PRIVATE, SHARED
+
+_MOD_OF_KEY = {key: j for j, m in enumerate(MODALITIES) for key in (SHARED[m], PRIVATE[m])}   # Ts, Td -> 0 (t), ...
 
 
 # ----------------------------------------------------------------------------------------------
@@ -100,9 +100,9 @@ def _prepare(z: dict[str, Tensor], present: Tensor | None) -> tuple[dict[str, Te
 
     Returns u[key]: (B, d) unit vectors (zeros for an absent key), ok[key]: (B,) bool.
     """
-    given = [k for k in FEATURE_KEYS if k in z]
+    given = [k for k in FEATURE_SETS if k in z]
     if not given:
-        raise ValueError(f"z has none of the feature keys {FEATURE_KEYS}")
+        raise ValueError(f"z has none of the feature keys {FEATURE_SETS}")
     ref = z[given[0]]
     B, d = ref.shape
     dtype = ref.dtype if ref.dtype in (torch.float32, torch.float64) else torch.float32
@@ -112,7 +112,7 @@ def _prepare(z: dict[str, Tensor], present: Tensor | None) -> tuple[dict[str, Te
         raise ValueError(f"present must be (B, 3) = ({B}, 3), got {tuple(present.shape)}")
     present = present.to(device=ref.device, dtype=torch.bool)
     u, ok = {}, {}
-    for key in FEATURE_KEYS:
+    for key in FEATURE_SETS:
         if key in z:
             x = z[key]
             if x.shape != (B, d):
@@ -127,7 +127,7 @@ def _prepare(z: dict[str, Tensor], present: Tensor | None) -> tuple[dict[str, Te
 
 def _zero_with_grad(z: dict[str, Tensor]) -> Tensor:
     """A scalar 0 connected to every feature of z (so .backward() works, never NaN)."""
-    return sum((z[k].float() * 0).sum() for k in FEATURE_KEYS if k in z)
+    return sum((z[k].float() * 0).sum() for k in FEATURE_SETS if k in z)
 
 
 def _check_members(pos_idx: Tensor, neg_idx: Tensor, B: int) -> None:
@@ -229,8 +229,8 @@ def nt_xent_loss(z: dict[str, Tensor], present: Tensor | None, pos_idx: Tensor, 
     pos_idx, neg_idx = pos_idx.long().to(u["Ts"].device), neg_idx.long().to(u["Ts"].device)
     vp, J = pos_idx >= 0, pos_idx.clamp(min=0)                     # (n, m)
     vn, Jn = neg_idx >= 0, neg_idx.clamp(min=0)                    # (n, m')
-    Ts, Vs, As, Td, Vd, Ad = (u[k] for k in FEATURE_KEYS)
-    oTs, oVs, oAs, oTd, oVd, oAd = (ok[k] for k in FEATURE_KEYS)
+    Ts, Vs, As, Td, Vd, Ad = (u[k] for k in FEATURE_SETS)
+    oTs, oVs, oAs, oTd, oVd, oAd = (ok[k] for k in FEATURE_SETS)
 
     # within-sample pairs of every batch row r (anchor T_s^r)
     w_pos = torch.stack([_cos_rows(Ts, Vs), _cos_rows(Ts, As)], -1) / tau              # (B, 2)

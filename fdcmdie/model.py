@@ -21,11 +21,7 @@ from torch.utils.checkpoint import checkpoint
 
 from .config import ModelConfig
 from .data.base import Batch
-
-FEATURE_NAMES = ("Ts", "Vs", "As", "Td", "Vd", "Ad")
-SHARED = {"t": "Ts", "v": "Vs", "a": "As"}
-PRIVATE = {"t": "Td", "v": "Vd", "a": "Ad"}
-ENHANCED = {"t": "G_T", "v": "G_V", "a": "G_A"}  # G_{X→G}^[k]: the global enhanced by modality X in the last layer (eq. 23)
+from .facts import ENHANCED, PRIVATE, SHARED  # names of the pooled outputs: Ts..Ad, G_T/G_V/G_A (G_{X→G}^[k], eq. 23)
 
 
 def masked_mean(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:

@@ -17,6 +17,7 @@ from scipy import stats
 
 from .checkpoint import DEFAULT_PAIR
 from .experiments import finished, load_plan, read_log
+from .facts import MODALITIES
 
 # Paper Table 3 / Table 7 (MOSI; MOSEI row from Table 3), MODEL_SPEC §9.
 PAPER = {
@@ -288,22 +289,14 @@ def space_analyses(items: list[tuple[str, bool, dict]], fig_dir: Path) -> tuple[
         return [], []
     import matplotlib.pyplot as plt
 
-    from .explain.geometry import space_report
+    from .explain.geometry import cl_effect_markdown, space_report
     from .explain.projections import fit_projection, static_figure
 
-    f = lambda v, d=3: "–" if v is None else f"{v:.{d}f}"
-    pct = lambda v: "–" if v is None else f"{100 * v:.1f}"
-    table = ["| checkpoint | contrastive | cos shared·shared, same sample | … random pairs | cos shared·private, "
-             "same sample | alignment (random pairs) | uniformity shared / private | shared sets separable (%) | "
-             "own voice is nearest (%) |", "|---|---|---|---|---|---|---|---|---|"]
     figures = ["| checkpoint | UMAP (local neighbourhoods) | PCA (global directions) |", "|---|---|---|"]
     fig_dir.mkdir(parents=True, exist_ok=True)
+    reports = []
     for name, cl, decoupled in items:
-        s = space_report(decoupled).summary()
-        table.append(f"| `{name}` | {'on' if cl else 'off'} | {f(s['cos_same'])} | {f(s['cos_random'])} | "
-                     f"{f(s['cos_shared_private'])} | {f(s['alignment'])} ({f(s['alignment_random'])}) | "
-                     f"{f(s['uniformity_shared'], 2)} / {f(s['uniformity_private'], 2)} | {pct(s['separability'])} | "
-                     f"{pct(s['retrieval'])} (chance {pct(s['chance'])}) |")
+        reports.append((f"`{name}` ({'with' if cl else 'without'} CL)", space_report(decoupled)))
         cells = []
         for method, stem in (("umap", f"projection-{name}"), ("pca", f"projection-pca-{name}")):
             proj = fit_projection(decoupled, method=method, max_samples=400, seed=0)
@@ -316,12 +309,8 @@ def space_analyses(items: list[tuple[str, bool, dict]], fig_dir: Path) -> tuple[
             cells.append(f"![{name} {proj.label}](figures/{stem}.png)")
         figures.append(f"| `{name}` | " + " | ".join(cells) + " |")
     lines = ["Per-sample geometry of the same features (`fdcmdie/explain/geometry.py`, every test sample, unit "
-             "vectors): the shared·shared cosine of a sample's own text and voice against random pairs of samples; "
-             "alignment E‖x̂ − ŷ‖² of the positive pairs (Wang & Isola 2020; 0 = identical) and of random pairs; "
-             "uniformity log E e^(−2‖x̂ − ŷ‖²) (0 = one direction for every sample, −4 = orthogonal); the 5-fold "
-             "cross-validated accuracy of a logistic regression telling T_s from A_s; and how often a sample's own "
-             "A_s is its T_s's nearest. Same-sample and random-pair numbers that agree mean the shared features are "
-             "aligned by modality, not sample by sample.", "", *table]
+             "vectors; the table the app's representation-space tab shows):", "",
+             *cl_effect_markdown(reports, "test").splitlines()]
     return lines, ["Maps of 400 test samples × the feature sets (seed 0). UMAP (cosine) keeps local neighbourhoods: "
                    "an island is a set of points nearer each other than anything else, and the gaps between islands "
                    "mean little. PCA keeps the global geometry: compare where the shared and the private sets sit "
@@ -351,14 +340,14 @@ def analyses(checkpoints: list[str], data_root: str | None, fig_dir: Path) -> li
         avg = average_contributions(preds.alpha, preds.present)
         if avg is not None:
             for layer, a in enumerate(avg, 1):
-                cells = [f"{a[mods.index(m)]:.3f}" if m in mods else "–" for m in ("t", "v", "a")]
+                cells = [f"{a[mods.index(m)]:.3f}" if m in mods else "–" for m in MODALITIES]
                 lines.append(f"| `{Path(ck).name}` | {layer} | " + " | ".join(cells) + " |")
         for split in ("valid", "test"):
             sp = pred.predict_split(split, data_root=data_root)
             kept = split_ablations(pred, split, data_root, variants=[m for m in mods] if len(mods) > 1 else [])
             acc = lambda p: f"{compute_metrics(p, sp.label)['acc2_non0']:.1f}"
             keep_lines.append(f"| `{Path(ck).name}` | {split} | {acc(sp.pred)} | " +
-                              " | ".join(acc(kept[m]) if m in kept else "–" for m in ("t", "v", "a")) + " |")
+                              " | ".join(acc(kept[m]) if m in kept else "–" for m in MODALITIES) + " |")
         c = feature_cosines(preds.features["decoupled"])
         f = lambda v: "–" if v is None else f"{v:.3f}"
         cos_lines.append(f"| `{Path(ck).name}` | {'on' if pred.cfg.loss.contrastive else 'off'} | {f(c['shared_shared'])} | "

@@ -23,11 +23,10 @@ import torch
 from .config import Config, load_config
 from .data import load_dataset, prepare
 from .evaluate import model_dims, predict
+from .facts import MODALITIES
 from .losses import build_sample_sets, contrastive_loss
 from .metrics import format_metrics
 from .model import build_model
-
-MOD_ORDER = ("t", "v", "a")
 
 
 def resolve_device(name: str) -> torch.device:
@@ -59,7 +58,7 @@ def full_present(present: torch.Tensor, modalities: list[str]) -> torch.Tensor:
     """(B, M) in the model's modality order → (B, 3) in [t, v, a] order, False for unused modalities."""
     out = torch.zeros(present.shape[0], 3, dtype=torch.bool, device=present.device)
     for j, m in enumerate(modalities):
-        out[:, MOD_ORDER.index(m)] = present[:, j]
+        out[:, MODALITIES.index(m)] = present[:, j]
     return out
 
 

@@ -129,9 +129,13 @@ def test_report_section_numbers_and_both_figures(tmp_path):
              "Td": -common + rng.normal(size=(n, d)), "Ad": -common + rng.normal(size=(n, d))}
     table, figures = space_analyses([("toy", True, feats)], tmp_path)
     s = G.space_report(feats).summary()
-    row = next(line for line in table if line.startswith("| `toy`"))
-    assert f"| {s['cos_same']:.3f} | {s['cos_random']:.3f} | {s['cos_shared_private']:.3f} |" in row
-    assert f"{100 * s['separability']:.1f}" in row
+    f = lambda v: f"{v:+.3f}".replace("-", "−")
+    assert "| | `toy` (with CL) |" in table   # the app's table (geometry.cl_effect_markdown): a column per checkpoint
+    assert f"| shared · shared, same sample | {f(s['cos_same'])} |" in table
+    assert f"| shared · shared, random pairs of samples | {f(s['cos_random'])} |" in table
+    assert f"| shared · private, same sample and modality | {f(s['cos_shared_private'])} |" in table
+    assert any(line.startswith("| shared sets linearly separable") and f"| {100 * s['separability']:.1f} % |" in line
+               for line in table)
     for stem in ("projection-toy", "projection-pca-toy"):
         assert (tmp_path / f"{stem}.png").read_bytes()[:4] == b"\x89PNG"
         assert f"(figures/{stem}.png)" in "\n".join(figures)

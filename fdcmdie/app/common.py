@@ -10,6 +10,7 @@ import typing
 import numpy as np
 
 from ..explain import MOD_NAMES
+from ..facts import class7, polarity
 
 log = logging.getLogger("fdcmdie.app")
 
@@ -106,12 +107,8 @@ def signed(x: float | None, digits: int = 2) -> str:
     return "–" if x is None or not np.isfinite(x) else f"{x:+.{digits}f}".replace("-", "−")
 
 
-def polarity_of(x: float) -> str:
-    return "positive" if x > 0 else "negative" if x < 0 else "neutral"
-
-
-def class7_of(x: float) -> int:
-    return int(np.round(np.clip(x, -3.0, 3.0))) + 0
+polarity_of = polarity   # one home for the polarity and the 7-class score: fdcmdie/facts.py
+class7_of = class7
 
 
 def class7_text(c: int) -> str:

@@ -15,6 +15,7 @@ import gradio as gr
 import numpy as np
 
 from ..data import DataError
+from ..explain.geometry import cl_effect_markdown
 from ..explain.projections import COLOR_BY, METHODS, export_map, hover_texts, matching_rows, projection_figure
 from .common import callback, note, placeholder_figure, signed
 from .context import SPLITS, AppContext
@@ -178,52 +179,14 @@ def effect_markdown(ctx: AppContext, split: str) -> str:
     reps = _reports(ctx, split)
     if not reps:
         return "*The numbers appear with the maps (computed in the background).*"
-    cols = [label for label, _ in reps]
-    head = ["| | " + " | ".join(cols) + " |", "|---|" + "---:|" * len(cols)]
-    f = lambda v, d=3: "–" if v is None else f"{v:+.{d}f}".replace("-", "−")
-    pct = lambda v: "–" if v is None else f"{100 * v:.1f} %"
-    sums = [r.summary() for _, r in reps]
-    pairs = reps[0][1].shared_pairs
-    pair_text = ", ".join(p.replace("·", " · ") for p in pairs) or "no shared pairs"
-    row = lambda name, key, fmt=f: f"| {name} | " + " | ".join(fmt(s[key]) for s in sums) + " |"
-    sets = [k for k in ("Ts", "Vs", "As", "Td", "Vd", "Ad") if any(k in r.uniformity for _, r in reps)]
-    alone = [] if pairs else [
+    one_modality = (
         "*These checkpoints read one modality, so there are no cross-modal shared pairs and the rows about them stay "
         "empty (–): contrastive learning here only pulls together the shared features of similar samples (§2.3.2's "
         "across-sample pairs). To see it align text with voice (and face), open a multimodal pair: "
         "`python app.py --checkpoint checkpoints/mosi-std-ta-ft --compare-checkpoint checkpoints/mosi-std-ta-ft-nocl` "
         "(T+A) or `--checkpoint checkpoints/mosi-honest-tav-ft --compare-checkpoint checkpoints/mosi-honest-tav-ft-nocl` "
-        "(T+V+A).*", ""]
-    out = [f"### The contrastive-learning effect in numbers ({split} split, {reps[0][1].n} samples)", "", *alone,
-           f"**Cosines** (1 = same direction, 0 = unrelated, −1 = opposite; shared pairs: {pair_text})", "",
-           *head,
-           row("shared · shared, same sample", "cos_same"),
-           row("shared · shared, random pairs of samples", "cos_random"),
-           row("same sample − random pairs", "cos_gap"),
-           row("shared · private, same sample and modality", "cos_shared_private"), "",
-           "<div class='howto'><b>How to read this.</b> Contrastive learning pulls a sample's shared text and voice "
-           "features together and pushes its shared features away from its private ones: the first row rises, the "
-           "last falls.<br>If the random-pair row rises as much as the same-sample row, the shared features were "
-           "aligned <i>by modality</i> (all of them point one way), not sample by sample.</div>", "",
-           "**Alignment and uniformity** (Wang & Isola, 2020; unit vectors)", "",
-           *head,
-           row("alignment of the positive pairs E‖x̂ − ŷ‖² (0 = identical, 4 = opposite)", "alignment"),
-           row("… of random pairs, for comparison", "alignment_random"),
-           *[f"| uniformity of {k[0]}_{k[1]} log E e^(−2‖x̂ − ŷ‖²) | " +
-             " | ".join(f(r.uniformity.get(k), 2) for _, r in reps) + " |" for k in sets], "",
-           "<div class='howto'><b>How to read this.</b> Alignment is how far apart a sample's paired shared features "
-           "are (lower = closer); uniformity is how spread one feature set is over the sphere (0 = every sample the "
-           "same vector, −4 = as spread as orthogonal vectors).<br>Good contrastive features have low alignment "
-           "<i>and</i> low uniformity; low alignment with uniformity near 0 means the set collapsed.</div>", "",
-           "**Can the sets be told apart?**", "",
-           *head,
-           row("shared sets linearly separable (logistic regression, 5-fold CV accuracy)", "separability", pct),
-           row(f"a sample's own shared voice is its shared text's nearest (top-1; chance "
-               f"{pct(sums[0]['chance'])})", "retrieval", pct), "",
-           "<div class='howto'><b>How to read this.</b> 50 % means a straight cut cannot tell the shared text from "
-           "the shared voice features (they overlap); 100 % means they sit apart, even if close.<br>The top-1 row "
-           "asks whether the model can match each sentence to its own voice from the shared features alone.</div>"]
-    return "\n".join(out)
+        "(T+V+A).*")
+    return cl_effect_markdown(reps, split, one_modality_note=one_modality)
 
 
 def cosine_histograms(ctx: AppContext, split: str):

@@ -14,5 +14,5 @@ Heavy libraries (umap-learn, plotly) are imported inside the functions that need
 """
 from __future__ import annotations
 
-MOD_NAMES = {"t": "text", "v": "visual", "a": "acoustic"}
+from ..facts import MODALITY_NAMES as MOD_NAMES  # noqa: F401  (the name every interpreter and tab uses)
 MOD_COLORS = {"t": "#1f77b4", "v": "#2ca02c", "a": "#ff7f0e"}

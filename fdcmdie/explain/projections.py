@@ -36,11 +36,9 @@ from pathlib import Path
 
 import numpy as np
 
+from ..facts import FEATURE_SETS as FEATURES, PRIVATE_SETS as PRIVATE, SHARED_SETS as SHARED, checkpoint_name
 from . import MOD_COLORS, MOD_NAMES
 
-FEATURES = ("Ts", "Vs", "As", "Td", "Vd", "Ad")
-SHARED = ("Ts", "Vs", "As")
-PRIVATE = ("Td", "Vd", "Ad")
 MODALITY = {"Ts": "t", "Vs": "v", "As": "a", "Td": "t", "Vd": "v", "Ad": "a"}
 FEATURE_LABELS = {f: f"{f[0]}_{f[1]} ({MOD_NAMES[MODALITY[f]]}, {'shared' if f in SHARED else 'private'})"
                   for f in FEATURES}
@@ -327,9 +325,7 @@ class ProjectionCache:
         return hashlib.sha256(blob.encode()).hexdigest()[:20]
 
     def path(self, checkpoint: str | Path, split: str, key: str) -> Path:
-        name = Path(checkpoint).resolve()
-        name = name.parent.name if name.name == "checkpoint" else name.name
-        return self.root / f"{name}-{split}-{key}.joblib"
+        return self.root / f"{checkpoint_name(Path(checkpoint).resolve())}-{split}-{key}.joblib"
 
     def load(self, path: Path) -> Projection | None:
         if not path.is_file():

@@ -13,6 +13,7 @@ from safetensors.torch import load_file, save_file
 from .config import Config
 from .data import Normalizer
 from .model import FDCMDIE, build_model
+from .text_encoder import encoder_sha256, hidden_size
 
 FORMAT = "fdcmdie-checkpoint/1"
 
@@ -58,7 +59,6 @@ def load_checkpoint(path: str | Path, *, device: str | torch.device = "cpu"):
     cfg = Config.from_dict(info["config"])
     m = cfg.model
     if "t" in m.modalities and cfg.data.text_source == "transcript":
-        from .text_encoder import encoder_sha256, hidden_size
         width = hidden_size(m.text_encoder)
         if width != m.text_dim:
             raise ValueError(f"{path}: trained with a {m.text_dim}-d text encoder but {m.text_encoder!r} is {width}-d")

@@ -177,6 +177,12 @@ class Config:
             raise ValueError(f"train.memory_budget_gb must be >= 0 (0: the memory available), got {self.train.memory_budget_gb}")
 
 
+def model_dims(cfg: Config) -> dict:
+    """Input width of each modality the model reads: {"t": d_t, "a": d_a, "v": d_v}."""
+    m = cfg.model
+    return {"t": m.text_dim, "a": m.audio_dim, "v": m.vision_dim}
+
+
 def _coerce(value: str, current: Any) -> Any:
     """Parse a ``--set`` string with YAML, so 3, 0.1, true, [t, a] all work."""
     parsed = yaml.safe_load(value)

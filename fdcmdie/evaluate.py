@@ -10,16 +10,14 @@ from typing import Iterable
 import numpy as np
 import torch
 
-from .config import Config
-from .data import SampleSet
+from .checkpoint import check_fits, load_checkpoint
+from .config import Config, model_dims
+from .data import SampleSet, load_dataset, prepare
 from .data.base import Batch
+from .data.mmsa import layout_mismatch
+from .devices import resolve_device
 from .metrics import compute_metrics, format_metrics
 from .model import FDCMDIE
-
-
-def model_dims(cfg: Config) -> dict:
-    m = cfg.model
-    return {"t": m.text_dim, "a": m.audio_dim, "v": m.vision_dim}
 
 
 @dataclass
@@ -90,10 +88,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def main(args) -> int:
-    from .checkpoint import check_fits, load_checkpoint
-    from .data import load_dataset, prepare
-    from .train import resolve_device
-
     device = resolve_device(args.device)
     model, cfg, norm, meta = load_checkpoint(args.checkpoint, device=device)
     if args.data_root:
@@ -102,7 +96,6 @@ def main(args) -> int:
         cfg.data.path = args.data_path
     ds = load_dataset(cfg)
     check_fits(cfg, ds.dims, ds.name)
-    from .data.mmsa import layout_mismatch
     warning = layout_mismatch(meta.get("notes", []), str(meta.get("dataset", "")), ds)
     if warning:
         print(f"WARNING: {warning}", file=sys.stderr, flush=True)

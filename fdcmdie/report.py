@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+import os
 import re
 import shlex
 from pathlib import Path
@@ -16,8 +17,16 @@ import numpy as np
 from scipy import stats
 
 from .checkpoint import DEFAULT_PAIR
+from .config import load_config
 from .experiments import finished, load_plan, read_log
+from .explain.cases import split_ablations
+from .explain.contributions import average_contributions
+from .explain.geometry import cl_effect_markdown, space_report
+from .explain.projections import feature_cosines, fit_projection, static_figure
+from .explain.robustness import dropout_comparison, load_results, markdown_table
 from .facts import MODALITIES
+from .inference import Predictor
+from .metrics import compute_metrics
 
 # Paper Table 3 / Table 7 (MOSI; MOSEI row from Table 3), MODEL_SPEC §9.
 PAPER = {
@@ -240,11 +249,6 @@ def honest_tav(plan, results: dict, base: dict, runs_dir: str) -> list[str]:
 def face_masking(checkpoints: list[str], data_root: str | None) -> list[str]:
     """How much the honest T+V+A checkpoints lean on the face: non-0 Acc-2 on valid and test with every modality and
     with the visual features masked (as a missing modality), and the last layer's mean GAP weights on test."""
-    from .explain.cases import split_ablations
-    from .explain.contributions import average_contributions
-    from .inference import Predictor
-    from .metrics import compute_metrics
-
     lines = ["| checkpoint | valid: all / face masked | test: all / face masked | last-layer α text / visual / acoustic "
              "(test) |", "|---|---|---|---|"]
     for ck in checkpoints:
@@ -287,10 +291,7 @@ def space_analyses(items: list[tuple[str, bool, dict]], fig_dir: Path) -> tuple[
     Returns (table lines, figure lines)."""
     if not items:
         return [], []
-    import matplotlib.pyplot as plt
-
-    from .explain.geometry import cl_effect_markdown, space_report
-    from .explain.projections import fit_projection, static_figure
+    import matplotlib.pyplot as plt  # matplotlib: heavy, only when the report draws figures
 
     figures = ["| checkpoint | UMAP (local neighbourhoods) | PCA (global directions) |", "|---|---|---|"]
     fig_dir.mkdir(parents=True, exist_ok=True)
@@ -319,12 +320,6 @@ def space_analyses(items: list[tuple[str, bool, dict]], fig_dir: Path) -> tuple[
 
 def analyses(checkpoints: list[str], data_root: str | None, fig_dir: Path) -> list[str]:
     """GAP contributions per modality and layer, feature cosines and projection figures, from shipped checkpoints."""
-    from .explain.cases import split_ablations
-    from .explain.contributions import average_contributions
-    from .metrics import compute_metrics
-    from .explain.projections import feature_cosines
-    from .inference import Predictor
-
     lines = ["| checkpoint | layer | " + " | ".join(["α text", "α visual", "α acoustic"]) + " |", "|---|---|---|---|---|"]
     cos_lines = ["| checkpoint | contrastive | cos(shared, shared) | cos(shared, private, same modality) | "
                  "cos(shared, private) | test samples |", "|---|---|---|---|---|---|"]
@@ -415,7 +410,6 @@ def ladder_section(plan, results: dict, base: dict[str, tuple[str, list[dict]]],
                   f"seed 1, {ref1['acc2_non0']:.2f}; reported, not used to choose): " + ", ".join(gaps) + "."]
     if done:
         v, win, recs = min(done, key=lambda x: x[0])
-        from .config import load_config
         recipe = load_config(win.config, win.set)
         pair = next((e for e in plan if e.group == "headline" and load_config(e.config, e.set) == recipe), None)
         if pair and len(results.get(pair.name, [])) > len(recs):
@@ -439,10 +433,6 @@ def robustness_section(folder: Path, doc_dir: Path) -> list[str]:
     """Robustness curves from the JSON that ``python -m fdcmdie robustness`` wrote into ``folder`` (committed):
     tables of Acc-2 (non-0) and MAE per condition, links to the figures, and checkpoints trained with modality
     dropout against the same recipe without. Empty when ``folder`` has no results."""
-    import os
-
-    from .explain.robustness import dropout_comparison, load_results, markdown_table
-
     results = load_results(folder)
     if not results:
         return []

@@ -19,20 +19,21 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from safetensors.torch import load_file
+from tqdm.auto import tqdm
 
-from .config import Config, load_config
+from .checkpoint import save_checkpoint
+from .config import Config, load_config, model_dims
 from .data import load_dataset, prepare
-from .evaluate import model_dims, predict
+from .data.mmsa import EXTRACT_NOTE
+from .devices import resolve_device
+from .evaluate import predict
 from .facts import MODALITIES
 from .losses import build_sample_sets, contrastive_loss
+from .memory import Shapes, cap_heap_growth, preflight, to_record
 from .metrics import format_metrics
 from .model import build_model
-
-
-def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
+from .text_encoder import FullEncoder, hidden_size
 
 
 def set_seed(seed: int) -> None:
@@ -50,7 +51,6 @@ def fill_dims(cfg: Config, ds) -> None:
         if ds.train.text_feats is not None:
             m.text_dim = int(ds.train.text_feats[0].shape[-1])
         else:
-            from .text_encoder import hidden_size
             m.text_dim = hidden_size(m.text_encoder)
 
 
@@ -66,7 +66,7 @@ def make_schedule(opt: torch.optim.Optimizer, *, schedule: str, warmup_ratio: fl
     """Learning-rate schedule over all ``total_steps`` optimiser steps (transformers.get_scheduler): a linear
     warm-up from 0 over ``warmup_ratio`` of them, then constant, linear or cosine decay to 0. "constant" with no
     warm-up keeps every group at its configured rate."""
-    from transformers import get_scheduler
+    from transformers import get_scheduler  # transformers: a heavy import, only for training runs
 
     warmup = int(round(warmup_ratio * total_steps))
     name = {"constant": "constant_with_warmup" if warmup else "constant", "linear": "linear", "cosine": "cosine"}[schedule]
@@ -89,10 +89,6 @@ def load_text_init(model: torch.nn.Module, path: str | Path) -> int:
     ``text_finetune_layers=-1``, its top n blocks for ``n > 0`` (the cached states below them stay the pretrained
     encoder's, so a stage 1 that trained only those n blocks fits best). Returns the number of tensors copied.
     """
-    from safetensors.torch import load_file
-
-    from .text_encoder import FullEncoder
-
     state, enc = load_file(str(text_init_file(path))), model.extract["t"].encoder
     prefix = "extract.t.encoder."
     if any(k.startswith(prefix) for k in state):                     # an FD-CMDIE checkpoint
@@ -126,7 +122,6 @@ class Run:
         set_seed(cfg.train.seed)
         self.device = resolve_device(cfg.train.device)
         if self.device.type == "cpu":        # freed activations go back to the OS (fdcmdie/memory.py)
-            from .memory import cap_heap_growth
             cap_heap_growth()
         self.dataset = load_dataset(cfg)
         if cfg.train.limit_train:
@@ -155,14 +150,13 @@ class Run:
         self.acc, self.rank, self.world = None, 0, int(os.environ.get("WORLD_SIZE", "1"))
         self.net = self.model                      # what the training step calls (DDP wrapper when distributed)
         if self.world > 1:
-            from accelerate import Accelerator
+            from accelerate import Accelerator  # accelerate: optional, only for distributed runs
             self.acc = Accelerator(cpu=self.device.type == "cpu")
             self.device, self.rank = self.acc.device, self.acc.process_index
             self.model.to(self.device)
             self.net, self.opt = self.acc.prepare(self.model, self.opt)
         # Pre-flight (fdcmdie/memory.py): the estimated peak of a step against the memory budget, before any step;
         # a run that would not fit stops here with what would fit, instead of being killed later.
-        from .memory import Shapes, preflight
         self.memory = preflight(cfg, Shapes.of(self.sets["train"], cfg.model.modalities), device=self.device,
                                 trainable_params=sum(p.numel() for p in self.model.parameters() if p.requires_grad),
                                 world=self.world)
@@ -173,7 +167,6 @@ class Run:
         self.log({"event": "config", "config": cfg.to_dict(), "dataset": self.dataset.name, "notes": self.dataset.notes,
                   "sizes": {k: len(v) for k, v in self.sets.items()}, "device": str(self.device),
                   "params": sum(p.numel() for p in self.model.parameters())})
-        from .memory import to_record
         self.log({"event": "memory", **to_record(*self.memory)})
 
     def log(self, record: dict) -> None:
@@ -295,7 +288,6 @@ class Run:
         bs = cfg.train.batch_size
         steps = range(0, len(order), bs)
         if self.progress and self.rank == 0:
-            from tqdm.auto import tqdm
             steps = tqdm(steps, desc=f"epoch {epoch}/{cfg.train.epochs}", unit="step", leave=False)
         totals = {"loss": 0.0, "mae": 0.0, "cl": 0.0, "nt_xent": 0.0, "triplet": 0.0}
         seen = 0
@@ -381,11 +373,9 @@ def main(args) -> int:
         return 0
     print(f"{run.dataset.name}: {', '.join(f'{k} {len(v)}' for k, v in run.sets.items())}; device {run.device}; "
           f"{sum(p.numel() for p in run.model.parameters() if p.requires_grad):,} trainable parameters", flush=True)
-    from .data.mmsa import EXTRACT_NOTE
     for note in run.dataset.notes:   # provenance (sha256: genuine or not), layout, replaced values: on the console too
         if not note.startswith(EXTRACT_NOTE):
             print(f"data: {note}", flush=True)
-    from .checkpoint import save_checkpoint
     meta = {"dataset": run.dataset.name, "notes": run.dataset.notes}
     save = lambda extra: save_checkpoint(out / "checkpoint", run.model, cfg, run.normalizer, meta={**meta, **extra})
     result = run.fit(on_improve=lambda epoch, valid: save({"best_epoch": epoch, "valid": valid, "partial": True}))

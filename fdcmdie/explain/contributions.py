@@ -74,7 +74,7 @@ def gap_figure(entries: list[GapEntry], modalities: list[str], *, title: str = "
     """Grouped bars of α per (layer, modality), one bar per entry (solid, hatched, …), colour = modality; beside
     them the gates g the same way when ``show_gates`` and the entries have gates. An entry whose α is None (a model
     without GAP) is skipped; a figure with a note is returned when none is left."""
-    import plotly.graph_objects as go
+    import plotly.graph_objects as go  # plotly: heavy, only for the figures
 
     entries = [e for e in entries if e.alpha is not None]
     if not entries:

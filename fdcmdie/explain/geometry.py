@@ -101,7 +101,7 @@ def retrieval_top1(x: np.ndarray, y: np.ndarray) -> float:
 def separability(x: np.ndarray, y: np.ndarray, *, folds: int = 5, seed: int = 0) -> float:
     """Mean accuracy of a logistic regression telling the rows of x from those of y (unit vectors, stratified
     ``folds``-fold cross-validation, so a perfect score is not memorisation)."""
-    from sklearn.linear_model import LogisticRegression
+    from sklearn.linear_model import LogisticRegression  # scikit-learn: heavy, only for this score
     from sklearn.model_selection import StratifiedKFold, cross_val_score
 
     X = np.concatenate([unit(x), unit(y)])

@@ -31,7 +31,8 @@ import torch
 
 from . import MOD_NAMES
 from ..facts import MODALITIES
-from ..metrics import compute_metrics
+from ..inference import Predictor
+from ..metrics import METRIC_KEYS, METRIC_NAMES, compute_metrics
 
 NOISE_LEVELS = (0.5, 1.0, 2.0)               # σ of the added noise, in units of each feature's σ
 WORD_DROP = (0.1, 0.2, 0.3, 0.4, 0.5)        # probability of dropping each word
@@ -200,8 +201,6 @@ def _cell(value: float, change: float | None, pct: bool) -> str:
 
 def markdown_table(results: list[dict], metric: str = "acc2_non0") -> list[str]:
     """A Markdown table: one row per condition, one column per checkpoint, "value (change vs clean)"."""
-    from ..metrics import METRIC_NAMES
-
     names, cells = [], {}
     for r in results:
         for row in summary_rows(r, metric):
@@ -231,8 +230,6 @@ def dropout_pairs(results: list[dict]) -> list[tuple[dict, dict]]:
 def dropout_comparison(results: list[dict], metric: str = "acc2_non0") -> list[str]:
     """Markdown: for each pair of :func:`dropout_pairs`, the metric clean and with each non-text modality removed or
     noised at the largest level, without vs with modality dropout."""
-    from ..metrics import METRIC_NAMES
-
     out = []
     for without, with_ in dropout_pairs(results):
         note = "".join(f" `{r['checkpoint']}` is the best-validation checkpoint (epoch {r['training']['best_epoch']}) "
@@ -262,10 +259,8 @@ def robustness_figure(results: list[dict], metric: str = "acc2_non0", *, height:
     """Plotly: (1) the metric with each modality removed, bars; (2) the metric against the noise level, one line per
     modality (dash) and checkpoint (colour); (3) against the word-drop probability. Clean input: the bars' first group
     and each curve's point at 0."""
-    import plotly.graph_objects as go
+    import plotly.graph_objects as go  # plotly: heavy, only for the app's figure
     from plotly.subplots import make_subplots
-
-    from ..metrics import METRIC_NAMES
 
     fig = make_subplots(rows=1, cols=3, subplot_titles=[KIND_TITLES["drop"], KIND_TITLES["noise"],
                                                         KIND_TITLES["words"]], horizontal_spacing=0.07)
@@ -301,12 +296,10 @@ def robustness_figure(results: list[dict], metric: str = "acc2_non0", *, height:
 
 def save_figure(results: list[dict], path: str | Path, metric: str = "acc2_non0") -> Path:
     """The same three panels as :func:`robustness_figure`, as a matplotlib PNG (for docs)."""
-    import matplotlib
+    import matplotlib  # matplotlib: heavy, only for the docs' PNG
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-
-    from ..metrics import METRIC_NAMES
 
     styles = {"t": "-", "v": "--", "a": ":"}
     fig, axes = plt.subplots(1, 3, figsize=(14, 3.8))
@@ -376,9 +369,6 @@ def _floats(text: str, what: str, hi: float | None = None) -> tuple[float, ...]:
 
 
 def main(args) -> int:
-    from ..inference import Predictor
-    from ..metrics import METRIC_KEYS
-
     if args.metric not in METRIC_KEYS:
         raise ValueError(f"--metric must be one of {', '.join(METRIC_KEYS)}, got {args.metric!r}")
     noise, words = _floats(args.noise_levels, "--noise-levels"), _floats(args.word_drop, "--word-drop", 1.0)

@@ -108,7 +108,7 @@ def slice_figure(table: list[dict], models: list[str], *, kind: str = "polarity"
                  height: int = 360):
     """Plotly grouped bars: ``metric`` per slice of ``kind``, one bar per model (slices with an undefined value are
     left empty)."""
-    import plotly.graph_objects as go
+    import plotly.graph_objects as go  # plotly: heavy, only for the figure
 
     rows = [r for r in table if r["kind"] == kind]
     label = METRIC_NAMES[metric]

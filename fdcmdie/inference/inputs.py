@@ -13,8 +13,8 @@ from typing import Iterable
 import numpy as np
 import torch
 
+from ..config import model_dims
 from ..data import collate, text_inputs
-from ..evaluate import model_dims
 from ..facts import MODALITIES, MODALITY_NAMES
 from .clips import SEQ_KEY, source_words, unused_reason
 

@@ -36,10 +36,11 @@ import numpy as np
 import torch
 
 from ..checkpoint import check_fits, load_checkpoint
-from ..config import Config
+from ..config import Config, model_dims
 from ..data import Dataset, Normalizer, SampleSet, load_dataset, prepare, text_inputs
 from ..data.base import Batch
-from ..evaluate import Predictions, forward_batches, model_dims, predict
+from ..devices import resolve_device
+from ..evaluate import Predictions, forward_batches, predict
 from ..facts import MODALITIES, checkpoint_folder, checkpoint_name, class7, polarity
 from ..model import FDCMDIE
 from ..text_encoder import load_encoder
@@ -114,8 +115,7 @@ class Predictor:
         fastest for one sample: several threads on tiny matrices mostly wait for each other, badly so on a busy
         machine); None leaves torch's setting alone."""
         path = checkpoint_folder(checkpoint_dir)
-        if device == "auto":
-            device = "cuda" if torch.cuda.is_available() else "cpu"
+        device = resolve_device(device)
         model, cfg, normalizer, meta = load_checkpoint(path, device=device)
         return cls(model, cfg, normalizer, meta, name=checkpoint_name(path), path=path, device=device, threads=threads)
 

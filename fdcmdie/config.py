@@ -1,6 +1,6 @@
 """Configuration: dataclasses with commented defaults, YAML loading, ``--set key=value`` overrides.
 
-One YAML per dataset/recipe lives in ``configs/``. Every **[choice]** of MODEL_SPEC.md is a field here,
+One YAML per dataset/recipe lives in ``configs/``. Every **[choice]** of docs/MODEL.md (§10) is a field here,
 and every ablation of the paper is a switch, so there is one trainer and one model for all variants.
 """
 from __future__ import annotations

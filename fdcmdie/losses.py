@@ -1,4 +1,4 @@
-"""Contrastive-learning losses of FD-CMDIE (MODEL_SPEC §4, paper §2.3.2, eq. 7-12).
+"""Contrastive-learning losses of FD-CMDIE (docs/MODEL.md §4, paper §2.3.2, eq. 7-12).
 
 Inputs shared by the training-time functions
 --------------------------------------------
@@ -31,7 +31,7 @@ _MOD_OF_KEY = {key: j for j, m in enumerate(MODALITIES) for key in (SHARED[m], P
 
 
 def label_to_class(labels: Tensor, classes: int = 7) -> Tensor:
-    """Sentiment scores -> class ids (LongTensor), the "same label" of spec 4.1 [choice].
+    """Sentiment scores -> class ids (LongTensor), the "same label" of MODEL.md §4 [choice].
 
     7: round(clip(y, -3, 3)) -> 0..6 (torch.round rounds half to even, like np.round)
     3: sign(y) -> 0 negative / 1 zero / 2 positive
@@ -50,7 +50,7 @@ def label_to_class(labels: Tensor, classes: int = 7) -> Tensor:
 @torch.no_grad()
 def build_sample_sets(features: Tensor, labels: Tensor, k: int, classes: int = 7,
                       block_size: int = 1024) -> tuple[Tensor, Tensor]:
-    """similar_i and different_i for every sample of a (training) set, spec 4.1 (eq. 7-8).
+    """similar_i and different_i for every sample of a (training) set, MODEL.md §4 (eq. 7-8).
 
     features: (N, D) concatenated pooled extracted features [F_t; F_v; F_a]; labels: (N,).
     Score(i, j) = cosine(features_i, features_j).
@@ -199,12 +199,12 @@ def nt_xent_loss(z: dict[str, Tensor], present: Tensor | None, pos_idx: Tensor, 
                  tau: float = 0.5, denominator: str = "standard") -> Tensor:
     """mean_i ℓ_NT-Xent^i (eq. 9), ℓ^i a SUM over the positive pairs P_i of anchor i.
 
-    Pairs of anchor i (j ∈ pos_idx[i], j' ∈ neg_idx[i]; spec 4.2, eq. 7-8):
+    Pairs of anchor i (j ∈ pos_idx[i], j' ∈ neg_idx[i]; MODEL.md §4, eq. 7-8):
       P_i: (T_s^i, V_s^i), (T_s^i, A_s^i), (T_s^j, V_s^j), (T_s^j, A_s^j),
            (T_s^i, T_s^j), (V_s^i, V_s^j), (A_s^i, A_s^j)
       N_i: (T_s^i, T_d^i), (T_s^i, V_d^i), (T_s^i, A_d^i), (T_s^j, T_d^j), (T_s^j, V_d^j), (T_s^j, A_d^j),
            (T_s^i, T_s^j'), (V_s^i, V_s^j'), (A_s^i, A_s^j')
-    (the within-sample pairs are taken for the similar members j only, as the spec writes them).
+    (the within-sample pairs are taken for the similar members j only, as MODEL.md §4 writes them).
     For a positive (α, β) ∈ P_i the term is -log( exp(sim(α,β)/τ) / Σ_γ exp(sim(α,γ)/τ) ), where
       denominator="standard": γ ∈ {β} ∪ {γ : (α, γ) ∈ N_i}, the negatives sharing the anchor α
                               (α = the first element of the pair as written above);

@@ -1,4 +1,4 @@
-"""Evaluation metrics for sentiment-intensity regression (MODEL_SPEC §8).
+"""Evaluation metrics for sentiment-intensity regression (docs/MODEL.md §8).
 
 The conventions are the ones the field uses (the MMSA toolkit's `MetricsTop` for MOSI/MOSEI),
 so the numbers can be read against the paper's Table 3:

@@ -1,4 +1,4 @@
-"""FD-CMDIE, read side by side with MODEL_SPEC.md (§2–6; equation numbers of the paper in comments).
+"""FD-CMDIE, read side by side with docs/MODEL.md (§2–6; equation numbers of the paper in comments).
 
     text ids/states ─ text encoder ─┐
     acoustic frames ─ sLSTM ────────┼─ F_m ─ shared E_s / private E_d^m ─ T_s V_s A_s | T_d V_d A_d

@@ -28,7 +28,7 @@ from .facts import MODALITIES
 from .inference import Predictor
 from .metrics import compute_metrics
 
-# Paper Table 3 / Table 7 (MOSI; MOSEI row from Table 3), MODEL_SPEC §9.
+# Paper Table 3 / Table 7 (MOSI; MOSEI row from Table 3), docs/MODEL.md §9.
 PAPER = {
     "mosi": {
         "FD-CMDIE": dict(acc2_has0=86.75, acc2_non0=88.60, f1_has0=86.71, f1_non0=88.59, acc7=46.42, mae=0.671, corr=0.817),

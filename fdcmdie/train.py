@@ -1,7 +1,7 @@
 """Training loop and the ``train`` command: ``python -m fdcmdie train --config configs/mosi.yaml [--set k=v ...]``.
 
 One loop for every variant (ablations are config switches). Per epoch: refresh the contrastive sample sets
-over the whole training set (spec §4.1), then for each step take n anchors plus members of their similar and
+over the whole training set (docs/MODEL.md §4), then for each step take n anchors plus members of their similar and
 different sets, and minimise L = MAE + λ_cl · L_cl (eq. 32). The best epoch is the one with the lowest
 validation MAE; its weights are tested and saved. One JSONL log per run.
 """
@@ -174,7 +174,7 @@ class Run:
             with self.log_path.open("a") as f:
                 f.write(json.dumps(record) + "\n")
 
-    # -- contrastive sample sets (spec §4.1), refreshed once per epoch over the training set
+    # -- contrastive sample sets (MODEL.md §4), refreshed once per epoch over the training set
     @torch.no_grad()
     def sample_sets(self) -> tuple[torch.Tensor, torch.Tensor]:
         """similar / different sets of every training sample. The same pass (eval mode) fills ``self.bank`` with

@@ -1,4 +1,4 @@
-"""Tests for fdcmdie.losses against slow, loop-based references written from MODEL_SPEC §4."""
+"""Tests for fdcmdie.losses against slow, loop-based references written from docs/MODEL.md §4."""
 import math
 
 import numpy as np

@@ -1,4 +1,4 @@
-"""Tests for fdcmdie.metrics: hand-checked cases of the MMSA conventions (MODEL_SPEC §8)."""
+"""Tests for fdcmdie.metrics: hand-checked cases of the MMSA conventions (docs/MODEL.md §8)."""
 import math
 
 import numpy as np

@@ -1,4 +1,4 @@
-"""Modality contributions: the GAP weights α and gates g of each CMDIE layer (spec §5.2; paper Fig. 6–7).
+"""Modality contributions: the GAP weights α and gates g of each CMDIE layer (docs/MODEL.md §5.2; paper Fig. 6–7).
 
 In layer i, GAP scores the three enhanced globals and mixes them with α = softmax(S_T, S_V, S_A): α_M is the share
 modality M gets in the next global feature (a missing modality gets 0). The gate g_M in [0, 1] scales G_M before it

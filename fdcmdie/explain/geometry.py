@@ -1,5 +1,5 @@
-"""The geometry of the decoupled feature space in numbers: what contrastive learning (spec §4) did to the shared
-and private features of a split, and which samples lie close to one sample.
+"""The geometry of the decoupled feature space in numbers: what contrastive learning (docs/MODEL.md §4) did to the
+shared and private features of a split, and which samples lie close to one sample.
 
 The contrastive loss pulls the shared features of one sample together (positives (T_s^i, V_s^i), (T_s^i, A_s^i))
 and pushes each shared feature away from the private ones (negatives (T_s^i, X_d^i)). Whether it worked *per
@@ -122,7 +122,7 @@ class SpaceReport:
     cos_same: np.ndarray                             # per-sample shared·shared cosines, every pair pooled
     cos_random: np.ndarray                           # the same over random pairs of samples
     cos_shared_private: np.ndarray                   # per-sample cos(X_s^i, X_d^i), same modality, pooled
-    alignment: dict[str, float] = field(default_factory=dict)     # {"Ts·As": …}, positive pairs of spec §4.2
+    alignment: dict[str, float] = field(default_factory=dict)     # {"Ts·As": …}, positive pairs of MODEL.md §4
     alignment_random: dict[str, float] = field(default_factory=dict)
     uniformity: dict[str, float] = field(default_factory=dict)    # {"Ts": …} for every feature set
     retrieval: dict[str, float] = field(default_factory=dict)     # {"Ts→As": top-1}

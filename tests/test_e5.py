@@ -121,3 +121,13 @@ def test_checkpoint_says_when_loaded_over_other_encoder_weights(tmp_path):
     with pytest.warns(UserWarning, match="trained over minilm weights with SHA-256 000000000000"):
         *_, meta = load_checkpoint(dst)
     assert "predictions can differ" in meta["encoder_mismatch"]
+
+
+def test_report_states_the_goal_gap_by_hand():
+    from fdcmdie.report import e5_goal
+    recs = [{"test": {"acc2_non0": a, "mae": m, "corr": c}} for a, m, c in ((84.0, 0.80, 0.76), (86.0, 0.76, 0.78))]
+    line = e5_goal({"mosi-std-ta-e5": recs}, {})[0]
+    # means 85.00 / 0.780 / 0.770 against 86.0 / 0.72 / 0.80
+    assert "non-0 Acc-2 85.00 vs ≥ 86.0 (-1.00)" in line and "MAE 0.780 vs ≤ 0.72 (+0.060)" in line
+    assert "Corr 0.770 vs ≥ 0.8 (-0.030)" in line and "2 seed(s)" in line and line.endswith("Not met yet.")
+    assert "no finished run" in e5_goal({}, {})[0]

@@ -24,14 +24,16 @@ os.environ.setdefault("NUMBA_CACHE_DIR", str(ROOT / ".cache" / "numba"))
 import gradio as gr  # noqa: E402
 
 from fdcmdie.app import AppContext, AppOptions, cases, compare, explorer, links, model_card, space, upload  # noqa: E402
+from fdcmdie.app import anatomy, lessons  # noqa: E402
 from fdcmdie.app.shared import Shared  # noqa: E402
 from fdcmdie.app.style import CSS  # noqa: E402
 
 log = logging.getLogger("fdcmdie.app")
 
-# The tabs, in page order: each module's build(ctx, shared) adds one gr.Tab. The explorer comes first: the others open
-# samples in it. A new tab is a module with build(ctx, shared) added here (e.g. lessons, anatomy).
-TABS = [explorer, upload, space, cases, compare, model_card]
+# The tabs, in page order: each module's build(ctx, shared) adds one gr.Tab. The explorer is built first: the others
+# open samples in it (wiring that reaches a tab built later goes in shared.after). A new tab: a module of fdcmdie/app/
+# with build(ctx, shared), added to this list.
+TABS = [explorer, upload, space, cases, compare, anatomy, lessons, model_card]
 
 INTRO = ("# FD-CMDIE — multimodal sentiment lab\n"
          "What does a model that reads **words, voice and face** decide about a speaker's sentiment, and why? "
@@ -42,8 +44,8 @@ INTRO = ("# FD-CMDIE — multimodal sentiment lab\n"
 def build_demo(ctx: AppContext, tabs: list = TABS) -> gr.Blocks:
     with gr.Blocks(title="FD-CMDIE sentiment lab", analytics_enabled=False) as demo:
         gr.Markdown(INTRO)
-        status = gr.Markdown(ctx.warmup.markdown(), elem_id="warmup-status")
-        timer = gr.Timer(2.0, active=not ctx.warmup.done)
+        status = gr.Markdown(ctx.status_markdown(), elem_id="warmup-status")
+        timer = gr.Timer(2.0)   # the status line: warm-up, then what is computed on request
         selected, uploaded = gr.State(None), gr.State(None)
         with gr.Tabs(selected="explorer") as tab_set:
             shared = Shared(demo=demo, tabs=tab_set, selected=selected, upload=uploaded)
@@ -52,8 +54,8 @@ def build_demo(ctx: AppContext, tabs: list = TABS) -> gr.Blocks:
         shared.tab_ids = [t.id for t in tab_set.children if isinstance(t, gr.Tab)]
         shared.finish()
         links.build(ctx, shared)
-        timer.tick(lambda: (ctx.warmup.markdown(), gr.Timer(active=not ctx.warmup.done)), outputs=[status, timer],
-                   show_progress="hidden", queue=False, api_visibility="private")
+        timer.tick(ctx.status_markdown, outputs=[status], show_progress="hidden", queue=False,
+                   api_visibility="private")
     return demo
 
 
@@ -75,7 +77,12 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--host", default=None, help="address to listen on (0.0.0.0 for every interface; default "
                    "$GRADIO_SERVER_NAME, else 127.0.0.1)")
     p.add_argument("--port", type=int, default=None, help="port (default $GRADIO_SERVER_PORT, else 7860)")
-    p.add_argument("--cache-dir", default=d.cache_dir, help="where fitted UMAP maps are kept (<dir>/umap)")
+    p.add_argument("--cache-dir", default=d.cache_dir,
+                   help="where computed results (predictions, Shapley values, words, maps) are kept between restarts "
+                        "(default $FDCMDIE_CACHE, else ~/.cache/fdcmdie/results; safe to delete; '' for memory only)")
+    p.add_argument("--projection", default=d.projection, choices=["pca", "umap", "tsne"],
+                   help=f"the projection the representation space opens on (default {d.projection}: ready in "
+                        "milliseconds; the others are computed when first asked for)")
     p.add_argument("--results", default=d.results, help="results page shown on the model card")
     p.add_argument("--umap-max-samples", type=int, default=d.umap_max_samples,
                    help="samples per split on a map (0 = all)")
@@ -99,7 +106,7 @@ def options_from(args: argparse.Namespace) -> AppOptions:
     browse = AppOptions.browse_checkpoints if args.browse_checkpoint is None else tuple(
         b for b in args.browse_checkpoint if str(b).lower() not in ("", "none"))
     return AppOptions(checkpoint=args.checkpoint, compare_checkpoint=compare, browse_checkpoints=browse, data=args.data,
-                      cache_dir=args.cache_dir, results=args.results,
+                      cache_dir=args.cache_dir, projection=args.projection, results=args.results,
                       umap_max_samples=args.umap_max_samples or None, umap_epochs=args.umap_epochs,
                       max_upload_mb=args.max_upload_mb, max_duration_s=args.max_duration, asr=not args.no_asr,
                       warm_up=not args.no_warmup, warm_up_extract=not args.no_extract_warmup, device=args.device)

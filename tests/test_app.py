@@ -104,6 +104,17 @@ def test_what_if_drop_and_edit(ctx, view):
         explorer.what_if_view(ctx, "main", "test", sid, ["smell"], "")
 
 
+def test_what_if_with_every_modality_off_says_so_in_place(ctx, view):
+    """Nothing left to predict from: said in the what-if box (no error toast), the old result replaced."""
+    sid = view.preds.ids[5]
+    md, fig = explorer.what_if_view(ctx, "main", "test", sid, ["text", "visual", "acoustic"], "")
+    assert md.startswith("**Nothing left to predict from**") and "switched off" in md
+    assert "no prediction" in fig.layout.annotations[0].text and not fig.data
+    assert explorer.what_if_words(ctx, "main", "test", sid, ["text", "visual", "acoustic"], "") == ([], "")
+    md, _ = explorer.what_if_view(ctx, "main", "test", sid, ["visual", "acoustic"], "")   # one left: predicted
+    assert "| **modified** |" in md
+
+
 # -------------------------------------------------------------------------------------------------- upload
 
 
@@ -131,6 +142,18 @@ def test_upload_typed_text_only(ctx):
     assert "**visual** — not used: no visual input was given" in r.support_md
     d = ctx.slots["compare"].predictor.cfg.model.d
     assert not r.faces and r.state["compare"]["decoupled"]["Ts"].shape == (d,)
+
+
+def test_upload_size_limit_uses_the_browsers_megabyte(ctx, tmp_path):
+    """One MB on the page, in our refusal and in the browser's (Gradio counts 1024² bytes and writes "Mb")."""
+    from gradio.utils import FileSize
+
+    assert upload.MB == FileSize.MB
+    small = AppContext(AppOptions(max_upload_mb=1, compare_checkpoint=None), predictors={"main": ctx.predictor("main")})
+    big = tmp_path / "big.mp4"
+    big.write_bytes(b"\0" * int(1.5 * FileSize.MB))
+    with pytest.raises(ValueError, match="big.mp4 is 1.5 MB, above this app's 1 MB limit"):
+        upload.check_file(small, str(big))
 
 
 def test_upload_refusals(ctx, tmp_path):
@@ -330,6 +353,21 @@ def test_model_card(ctx, tmp_path):
     assert len(fig.data) == 6  # two checkpoints × three modalities
 
 
+def test_model_card_of_a_text_only_pair(tmp_path):
+    """α is 1 by construction when a checkpoint reads one modality: no chart of 1.00s, and its notes do not list the
+    bundle's openSMILE audio it never reads."""
+    from fdcmdie.checkpoint import DEFAULT_PAIR
+
+    text_only = AppContext(AppOptions(checkpoint=DEFAULT_PAIR[0], compare_checkpoint=DEFAULT_PAIR[1],
+                                      browse_checkpoints=(), warm_up=False, results=str(tmp_path / "none.md")))
+    fig = model_card.average_alpha_figure(text_only)
+    assert not fig.data and "one modality" in fig.layout.annotations[0].text
+    md = model_card.checkpoint_markdown(text_only, "main")
+    assert "openSMILE" not in md and "standard split" in md
+    assert model_card.checkpoint_notes(["MOSI; features: openSMILE audio (73-d), 3D-CNN video (100-d)"], ["t", "a"]) == [
+        "MOSI; features: openSMILE audio (73-d)"]
+
+
 # ------------------------------------------------------------------------------ degraded start-up, errors
 
 
@@ -380,7 +418,7 @@ def test_safe_turns_every_error_into_a_page_message():
 
 
 def test_every_view_has_a_two_line_note():
-    assert set(NOTES) == {"explorer", "what_if", "upload", "space", "cases", "compare", "card"}
+    assert set(NOTES) == {"explorer", "what_if", "upload", "space", "space_one_modality", "cases", "compare", "card"}
     assert all(n.count("  \n") == 1 for n in NOTES.values())
 
 

@@ -80,6 +80,41 @@ class ServedApp:
         return self.log.read_text()[mark:]
 
 
+# the most isolated dataset point of the map (pixel coordinates in the page), so a click hits that point only
+ISOLATED_POINT_JS = """
+(sel) => {
+  const gd = document.querySelector(`${sel} .js-plotly-plot`);
+  const L = gd._fullLayout, box = gd.getBoundingClientRect();
+  const pts = [];
+  gd._fullData.forEach((tr, t) => {
+    if (!tr.customdata || tr.mode !== "markers") return;
+    tr.x.forEach((x, i) => pts.push({t, i, id: tr.customdata[i],
+      px: box.left + L._size.l + L.xaxis.l2p(x), py: box.top + L._size.t + L.yaxis.l2p(tr.y[i])}));
+  });
+  let best = null, bestGap = -1;
+  for (const p of pts) {
+    let gap = Infinity;
+    for (const q of pts) if (q !== p) gap = Math.min(gap, Math.hypot(p.px - q.px, p.py - q.py));
+    if (gap > bestGap) { bestGap = gap; best = p; }
+  }
+  return {id: best.id, x: best.px, y: best.py, gap: bestGap, n: pts.length};
+}
+"""
+
+# every error toast the page shows, kept in window.__fdcmdieToasts (Gradio's toasts vanish after a few seconds)
+TOAST_RECORDER_JS = """
+(() => {
+  if (window.__fdcmdieToasts) return;
+  window.__fdcmdieToasts = [];
+  new MutationObserver(() => {
+    document.querySelectorAll('.toast-body.error').forEach((e) => {
+      if (!e.__fdcmdieSeen) { e.__fdcmdieSeen = true; window.__fdcmdieToasts.push(e.innerText); }
+    });
+  }).observe(document, {subtree: true, childList: true});
+})();
+"""
+
+
 def text_of(page, selector: str) -> str:
     return page.locator(selector).inner_text()
 

@@ -85,3 +85,50 @@ def test_browser_end_to_end(served_app, page, tmp_path):
     no_error_toasts(page)
     screenshot(page, "e2e-model-card")
     assert "Traceback" not in served_app.log_since(mark)
+
+
+@pytest.mark.slow
+def test_browser_lessons_and_anatomy(served_app, page):
+    """Issue 21: a lesson's step opens the explorer on the sample its rule chose, the answer is revealed on demand, an
+    anatomy step opens the anatomy of its sample, and a deep link ?tab=anatomy&sample=… opens one; no error toast,
+    no traceback."""
+    import re
+
+    mark = served_app.mark()
+    page.goto(served_app.url)
+    page.get_by_role("tab", name="Lessons").click()
+    wait_text(page, "#lesson-summary", "What each modality contributes", 120)
+    wait_text(page, "#lesson-body", "Step 1 of 3", 900)          # the rule reads the split's Shapley values
+    sample_id = re.search(r"Sample (\S+) \(test split", text_of(page, "#lesson-body")).group(1)
+    page.get_by_text("Reveal the answer").click()
+    wait_text(page, "#lesson-answer", "Shapley", 30)
+    page.locator("#lesson-show").click()
+    wait_tab(page, "Sample explorer")
+    wait_text(page, "#sample-md", sample_id, 300)
+    no_error_toasts(page)
+    screenshot(page, "e2e-lesson-explorer")
+
+    page.get_by_role("tab", name="Lessons").click()
+    page.locator("#lesson-next").click()
+    wait_text(page, "#lesson-body", "Step 2 of 3", 60)
+    page.locator("#lesson-next").click()
+    wait_text(page, "#lesson-body", "Step 3 of 3", 60)
+    screenshot(page, "e2e-lesson")
+    page.locator("#lesson-show").click()
+    wait_tab(page, "Model anatomy")
+    wait_text(page, "#anatomy-status", sample_id, 600)
+    wait_text(page, "#anatomy-stage-md", "Gated attention pooling", 60)
+    page.wait_for_selector("#anatomy-plot .js-plotly-plot .bars", timeout=60_000)
+    assert page.locator("#anatomy-diagram [data-stage=gap]").count() == 1
+    no_error_toasts(page)
+
+    page.goto(f"{served_app.url}?tab=anatomy&split=test&sample={sample_id}")
+    wait_tab(page, "Model anatomy")
+    wait_text(page, "#anatomy-status", sample_id, 300)
+    page.get_by_label("3. DIPU", exact=False).check()
+    wait_text(page, "#anatomy-stage-md", "DIPU, layer 1", 60)
+    page.wait_for_selector("#anatomy-plot .js-plotly-plot .heatmaplayer", timeout=60_000)
+    assert f"tab=anatomy" in page.locator("#anatomy-link textarea, #anatomy-link input").first.input_value()
+    no_error_toasts(page)
+    screenshot(page, "e2e-anatomy")
+    assert "Traceback" not in served_app.log_since(mark)

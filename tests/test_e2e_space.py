@@ -9,29 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from test_app_support import no_error_toasts, screenshot, text_of, wait_tab, wait_text
-
-# the most isolated dataset point of the map (pixel coordinates in the page), so a click hits that point only
-ISOLATED_POINT_JS = """
-(sel) => {
-  const gd = document.querySelector(`${sel} .js-plotly-plot`);
-  const L = gd._fullLayout, box = gd.getBoundingClientRect();
-  const pts = [];
-  gd._fullData.forEach((tr, t) => {
-    if (!tr.customdata || tr.mode !== "markers") return;
-    tr.x.forEach((x, i) => pts.push({t, i, id: tr.customdata[i],
-      px: box.left + L._size.l + L.xaxis.l2p(x), py: box.top + L._size.t + L.yaxis.l2p(tr.y[i])}));
-  });
-  let best = null, bestGap = -1;
-  for (const p of pts) {
-    let gap = Infinity;
-    for (const q of pts) if (q !== p) gap = Math.min(gap, Math.hypot(p.px - q.px, p.py - q.py));
-    if (gap > bestGap) { bestGap = gap; best = p; }
-  }
-  return {id: best.id, x: best.px, y: best.py, gap: bestGap, n: pts.length};
-}
-"""
-
+from test_app_support import ISOLATED_POINT_JS, no_error_toasts, screenshot, text_of, wait_tab, wait_text
 
 @pytest.mark.slow
 def test_space_tab_click_through(served_app, page):

@@ -110,3 +110,20 @@ def test_page_has_the_compare_tab(ctx):
     demo = app.build_demo(ctx)
     ids = {getattr(b, "elem_id", None) for b in demo.blocks.values()}
     assert {"compare-table", "compare-plot", "compare-disagree", "card-robustness", "card-robustness-plot"} <= ids
+
+
+def test_compare_polarity_neutral_slice_says_what_is_undefined(ctx):
+    """On the neutral slice (every label 0) the non-0 metrics and Corr are undefined: the table says n/a (not 0) and
+    the text says why, once, only when slicing by polarity; bar labels stand upright so neighbours never touch."""
+    md, table, fig, _ = compare.compare_view(ctx, "test", "polarity", "corr")
+    neutral = table[table["slice"] == "neutral"]
+    if len(neutral):
+        corr_cols = [c for c in table.columns if c.startswith("Corr")]
+        assert all(neutral[c].iloc[0] == "n/a" for c in corr_cols)
+        assert "Corr is n/a on neutral" in md
+    assert md.count("neutral slice") == 1
+    assert all(t.textangle == -90 for t in fig.data) and fig.layout.uniformtext.mode == "hide"
+    md, table, _, _ = compare.compare_view(ctx, "test", "|label|", "acc2_non0")
+    assert "neutral slice" not in md
+    values = [v for c in table.columns[2:] for v in table[c]]
+    assert all(v == "n/a" or float(v) == float(v) for v in values)

@@ -200,3 +200,51 @@ def test_a_sample_of_an_unmapped_checkpoint_is_explained(ctx, view):
     assert "do not show" in md and shared.empty and private.empty
     figs = space.projection_view(ctx, "test", "feature", {"model": "mosei-t", "split": "test", "id": "abc_1"}, None)
     assert not any(str(t.name).startswith("sample ") for t in figs[0].data)  # nothing drawn for a foreign id
+
+
+def test_an_empty_search_box_and_the_status_sentence(ctx, view):
+    """The search box is None until the tab is opened: the maps draw (no error); the status says how new inputs are
+    placed in a sentence of its own (t-SNE: "t-SNE has no transform", never "new inputs are t-SNE …")."""
+    for method in ("umap", "tsne"):
+        _, _, status, _, _ = space.projection_view(ctx, "test", "feature", selection(view), None, method, None)
+        assert "None" not in status
+        if method == "tsne":
+            assert "t-SNE has no transform: a new point goes to" in status and "are t-SNE" not in status
+        else:
+            assert "New inputs are placed with the fitted UMAP model's transform." in status
+
+
+def test_map_titles_fit_half_the_page(ctx, view):
+    import re
+
+    fig_cl, fig_nocl, *_ = space.projection_view(ctx, "test", "feature", None, None, "umap")
+    for fig in (fig_cl, fig_nocl):
+        lines = re.sub(r"</?sup>", "", fig.layout.title.text).split("<br>")
+        assert len(lines) == 2 and max(map(len, lines)) <= 60, lines   # ~60 characters fit a 680-px-wide map
+        assert fig.layout.margin.t >= 60
+
+
+def test_tsne_feature_sets_are_spread_out(ctx):
+    """Each feature set of a t-SNE map covers a real area (the maps once stopped in t-SNE's exaggeration phase: a set
+    was a line or a dot, std 0.00); compared with the spread of the whole map, not a typed-in number."""
+    for key in ("main", "compare"):
+        proj = ctx.projection(key, "test", "tsne")
+        whole = proj.embedding.std(axis=0)
+        for f in proj.names:
+            xy = proj.embedding[proj.kinds == f]
+            assert (xy.std(axis=0) > 0.05 * whole).all(), (key, f, xy.std(axis=0), whole)
+            assert len(np.unique(np.round(xy, 3), axis=0)) > 0.9 * len(xy)   # points, not a pile of duplicates
+
+
+def test_space_note_follows_the_mapped_pair(ctx):
+    """The cross-modal note (shared text and voice sit together) only for a pair that reads more than one modality."""
+    from fdcmdie.app import AppContext, AppOptions
+    from fdcmdie.app.common import NOTES
+    from fdcmdie.checkpoint import DEFAULT_PAIR
+
+    assert space.mapped_modalities(ctx) == {"t", "v", "a"} and NOTES["space"] in space.space_note(ctx)
+    text_only = AppContext(AppOptions(checkpoint=DEFAULT_PAIR[0], compare_checkpoint=DEFAULT_PAIR[1],
+                                      browse_checkpoints=(), warm_up=False))
+    assert space.mapped_modalities(text_only) == {"t"}
+    note = space.space_note(text_only)
+    assert NOTES["space_one_modality"] in note and "voice features sit together" not in note

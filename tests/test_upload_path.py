@@ -234,3 +234,18 @@ def test_tone_with_speech_to_text_is_no_speech(tmp_path):
         upload.analyse(ctx, str(tone), None, "", True)
     r = upload.analyse(ctx, str(tone), None, "it was fine", True)   # typed words: predicted from them
     assert "Prediction:" in r.prediction_md and r.transcript == "it was fine"
+
+
+def test_video_without_audio_track_says_so(tmp_path):
+    """A silent video (no audio stream at all) is not answered "no speech recognised": the app says the file has no
+    audio track, so a text-reading checkpoint has nothing to read until the transcript is typed."""
+    from fdcmdie.app import AppContext, AppOptions, upload
+
+    mosi_model = Predictor.load(Path(__file__).resolve().parent.parent / "checkpoints" / "mosi-std-ta-ft")
+    silent = mf.make_clip(tmp_path / "silent.mp4", 2.0, audio=None)
+    ctx = AppContext(AppOptions(asr=True, compare_checkpoint=None, warm_up=False), predictors={"main": mosi_model})
+    with pytest.raises(ValueError, match="^silent.mp4: this file has no audio track, so there is no speech to recog") as e:
+        upload.analyse(ctx, str(silent), None, "", True)
+    assert "no speech recognised" not in str(e.value)
+    r = upload.analyse(ctx, str(silent), None, "it was fine", True)
+    assert "no audio track" in r.extracted_md and r.transcript == "it was fine"

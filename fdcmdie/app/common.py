@@ -38,6 +38,13 @@ NOTES = {
         "Switch to PCA: with contrastive learning (left) the shared text and voice features sit together on one "
         "side and the private ones on the other; without it (right) they do not. The numbers below show that the "
         "pull is by modality, not sample by sample. Click a dot to open its sample."),
+    "space_one_modality": (
+        "Every dot is one sample's feature vector, squeezed from many dimensions to two. Circles are shared features, "
+        "diamonds private ones. UMAP and t-SNE keep each dot's nearest neighbours (an island is a group; the gaps "
+        "between islands mean little); PCA keeps the global directions.  \n"
+        "These checkpoints read the words alone, so there is no voice or face to align with them: compare how the "
+        "shared and the private text features sit with contrastive learning (left) and without it (right). The "
+        "numbers below say how to open a pair that also hears the voice. Click a dot to open its sample."),
     "cases": (
         "Samples picked automatically from the test split: the clearest positive and negative opinions, flat "
         "near-neutral ones, ones where the words and the voice/face point opposite ways, and the worst mistakes.  \n"

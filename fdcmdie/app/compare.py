@@ -52,21 +52,59 @@ def compare_view(ctx: AppContext, split: str = "test", kind: str = "polarity", m
     part = ctx.predictor("main").dataset(ctx.data_root()).split(split)
     video_ids = [part.video_ids[r] for r in ra] if part.video_ids and len(part.video_ids) == len(a.ids) else None
     preds = {names[k]: np.asarray(views[k].preds.pred)[rows[k]] for k in ("main", "compare")}
-    table = slice_table(slices(ids, texts, label, video_ids, kinds=[kind]), label, preds, metrics=METRICS)
+    sl = slices(ids, texts, label, video_ids, kinds=[kind])
+    table = slice_table(sl, label, preds, metrics=METRICS)
+    undefined = corr_undefined(sl, label, preds, table)
     df = pd.DataFrame(table).drop(columns=["kind"])
     for c in df.columns[2:]:
-        df[c] = [None if not np.isfinite(v) else round(float(v), 3 if "MAE" in c or "Corr" in c else 2) for v in df[c]]
-    fig = slice_figure(table, list(preds), kind=kind, metric=metric)
+        df[c] = [metric_cell(c, v) for v in df[c]]
+    fig = readable_bars(slice_figure(table, list(preds), kind=kind, metric=metric))
     dis = pd.DataFrame(disagreements(ids, texts, label, preds, top=top))
     if len(dis):
         dis["transcript"] = [short(t, 90) for t in dis["transcript"]]
     overall = {n: compute_metrics(p, label) for n, p in preds.items()}
+    reading = [f"Slices by **{kind}**: {KIND_HELP[kind]}. Small slices are noisy (see n); Corr is the correlation "
+               "within a slice."]
+    if kind == "polarity":
+        reading.append("The non-0 metrics (Acc-2, F1) leave out the samples labelled exactly 0, so they are n/a on "
+                       "the neutral slice.")
+    if undefined:
+        reading.append(f"Corr is n/a on {', '.join(undefined)}: its labels (or a model's predictions) are all the "
+                       "same value, and a correlation needs both to vary.")
     lines = [f"**{len(ids)} {split} samples** scored by both checkpoints — "
              + "; ".join(f"{n}: Acc-2 (non-0) {m['acc2_non0']:.2f}, MAE {m['mae']:.3f}" for n, m in overall.items())
-             + ".", "", f"Slices by **{kind}**: {KIND_HELP[kind]}. Small slices are noisy (see n); Corr is the "
-             "correlation within a slice; non-0 metrics are undefined on the neutral slice.", "",
+             + ".", "", " ".join(reading), "",
              f"Below: the {min(top, len(ids))} samples where A and B differ most — click one to open it in the explorer."]
     return "\n".join(lines), df, fig, dis
+
+
+def corr_undefined(sl, label, preds: dict, table: list[dict]) -> list[str]:
+    """Set Corr to NaN in ``table`` on slices where it is undefined (constant labels or predictions; ``metrics``
+    reports 0 there) and return those slices' names."""
+    names = []
+    for s, row in zip(sl, table):
+        flat_label = np.ptp(np.asarray(label)[s.rows]) == 0 if len(s.rows) else True
+        for name, p in preds.items():
+            if flat_label or np.ptp(np.asarray(p)[s.rows]) == 0:
+                row[f"{METRIC_NAMES['corr']} · {name}"] = float("nan")
+                if s.name not in names:
+                    names.append(s.name)
+    return names
+
+
+def metric_cell(column: str, value: float) -> str:
+    """A metric as the table shows it: 3 decimals for MAE and Corr, 2 for the others, "n/a" where undefined."""
+    if value is None or not np.isfinite(value):
+        return "n/a"
+    return f"{value:.3f}" if "MAE" in column or "Corr" in column else f"{value:.2f}"
+
+
+def readable_bars(fig):
+    """Value labels turned upright-vertical, and hidden where a bar is too narrow for them, so neighbouring labels
+    never run together ("97.097.0")."""
+    fig.update_traces(textangle=-90, textposition="outside", textfont_size=11, constraintext="none")
+    fig.update_layout(uniformtext=dict(minsize=9, mode="hide"), margin=dict(t=70))
+    return fig
 
 
 def disagreement_id(table, row_index) -> str:

@@ -1,12 +1,23 @@
-"""What the app holds between requests: the loaded checkpoints, per-split predictions and ablations, the UMAP maps,
-and the background warm-up that prepares them so no user waits for a first-time cost.
+"""What the app holds between requests: the loaded checkpoints and every computed result (split predictions and
+ablations, Shapley values, word attributions, maps, geometry numbers), the background warm-up that prepares what the
+first page shows, and the status line that says what is ready.
 
-Everything expensive is computed once per (checkpoint, split) behind a per-key lock: the warm-up thread and a user's
-request asking for the same thing share one computation. UMAP maps are never computed in a request: a view that needs
-one not ready yet starts it in the background and says so (``projection_state``).
+One cache layer (fdcmdie/cache.py ``ResultCache``): every result is computed once per key behind a per-key lock (the
+warm-up thread and a user's request asking for the same thing share one computation); the expensive ones are also
+kept on disk, keyed by the content of the checkpoint, of the text encoder's weights and of the data files, and by
+the method's parameters, so a restart reads them back in milliseconds. Maps are never computed in a request: a view
+that needs one not ready yet starts it in the background and says so (``projection_state``); so are a browse
+checkpoint's first predictions asked for from the status line (``jobs``).
+
+The warm-up (``warmup_steps``) prepares the default lab — the mapped pair's test-split predictions, its maps in the
+projection the space opens on, and the Shapley values and word attributions of the explorer's first samples — and
+says "Ready"; then, in the background, the browse checkpoints load, the pair's whole-split Shapley values (case
+studies, export) and the clip extractor warm up. Other splits, other projections and the browse checkpoints'
+predictions are computed when first asked for.
 """
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
 import time
@@ -16,6 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..cache import Identity, ResultCache, checkpoint_hash, files_hash, register
 from ..checkpoint import DEFAULT_PAIR
 
 log = logging.getLogger("fdcmdie.app")
@@ -42,7 +54,13 @@ class AppOptions:
     # data/ folder; an MMSA-trained one: the pickle it stored). A folder holding mosi/ and mosei/, or an MMSA pickle
     # (or its folder), replaces it for the checkpoints it fits (fdcmdie/data/location.py data_override)
     data: str | None = None
-    cache_dir: str = ".cache/fdcmdie"
+    # where computed results are kept between restarts (fdcmdie/cache.py): None = $FDCMDIE_CACHE, else
+    # ~/.cache/fdcmdie/results. Safe to delete; "" keeps them in memory only
+    cache_dir: str | None = None
+    # the projection the representation space opens on: PCA fits in milliseconds and needs no compiling, so the lab is
+    # ready in seconds; UMAP (30–120 s of numba compiling in a fresh process) and t-SNE are made when first asked for
+    projection: str = "pca"
+    first_rows: int = 5                  # samples of the explorer's first page whose Shapley values and words warm up
     results: str = "docs/RESULTS.md"
     umap_max_samples: int | None = 800   # samples per split on a map (test splits are smaller: all of them)
     umap_epochs: int = 200
@@ -75,16 +93,27 @@ class ModelSlot:
 
     @property
     def choice_label(self) -> str:
-        """The label plus the data the checkpoint reads, for the model / dataset chooser."""
-        if self.predictor is None:
-            return self.label
-        cfg = self.predictor.cfg
-        data = {"mosi": f"CMU-MOSI, {cfg.data.split} split", "mosei": "CMU-MOSEI",
-                "mmsa": f"MMSA pickle {Path(cfg.data.path).name}"}.get(cfg.data.source, cfg.data.source)
-        mods = "+".join(m.upper() for m in self.predictor.modalities)
-        return f"{self.label} · {data} · {mods}"
+        """The label plus the data the checkpoint reads, for the model / dataset chooser (from config.json when the
+        checkpoint is not loaded yet: the chooser does not load browse checkpoints)."""
+        if self.predictor is not None:
+            cfg = self.predictor.cfg
+            source, split, path, contrastive = cfg.data.source, cfg.data.split, cfg.data.path, cfg.loss.contrastive
+            mods, name = self.predictor.modalities, self.predictor.name
+        else:
+            try:
+                from ..checkpoint import read_checkpoint_info
+                c = read_checkpoint_info(self.path)["config"]
+                source, split, path = c["data"].get("source", "mosi"), c["data"].get("split", ""), c["data"].get("path", "")
+                contrastive, mods, name = c["loss"].get("contrastive", True), c["model"]["modalities"], self.short_label
+            except (OSError, ValueError, KeyError, TypeError):
+                return self.label
+        data = {"mosi": f"CMU-MOSI, {split} split", "mosei": "CMU-MOSEI",
+                "mmsa": f"MMSA pickle {Path(path).name}"}.get(source, source)
+        cl = "with CL" if contrastive else "without CL"
+        return f"{name} ({cl}) · {data} · {'+'.join(m.upper() for m in mods)}"
 
 
+@register
 @dataclass
 class SplitView:
     """One split as the explorer sees it: predictions plus modality ablations and derived columns."""
@@ -103,33 +132,61 @@ class Step:
     detail: str = ""
     seconds: float = 0.0
     t0: float = 0.0          # when it started
+    after_ready: bool = False  # runs after "Ready" (background extras)
 
 
 @dataclass
 class WarmUp:
     steps: list[Step] = field(default_factory=list)
     started: float = 0.0
+    ready_at: float | None = None      # when the steps before the background extras finished
     finished: float | None = None
     thread: threading.Thread | None = None
+    ready_note: str = ""               # what is ready, in words (set by the context)
 
     @property
     def done(self) -> bool:
         return self.finished is not None or not self.steps
 
+    @property
+    def ready(self) -> bool:
+        return self.ready_at is not None or not self.steps
+
+    def failures(self) -> str:
+        """The failed steps, one entry per distinct reason (the same missing file is said once)."""
+        by_reason: dict[str, list[str]] = {}
+        for s in self.steps:
+            if s.state == "failed":
+                by_reason.setdefault(s.detail, []).append(s.name)
+        return "; ".join(f"{reason} ({', '.join(names)})" for reason, names in by_reason.items())
+
     def markdown(self) -> str:
         if not self.steps:
-            return "Warm-up is off: the first request of each kind pays its own start-up cost."
-        if self.done:
-            failed = [s for s in self.steps if s.state == "failed"]
-            text = f"**Ready** — background warm-up finished in {self.finished - self.started:.0f} s."
-            if failed:
-                text += " Not available: " + "; ".join(f"{s.name} ({s.detail})" for s in failed)
-            return text
-        n_done = sum(s.state in ("done", "failed", "skipped") for s in self.steps)
-        cur = next((s for s in self.steps if s.state == "running"), None)
+            return "Warm-up is off: each result is computed when first asked for."
+        failed = self.failures()
+        tail = f" Not available: {failed}." if failed else ""
+        if self.ready:
+            text = f"**Ready** in {self.ready_at - self.started:.0f} s{self.ready_note}."
+            extras = [s for s in self.steps if s.after_ready]
+            running = next((s for s in extras if s.state == "running"), None)
+            if running is not None:
+                left = sum(s.state in ("pending", "running") for s in extras)
+                text += f" In the background ({left} left): {running.name} … {time.time() - running.t0:.0f} s."
+            return text + tail
+        before = [s for s in self.steps if not s.after_ready]
+        n_done = sum(s.state in ("done", "failed", "skipped") for s in before)
+        cur = next((s for s in before if s.state == "running"), None)
         now = f"{cur.name} … {time.time() - cur.t0:.0f} s" if cur else "starting"
-        return (f"**Warming up in the background** ({n_done}/{len(self.steps)} steps, "
-                f"{time.time() - self.started:.0f} s): {now}. Everything already works; maps appear when ready.")
+        return (f"**Getting ready** ({n_done}/{len(before)} steps, {time.time() - self.started:.0f} s): {now}. "
+                f"Typed text and uploads already work.{tail}")
+
+
+@dataclass
+class Job:
+    """A computation started on request in the background (a map, a browse checkpoint's predictions)."""
+
+    name: str
+    t0: float = field(default_factory=time.time)
 
 
 class AppContext:
@@ -149,10 +206,9 @@ class AppContext:
         for key, p in (predictors or {}).items():
             self.slots[key] = ModelSlot(key, str(getattr(p, "path", key)), predictor=p)
         self._loaded = set(predictors or {})
-        self._locks: dict = {}
-        self._locks_guard = threading.Lock()
-        self._memo: dict = {}
-        self._running: set = set()
+        cache_dir = self.options.cache_dir
+        self.cache = ResultCache(cache_dir or None, disk=cache_dir != "")
+        self.jobs: dict[tuple, Job] = {}     # background computations asked for, by key (status line)
         self._bg_errors: dict = {}
         self.warmup = WarmUp()
         self.upload_lock = threading.Semaphore(1)   # clip extraction: one at a time on a small CPU
@@ -160,26 +216,17 @@ class AppContext:
 
     # ------------------------------------------------------------------------------------ plumbing
 
-    def _lock(self, key) -> threading.Lock:
-        with self._locks_guard:
-            return self._locks.setdefault(key, threading.Lock())
-
-    def _once(self, key, fn):
-        """fn() computed once per key; concurrent callers wait for the same computation. Errors are not cached."""
-        if key in self._memo:
-            return self._memo[key]
-        with self._lock(key):
-            if key not in self._memo:
-                self._memo[key] = fn()
-            return self._memo[key]
+    def _once(self, key, fn, disk=None):
+        """fn() computed once per key (memory; ``disk``: also kept on disk, see ResultCache.get)."""
+        return self.cache.get(key, fn, disk=disk)
 
     def ready(self, key) -> bool:
-        return key in self._memo
+        return self.cache.ready(key)
 
     # -------------------------------------------------------------------------------------- models
 
-    def load_models(self) -> None:
-        for key in list(self.slots):
+    def load_models(self, keys=None) -> None:
+        for key in list(keys or self.slots):
             try:
                 self.predictor(key)
             except ValueError:
@@ -193,7 +240,7 @@ class AppContext:
                              if key == "compare" else f"unknown model {key!r}")
         if slot.predictor is not None:
             return slot.predictor
-        with self._lock(("load", key)):
+        with self.cache.lock(("load", key)):
             if slot.predictor is None and key not in self._loaded:
                 self._loaded.add(key)
                 try:
@@ -223,7 +270,9 @@ class AppContext:
         return [k for k in self.slots if k in ("main", "compare")]
 
     def model_choices(self) -> list[tuple[str, str]]:
-        return [(self.slots[k].choice_label, k) for k in self.model_keys()]
+        """(label, key) of every checkpoint offered, without loading one: a slot whose checkpoint failed to load
+        is left out."""
+        return [(slot.choice_label, k) for k, slot in self.slots.items() if slot.error is None]
 
     # ---------------------------------------------------------------------------------------- data
 
@@ -255,6 +304,30 @@ class AppContext:
                 "holding `mosi/` and `mosei/`, or an MMSA `aligned_50.pkl` / `unaligned_50.pkl` (or its folder; "
                 "data/README.md says where to download them).")
 
+    def data_files(self, key: str) -> list[Path]:
+        """The files a slot's checkpoint reads its data from (what its results on disk are keyed by)."""
+        from ..data.location import data_file, resolve_root
+        cfg, root = self.predictor(key).cfg.data, self.data_root(key)
+        if cfg.source == "mmsa":
+            path = Path(root) if root and Path(root).is_file() else (
+                Path(root) / Path(cfg.path).name if root else Path(cfg.path))
+            return [data_file(path)]
+        folder = resolve_root(root if root else cfg.root) / cfg.source
+        if not folder.is_dir():
+            data_file(folder / "labels.csv")   # DataError naming the file the loader will miss
+        return [folder]
+
+    def identity(self, kind: str, key: str, split: str, **params) -> Identity:
+        """What a result of ``kind`` for a slot's split is keyed by on disk: the checkpoint's content (weights and
+        config), its text encoder's weights, its data config and data files, the split and ``params``."""
+        from ..text_encoder import encoder_sha256
+        p = self.predictor(key)
+        data_cfg = {k: v for k, v in dataclasses.asdict(p.cfg.data).items() if k not in ("root", "path")}
+        parts = {"checkpoint": checkpoint_hash(p.path or self.slots[key].path),
+                 "encoder": encoder_sha256(p.cfg.model.text_encoder) if p.cfg.data.text_source == "transcript" else None,
+                 "data": files_hash(self.data_files(key)), "data_config": data_cfg, "split": split, **params}
+        return Identity(kind, parts, name=f"{self.slots[key].short_label}-{split}")
+
     def split_view(self, key: str, split: str) -> SplitView:
         """Predictions + ablations of one split for one model (cached); ValueError/DataError when unavailable."""
         if split not in SPLITS:
@@ -269,7 +342,7 @@ class AppContext:
                              disagree=disagreement(preds, abl, kind="text vs full"),
                              row_of={i: r for r, i in enumerate(preds.ids)})
 
-        return self._once(("split", key, split), build)
+        return self._once(("split", key, split), build, disk=lambda: self.identity("split", key, split))
 
     def shapley(self, key: str, split: str):
         """Exact modality Shapley values of every sample of a split (explain.shapley.ModalityShapley), cached."""
@@ -281,7 +354,32 @@ class AppContext:
             from ..explain.shapley import split_shapley
             return split_shapley(p, split, data_root=self.data_root(key))
 
-        return self._once(("shapley", key, split), build)
+        return self._once(("shapley", key, split), build, disk=lambda: self.identity("shapley", key, split))
+
+    def sample_shapley(self, key: str, split: str, row: int):
+        """Shapley values of one sample (a ModalityShapley of one row): the split's when computed, else this
+        sample's alone (one batch of 2^M coalitions), cached."""
+        from ..explain.shapley import ModalityShapley, split_shapley
+
+        if self.ready(("shapley", key, split)):
+            sv = self.shapley(key, split)
+            return ModalityShapley(sv.modalities, sv.phi[row: row + 1], sv.baseline[row: row + 1],
+                                   sv.pred[row: row + 1])
+        sample_id = self.split_view(key, split).preds.ids[row]
+        return self._once(("shapley", key, split, sample_id),
+                          lambda: split_shapley(self.predictor(key), split, self.data_root(key), rows=[row]),
+                          disk=lambda: self.identity("shapley", key, split, sample=sample_id))
+
+    def sample_words(self, key: str, split: str, row: int, *, method: str = "auto"):
+        """Word attributions (explain.attributions.WordAttribution) of a dataset sample's transcript, cached;
+        ValueError when the checkpoint has no words to attribute."""
+        from ..explain.attributions import word_attributions
+
+        sample_id = self.split_view(key, split).preds.ids[row]
+        return self._once(("words", key, split, sample_id, method),
+                          lambda: word_attributions(self.predictor(key), *self.raw_inputs(key, split, row),
+                                                    method=method),
+                          disk=lambda: self.identity("words", key, split, sample=sample_id, method=method))
 
     def raw_inputs(self, key: str, split: str, row: int) -> tuple[str, np.ndarray | None, np.ndarray | None]:
         """(text, acoustic frames, visual frames) of a dataset sample, un-normalised, as Predictor.what_if wants."""
@@ -293,27 +391,28 @@ class AppContext:
     # ----------------------------------------------------------------------------------- projections
 
     def projection_params(self, method: str = "umap") -> dict:
-        return {"max_samples": self.options.umap_max_samples, "n_epochs": self.options.umap_epochs,
-                **({"method": method} if method != "umap" else {})}
+        from ..explain.projections import projection_params
+        return projection_params(method, max_samples=self.options.umap_max_samples, n_epochs=self.options.umap_epochs)
 
     @staticmethod
     def _proj_key(key: str, split: str, method: str = "umap") -> tuple:
-        return ("proj", key, split) if method == "umap" else ("proj", key, split, method)
-
-    def _fit_projection(self, key: str, split: str, method: str = "umap"):
-        from ..explain.projections import ProjectionCache
-        view = self.split_view(key, split)
-        p = self.predictor(key)
-        cache = ProjectionCache(Path(self.options.cache_dir) / method)  # one folder per method: umap/, pca/, tsne/
-        with self._fit_lock:
-            proj, cached = cache.get_or_fit(p.path, split, view.preds.ids, view.preds.features["decoupled"],
-                                            **self.projection_params(method))
-        log.info("%s %s/%s: %s (%.1f s)", proj.label, key, split, "from cache" if cached else "fitted", proj.seconds)
-        return proj
+        return ("proj", key, split, method)
 
     def projection(self, key: str, split: str, method: str = "umap"):
         """The fitted map (computes it in this thread when needed: background jobs and tests only)."""
-        return self._once(self._proj_key(key, split, method), lambda: self._fit_projection(key, split, method))
+        from ..explain.projections import fit_projection
+
+        def fit():
+            view = self.split_view(key, split)
+            params = {k: v for k, v in self.projection_params(method).items() if k != "tsne_max_iter"}
+            with self._fit_lock:
+                proj = fit_projection(view.preds.features["decoupled"], **params)
+            log.info("%s %s/%s fitted (%.1f s)", proj.label, key, split, proj.seconds)
+            return proj
+
+        return self._once(self._proj_key(key, split, method), fit,
+                          disk=lambda: self.identity("projection", key, split, ids=_ids_hash(self, key, split),
+                                                     **self.projection_params(method)))
 
     def geometry(self, key: str, split: str):
         """The CL-effect numbers of one split (fdcmdie.explain.geometry.space_report), computed once."""
@@ -327,68 +426,117 @@ class AppContext:
         return self._once(("neighbours", key, split),
                           lambda: SampleSpace(self.split_view(key, split).preds.features["decoupled"]))
 
+    def hover(self, key: str, split: str, method: str):
+        """The hover strings of a map's points (the slowest part of drawing a map), built once per map."""
+        from ..explain.projections import hover_texts
+
+        def build():
+            P = self.split_view(key, split).preds
+            return hover_texts(self.projection(key, split, method), ids=P.ids, texts=P.texts, labels=P.label,
+                               preds=P.pred)
+
+        return self._once(("hover", key, split, method), build)
+
     def projection_state(self, key: str, split: str, method: str = "umap") -> str:
         """"ready" | "computing" | "failed: reason" | "idle"."""
         k = self._proj_key(key, split, method)
-        if k in self._memo:
+        if self.ready(k):
             return "ready"
-        if k in self._running:
+        if k in self.jobs:
             return "computing"
         if k in self._bg_errors:
             return f"failed: {self._bg_errors[k]}"
         return "idle"
 
     def request_projection(self, key: str, split: str, method: str = "umap") -> str:
-        """Start computing a map (and the split's geometry numbers and neighbour index) in the background unless
-        it is ready or on its way; returns the state."""
+        """Start computing a map (and the split's geometry numbers, neighbour index and hover texts) in the
+        background unless it is ready or on its way; returns the state."""
+        from ..explain.projections import METHODS
         k = self._proj_key(key, split, method)
         state = self.projection_state(key, split, method)
         if state in ("ready", "computing"):
             return state
-        self._bg_errors.pop(k, None)
-        self._running.add(k)
+        return self.background(k, f"{METHODS.get(method, method)} map of the {split} split "
+                                  f"({self.slots[key].short_label})", lambda: self._prepare_map(key, split, method))
+
+    def _prepare_map(self, key: str, split: str, method: str) -> None:
+        if method == "umap" and not self.ready(self._proj_key(key, split, method)):
+            self._warm_umap()
+        self.projection(key, split, method)
+        self.hover(key, split, method)
+        self.sample_space(key, split)
+        self.geometry(key, split)
+
+    def background(self, key, name: str, fn) -> str:
+        """Run ``fn()`` in a daemon thread, listed in ``jobs`` (the status line) while it runs; its error is kept
+        in ``_bg_errors[key]``. Returns "computing"."""
+        with self.cache.lock(("job", key)):
+            if key in self.jobs:
+                return "computing"
+            self._bg_errors.pop(key, None)
+            self.jobs[key] = Job(name)
 
         def job():
             try:
-                self.projection(key, split, method)
-                self.sample_space(key, split)
-                self.geometry(key, split)
+                fn()
             except Exception as e:
-                self._bg_errors[k] = _short(e)
-                log.warning("%s %s/%s failed: %s\n%s", method, key, split, e, traceback.format_exc())
+                self._bg_errors[key] = _short(e)
+                log.warning("%s failed: %s\n%s", name, e, traceback.format_exc())
             finally:
-                self._running.discard(k)
+                self.jobs.pop(key, None)
 
-        threading.Thread(target=job, name=f"{method}-{key}-{split}", daemon=True).start()
+        threading.Thread(target=job, name=f"job-{name}", daemon=True).start()
         return "computing"
+
+    # ---------------------------------------------------------------------------------- status line
+
+    def status_markdown(self) -> str:
+        """The status line: the warm-up's state, then what is being computed on request (each said once)."""
+        text = self.warmup.markdown()
+        jobs = sorted(self.jobs.values(), key=lambda j: j.t0)
+        if jobs:
+            now = time.time()
+            text += " Computing on request: " + "; ".join(f"{j.name} … {now - j.t0:.0f} s" for j in jobs) + "."
+        return text
 
     # --------------------------------------------------------------------------------------- warm-up
 
-    def warmup_steps(self) -> list[tuple[str, object]]:
-        """(name, function) of each warm-up step: the mapped pair's predictions, Shapley values and maps first (what
-        the first page and the representation space need), the browse checkpoints' predictions after them."""
-        keys = self.map_keys()                                # the pair on the maps first, browse slots after
+    def first_rows(self, key: str = "main", split: str = "test") -> list[int]:
+        """The rows of the samples the explorer's first page lists first (its table in split order)."""
+        return list(range(min(self.options.first_rows, len(self.split_view(key, split).preds.ids))))
+
+    def warmup_steps(self) -> list[tuple[str, object, bool]]:
+        """(name, function, runs after "Ready") of each warm-up step. Before "Ready": the mapped pair loads, its
+        test-split predictions, its maps in the projection the space opens on, and the Shapley values and words of
+        the explorer's first samples. After it, in the background: the browse checkpoints load, the pair's
+        whole-split Shapley values (case studies, export) and the clip extractor's start-up."""
+        from ..explain.projections import METHODS
+        keys = self.map_keys()
         browse = [k for k in self.slots if k not in keys]
-        split_steps = lambda ks: [step for key in ks for step in (
-            (f"test-split predictions ({key})", lambda k=key: self.split_view(k, "test")),
-            (f"test-split Shapley values ({key})", lambda k=key: self.shapley(k, "test")))]
-        steps: list[tuple[str, object]] = [("loading the checkpoints", self.load_models), *split_steps(keys)]
-        steps.append(("compiling UMAP (numba, first time only)", self._warm_umap))
-        for key in keys:
-            steps.append((f"maps of the test split ({key}: UMAP, PCA{', then t-SNE of every model' if key == keys[-1] else ''})",
-                          lambda k=key: self._warm_projection(k)))
-        steps += split_steps(browse)
+        method = self.options.projection
+        steps: list[tuple[str, object, bool]] = [("loading the checkpoints", lambda: self.load_models(keys), False)]
+        steps += [(f"test-split predictions ({key})", lambda k=key: self.split_view(k, "test"), False) for key in keys]
+        steps += [(f"{METHODS[method]} maps of the test split", lambda: [self._prepare_map(k, "test", method)
+                                                                          for k in keys], False)]
+        if keys:
+            steps.append(("Shapley values and word attributions of the first samples", self._warm_first_page, False))
+        if browse:
+            steps.append(("loading the browse checkpoints", lambda: self.load_models(browse), True))
+        steps += [(f"test-split Shapley values ({key})", lambda k=key: self.shapley(k, "test"), True) for key in keys]
         if self.options.warm_up_extract:
-            steps.append(("clip extractor start-up (pitch tracker, face mesh, speech-to-text)", self._warm_extract))
+            steps.append(("clip extractor start-up (pitch tracker, face mesh, speech-to-text)", self._warm_extract,
+                          True))
         return steps
 
     def start_warmup(self) -> WarmUp:
         """Run the warm-up steps in a daemon thread; ``self.warmup`` reports progress."""
         steps = self.warmup_steps()
-        self.warmup = WarmUp(steps=[Step(name) for name, _ in steps], started=time.time())
+        self.warmup = w = WarmUp(steps=[Step(name, after_ready=late) for name, _, late in steps], started=time.time())
 
         def run():
-            for step, (_, fn) in zip(self.warmup.steps, steps):
+            for step, (_, fn, _late) in zip(w.steps, steps):
+                if step.after_ready and w.ready_at is None:
+                    self._mark_ready(w)
                 step.state, step.t0 = "running", time.time()
                 try:
                     fn()
@@ -398,35 +546,38 @@ class AppContext:
                     log.info("warm-up step %r failed: %s", step.name, e)
                     log.debug(traceback.format_exc())
                 step.seconds = time.time() - step.t0
-            self.warmup.finished = time.time()
-            log.info("warm-up finished in %.1f s", self.warmup.finished - self.warmup.started)
+            if w.ready_at is None:
+                self._mark_ready(w)
+            w.finished = time.time()
+            log.info("warm-up finished in %.1f s", w.finished - w.started)
 
-        self.warmup.thread = threading.Thread(target=run, name="fdcmdie-warmup", daemon=True)
-        self.warmup.thread.start()
-        return self.warmup
+        w.thread = threading.Thread(target=run, name="fdcmdie-warmup", daemon=True)
+        w.thread.start()
+        return w
+
+    def _mark_ready(self, w: WarmUp) -> None:
+        read = sum(self.cache.hits.values())
+        made = sum(self.cache.misses.values())
+        from ..explain.projections import METHODS
+        w.ready_note = (f": test-split predictions, {METHODS[self.options.projection]} maps, and the first samples' "
+                        f"Shapley values and words ({read} results read from the cache, {made} computed and cached)")
+        w.ready_at = time.time()
+        log.info("warm-up ready in %.1f s (%d results from the cache, %d computed)", w.ready_at - w.started, read,
+                 made)
+
+    def _warm_first_page(self) -> None:
+        """The Shapley values and words of the first samples the explorer lists (main checkpoint, test split)."""
+        key = "main" if "main" in self.slots else self.map_keys()[0]
+        for row in self.first_rows(key, "test"):
+            self.sample_shapley(key, "test", row)
+            try:
+                self.sample_words(key, "test", row)
+            except ValueError:  # a checkpoint without words (precomputed text vectors): nothing to attribute
+                return
 
     def _warm_umap(self) -> None:
         from ..explain.projections import warm_up_umap
         self._once(("umap-compiled",), warm_up_umap)
-
-    def _warm_projection(self, key: str) -> None:
-        k = ("proj", key, "test")
-        self._running.add(k)
-        try:
-            proj = self.projection(key, "test")
-        except Exception as e:
-            self._bg_errors[k] = str(e)
-            raise
-        finally:
-            self._running.discard(k)
-        view = self.split_view(key, "test")
-        proj.transform({f: v[0] for f, v in view.preds.features["decoupled"].items()})  # transform warm
-        self.projection(key, "test", "pca")  # milliseconds
-        self.sample_space(key, "test")
-        self.geometry(key, "test")           # seconds (cross-validated logistic regressions)
-        if key == self.map_keys()[-1]:       # t-SNE (tens of seconds) after every model's UMAP map is there
-            for k in self.map_keys():
-                self.projection(k, "test", "tsne")
 
     def _warm_extract(self) -> None:
         from ..extract import warmup
@@ -444,6 +595,11 @@ class AppContext:
                     "asr": self.options.asr}
         settings.update(overrides)
         return base(**settings)
+
+
+def _ids_hash(ctx: AppContext, key: str, split: str) -> str:
+    import hashlib
+    return hashlib.sha256("\n".join(ctx.split_view(key, split).preds.ids).encode()).hexdigest()
 
 
 def _short(e: Exception) -> str:

@@ -16,7 +16,8 @@ from ..explain.cases import keep_label, nonverbal_key
 from ..explain.contributions import GapEntry, dominant_modality, gap_figure
 from ..explain.shapley import input_shapley
 from . import why
-from .common import callback, class7_of, class7_text, md_escape, note, placeholder_figure, polarity_of, short, signed
+from .common import (callback, class7_of, class7_text, md_escape, modality_list, note, placeholder_figure,
+                     polarity_of, short, signed)
 from .context import SPLITS, AppContext
 from .shared import Shared
 
@@ -121,21 +122,16 @@ def sample_view(ctx: AppContext, model_key: str, split: str, sample_id: str | No
     lines += ["", "#### How far each modality moved the prediction",
               why.contributions_markdown(mods, None if p.alpha is None else p.alpha[r, -1], sv.phi[0],
                                          float(sv.baseline[0]), float(sv.pred[0]), present=p.present[r])]
-    fig = gap_figure([GapEntry("this sample", p.alpha[r] if p.alpha is not None else None,
-                               p.gates[r] if p.gates is not None else None)], mods,
-                     title="How much each modality counted (GAP)")
+    fig = why.readable_gap(gap_figure([GapEntry("this sample", p.alpha[r] if p.alpha is not None else None,
+                                                p.gates[r] if p.gates is not None else None)], mods,
+                                      title="How much each modality counted (GAP)"))
     return "\n".join(lines), fig, {"model": model_key, "split": split, "id": sample_id, "row": int(r)}
 
 
 def sample_shapley(ctx: AppContext, model_key: str, split: str, row: int):
     """Shapley values of one dataset sample (ModalityShapley of one row): from the split's, when computed, else
     for this sample alone (one batch of 2^M coalitions)."""
-    from ..explain.shapley import ModalityShapley, split_shapley
-
-    if ctx.ready(("shapley", model_key, split)):
-        sv = ctx.shapley(model_key, split)
-        return ModalityShapley(sv.modalities, sv.phi[row: row + 1], sv.baseline[row: row + 1], sv.pred[row: row + 1])
-    return split_shapley(ctx.predictor(model_key), split, ctx.data_root(model_key), rows=[row])
+    return ctx.sample_shapley(model_key, split, row)
 
 
 def sample_words(ctx: AppContext, model_key: str, split: str, sample_id: str | None):
@@ -143,8 +139,10 @@ def sample_words(ctx: AppContext, model_key: str, split: str, sample_id: str | N
     if not sample_id:
         return [], ""
     view, r = _row(ctx, model_key, split, sample_id)
-    text, audio, vision = ctx.raw_inputs(model_key, split, r)
-    return why.words(ctx.predictor(model_key), text, audio, vision)
+    try:
+        return why.describe_words(ctx.sample_words(model_key, split, r))   # cached (memory and disk)
+    except ValueError as e:
+        return why.no_words(e)
 
 
 def export_csv(ctx: AppContext, model_key: str, split: str, folder: str) -> str:
@@ -175,17 +173,32 @@ def what_if_defaults(ctx: AppContext, model_key: str, split: str, sample_id: str
     return view.preds.texts[r], [MOD_NAMES[m] for m in ctx.predictor(model_key).modalities]
 
 
+def dropped(drop_names) -> set[str]:
+    """The modality keys of the what-if's "switch off" names; ValueError for a name that is not a modality."""
+    by_name = {v: k for k, v in MOD_NAMES.items()}
+    unknown = [n for n in drop_names or [] if n not in by_name]
+    if unknown:
+        raise ValueError(f"unknown modality {unknown[0]!r}")
+    return {by_name[n] for n in drop_names or []}
+
+
+def nothing_left(ctx: AppContext, model_key: str, sample_id: str | None, drop_names) -> str | None:
+    """The in-place answer when every modality the checkpoint reads is switched off (None otherwise)."""
+    p = ctx.predictor(model_key)
+    if not sample_id or not dropped(drop_names) >= set(p.modalities):
+        return None
+    reads = modality_list(p.modalities)
+    return (f"**Nothing left to predict from**: {ctx.slots[model_key].short_label} reads {reads} only, and "
+            f"{'it is' if len(p.modalities) == 1 else 'all of them are'} switched off. Untick "
+            f"{'it' if len(p.modalities) == 1 else 'one'} to see a prediction.")
+
+
 def _what_if_inputs(ctx: AppContext, model_key: str, split: str, sample_id: str | None, drop_names, edited_text):
     """(view, row, text, audio, vision, drop set, edited text or None) of a what-if request; ValueError if empty."""
     if not sample_id:
         raise ValueError("pick a sample first")
     view, r = _row(ctx, model_key, split, sample_id)
-    by_name = {v: k for k, v in MOD_NAMES.items()}
-    drop = set()
-    for name in drop_names or []:
-        if name not in by_name:
-            raise ValueError(f"unknown modality {name!r}")
-        drop.add(by_name[name])
+    drop = dropped(drop_names)
     text, audio, vision = ctx.raw_inputs(model_key, split, r)
     edited = (edited_text or "").strip()  # an empty box means "unchanged" (switch text off to remove it)
     edited = None if not edited or edited == text.strip() else edited
@@ -197,6 +210,8 @@ def _what_if_inputs(ctx: AppContext, model_key: str, split: str, sample_id: str 
 def what_if_words(ctx: AppContext, model_key: str, split: str, sample_id: str | None, drop_names: list[str] | None,
                   edited_text: str | None):
     """(HighlightedText value, caption) of the modified input's words."""
+    if nothing_left(ctx, model_key, sample_id, drop_names):
+        return [], ""
     _, _, text, audio, vision, drop, edited = _what_if_inputs(ctx, model_key, split, sample_id, drop_names, edited_text)
     return why.words(ctx.predictor(model_key), edited if edited is not None else text, audio, vision, drop=drop)
 
@@ -204,6 +219,8 @@ def what_if_words(ctx: AppContext, model_key: str, split: str, sample_id: str | 
 def what_if_view(ctx: AppContext, model_key: str, split: str, sample_id: str | None, drop_names: list[str] | None,
                  edited_text: str | None):
     """(Markdown, figure): the sample as recorded vs with ``drop_names`` switched off and/or the edited transcript."""
+    if message := nothing_left(ctx, model_key, sample_id, drop_names):
+        return message, placeholder_figure("every modality is switched off: no prediction", 300)
     view, r, text, audio, vision, drop, edited = _what_if_inputs(ctx, model_key, split, sample_id, drop_names,
                                                                  edited_text)
     p = ctx.predictor(model_key)
@@ -230,7 +247,8 @@ def what_if_view(ctx: AppContext, model_key: str, split: str, sample_id: str | N
     fig = gap_figure([GapEntry("original", original.alpha, original.gates),
                       GapEntry("modified", modified.alpha, modified.gates)], p.modalities,
                      title="GAP weights: original (solid) vs modified (hatched)")
-    return md, fig
+    return md, why.readable_gap(fig, stacked=True)
+
 
 
 # ------------------------------------------------------------------------------------------ callbacks

@@ -64,9 +64,8 @@ def checkpoint_markdown(ctx: AppContext, key: str) -> str:
              if "t" in p.modalities else "- **text encoder**: none",
              f"- **model**: width d = {d['d']}, CMDIE layers k = {d['k']}, pooling {d['pooling']}, "
              f"contrastive learning {'on' if cfg.loss.contrastive else 'off'} (λ_cl = {cfg.loss.lambda_cl})"]
-    for n in d.get("notes") or []:
-        if isinstance(n, str) and not n.startswith("{"):
-            lines.append(f"- note: {n}")
+    for n in checkpoint_notes(d.get("notes") or [], p.modalities):
+        lines.append(f"- note: {n}")
     meta = p.meta or {}
     if meta.get("best_epoch") is not None:
         lines.append(f"- best epoch: {meta['best_epoch']}")
@@ -77,6 +76,27 @@ def checkpoint_markdown(ctx: AppContext, key: str) -> str:
     lines += ["", "**Uploaded clips**: " + "; ".join(
         f"{MOD_NAMES[m]} {'usable' if why is None else 'not usable'}" for m, why in support.items())]
     return "\n".join(lines)
+
+
+# words that name a modality's features in the data notes (fdcmdie/data: "features: utterance-level openSMILE audio")
+FEATURE_WORDS = {"t": ("text", "transcript"), "a": ("audio", "acoustic", "openSMILE"),
+                 "v": ("video", "visual", "3D-CNN", "face")}
+
+
+def checkpoint_notes(notes: list, modalities: list[str]) -> list[str]:
+    """The data notes of a checkpoint as it reads them: the features of modalities it does not read are left out
+    (a text-only MOSI checkpoint's note does not list the bundle's openSMILE audio)."""
+    out = []
+    for n in notes:
+        if not isinstance(n, str) or n.startswith("{"):
+            continue
+        head, sep, features = n.partition("; features: ")
+        if sep:
+            kept = [f for f in features.split(", ") if any(w in f for m in modalities for w in FEATURE_WORDS[m])]
+            n = head + (f"; features: {', '.join(kept)}" if kept else "; read here: the transcripts only"
+                        if modalities == ["t"] else "")
+        out.append(n)
+    return out
 
 
 def checkpoints_markdown(ctx: AppContext) -> str:
@@ -107,21 +127,31 @@ def model_card_markdown(ctx: AppContext) -> str:
 
 
 def average_alpha_figure(ctx: AppContext, split: str = "test"):
-    """Average GAP weight per modality and layer on the split, for each checkpoint (paper Fig. 6–7)."""
-    averages, mods = {}, None
+    """Average GAP weight per modality and layer on the split, for each checkpoint that reads more than one modality
+    (paper Fig. 6–7); one modality's α is 1 by construction, so one-modality checkpoints are left out. Checkpoints
+    beside the mapped pair are drawn once the background has their predictions (never computed here)."""
+    averages, mods, waiting = {}, None, []
     for key in ctx.model_keys():
         p = ctx.predictor(key)
-        if mods is None:
-            mods = p.modalities
-        if p.modalities != mods:  # another dataset / modality set (e.g. text-only MOSEI): not on the same axes
+        if len(p.modalities) < 2 or (mods is not None and p.modalities != mods):
+            continue  # α ≡ 1, or another modality set (not on the same axes)
+        if key not in ctx.map_keys() and not ctx.ready(("split", key, split)):
+            waiting.append(ctx.slots[key].short_label)
             continue
         try:
             view = ctx.split_view(key, split)
         except (ValueError, FileNotFoundError):
             continue
+        mods = p.modalities
         averages[ctx.slots[key].label] = average_contributions(view.preds.alpha, view.preds.present)
     if not averages:
-        return placeholder_figure("average GAP weights need the dataset (see the explorer tab)", 260)
+        if waiting:
+            return placeholder_figure(f"average GAP weights of {', '.join(waiting)}: computed in the background, "
+                                      "shown on the next visit", 260)
+        if any(len(ctx.predictor(k).modalities) > 1 for k in ctx.model_keys()):
+            return placeholder_figure("average GAP weights need the dataset (see the explorer tab)", 260)
+        return placeholder_figure("the loaded checkpoints read one modality: its GAP weight α is 1 by construction, "
+                                  "so there is nothing to average", 260)
     return average_figure(averages, mods, title=f"Average GAP weight α per modality on the {split} split")
 
 

@@ -14,9 +14,10 @@ import tempfile
 import gradio as gr
 import numpy as np
 
+from ..checkpoint import read_checkpoint_info
 from ..data import DataError
 from ..explain.geometry import cl_effect_markdown
-from ..explain.projections import COLOR_BY, METHODS, export_map, hover_texts, matching_rows, projection_figure
+from ..explain.projections import COLOR_BY, METHODS, export_map, matching_rows, projection_figure
 from .common import callback, note, placeholder_figure, signed
 from .context import SPLITS, AppContext
 from .shared import Shared
@@ -64,22 +65,6 @@ def map_states(ctx: AppContext, split: str, method: str = "umap") -> tuple:
     return maps + numbers + (method,)
 
 
-_HOVER: dict[tuple, tuple] = {}   # (id(map), id(split view)) -> (map, view, hover strings): built once per map
-
-
-def _hover(proj, view):
-    """The hover strings of a map's points (the slowest part of drawing a map), computed once per map; the cached
-    map and view are kept with them, so the ids in the key cannot be reused by other objects."""
-    hit = _HOVER.get((id(proj), id(view)))
-    if hit is None or hit[0] is not proj or hit[1] is not view:
-        P = view.preds
-        hit = (proj, view, hover_texts(proj, ids=P.ids, texts=P.texts, labels=P.label, preds=P.pred))
-        if len(_HOVER) > 64:
-            _HOVER.clear()
-        _HOVER[(id(proj), id(view))] = hit
-    return hit[2]
-
-
 def _selected_points(proj, view, selected: dict | None, split: str):
     if not (selected and selected.get("split") == split and selected.get("id") in view.row_of):
         return None
@@ -93,6 +78,7 @@ def projection_view(ctx: AppContext, split: str, color_by: str = "feature", sele
     background when they are not there yet and returns placeholders meanwhile."""
     split = split or "test"
     method = method or "umap"
+    query = (query or "").strip()   # the search box is None until the tab is opened
     if method not in METHODS:
         raise ValueError(f"projection must be one of {list(METHODS)}, got {method!r}")
     name = METHODS[method]
@@ -130,7 +116,7 @@ def projection_view(ctx: AppContext, split: str, color_by: str = "feature", sele
         up = None
         if upload and upload.get(key, {}).get("decoupled"):
             up = proj.transform(upload[key]["decoupled"])
-        hits = matching_rows(P.texts, query) if query and query.strip() else None
+        hits = matching_rows(P.texts, query) if query else None
         if hits is not None:
             matches = len(hits)
         placement = proj.placement
@@ -138,18 +124,32 @@ def projection_view(ctx: AppContext, split: str, color_by: str = "feature", sele
         figs.append(projection_figure(
             proj, ids=P.ids, texts=P.texts, labels=P.label, preds=P.pred, color_by=color_by or "feature",
             selected=sel, selected_name=f"sample {selected['id']}" if sel else "selected sample", upload=up,
-            highlight=hits, highlight_name=f"contains “{query.strip()}” ({0 if hits is None else len(hits)})",
-            hover=_hover(proj, view),
-            title=f"{label} — {cl} contrastive learning ({name}, {proj.n_samples} {split} samples)"))
+            highlight=hits, highlight_name=f"contains “{query}” ({0 if hits is None else len(hits)})",
+            hover=ctx.hover(key, split, method),
+            title=map_title(label, cl, name, proj.n_samples, split)))
+        figs[-1].update_layout(margin=dict(t=62))   # room for the title's two lines
     if notes:
         status = "\n\n".join(notes)
     else:
         status = (f"{name} maps of the {split} split. Select a sample in the explorer or upload a clip to see where "
-                  f"it lands (new inputs are {placement}); click a point to open its sample in the explorer and "
-                  "join its feature sets on both maps.")
+                  "it lands; click a point to open its sample in the explorer and join its feature sets on both maps. "
+                  f"{placement_sentence(placement)}")
         if matches is not None:
-            status += f" **{matches}** samples contain “{query.strip()}” (pink rings)."
+            status += f" **{matches}** samples contain “{query}” (pink rings)."
     return figs[0], figs[1], status, effect_markdown(ctx, split), map_states(ctx, split, method)
+
+
+def map_title(label: str, cl: str, method_name: str, n: int, split: str) -> str:
+    """Two short lines, so half the page's width holds them: the checkpoint, then CL, method and samples."""
+    return f"{label}<br><sup>{cl} contrastive learning ({method_name}, {n} {split} samples)</sup>"
+
+
+def placement_sentence(placement: str | None) -> str:
+    """``Projection.placement`` ("placed with …" or "t-SNE has no transform: …") as a sentence of its own."""
+    if not placement:
+        return ""
+    text = f"New inputs are {placement}" if placement.startswith("placed") else placement  # "t-SNE has no …"
+    return text.rstrip(".") + "."
 
 
 def refresh_if_changed(ctx: AppContext, split: str, color_by: str, selected: dict | None, upload: dict | None,
@@ -330,6 +330,28 @@ def export_maps(ctx: AppContext, split: str, method: str, color_by: str, selecte
     return files
 
 
+def mapped_modalities(ctx: AppContext) -> set[str]:
+    """The modalities the mapped pair reads (from the checkpoints' config.json when not loaded yet; {} if unreadable)."""
+    mods = set()
+    for key in SLOTS:
+        slot = ctx.slots.get(key)
+        if slot is None:
+            continue
+        if slot.predictor is not None:
+            mods |= set(slot.predictor.modalities)
+            continue
+        try:
+            mods |= set(read_checkpoint_info(slot.path)["config"]["model"]["modalities"])
+        except (OSError, ValueError, KeyError, TypeError):
+            pass
+    return mods
+
+
+def space_note(ctx: AppContext) -> str:
+    """The tab's "how to read this": the cross-modal one, or the one-modality one for a pair that reads one."""
+    return note("space_one_modality" if len(mapped_modalities(ctx)) == 1 else "space")
+
+
 def export_view(ctx: AppContext, split: str, method: str, color_by: str, selected: dict | None) -> list[str]:
     return export_maps(ctx, split, method, color_by, selected, tempfile.mkdtemp(prefix="fdcmdie-maps-"))
 
@@ -358,10 +380,10 @@ def to_explorer():
 
 def build(ctx: AppContext, shared: Shared) -> None:
     with gr.Tab("Representation space", id="space"):
-        gr.HTML(note("space"))
+        gr.HTML(space_note(ctx), elem_id="space-note")
         with gr.Row():
             split = gr.Dropdown(choices=list(SPLITS), value="test", label="split", scale=1)
-            method = gr.Radio(choices=METHOD_CHOICES, value="umap", label="projection", elem_id="space-method", scale=2)
+            method = gr.Radio(choices=METHOD_CHOICES, value=ctx.options.projection, label="projection", elem_id="space-method", scale=2)
             color_by = gr.Radio(choices=COLOR_CHOICES, value="feature", label="colour by", elem_id="space-color",
                                 scale=5)
         with gr.Row():

@@ -95,11 +95,8 @@ def analyse(ctx: AppContext, video: str | None, audio: str | None, transcript: s
                 explanations[key] = ctx.predictor(key).predict_clip(clip, transcript=typed or None)
             except ValueError:
                 if key == "main":
-                    from ..extract.transcript import NO_WORDS
                     if not typed and not (clip.transcript or "").strip() and "t" in main.modalities:
-                        raise ValueError(f"{NO_WORDS[0].upper()}{NO_WORDS[1:]} in the transcript box, then analyse "
-                                         f"again: speech-to-text found no words in {path.name}, and {main.name} can "
-                                         "use nothing else of this clip") from None
+                        raise ValueError(no_words_reason(clip, path.name, main.name)) from None
                     raise
                 # the comparison checkpoint cannot read this clip: it is left off its map
         extracted = describe_clip(clip, path.name)
@@ -113,8 +110,8 @@ def analyse(ctx: AppContext, video: str | None, audio: str | None, transcript: s
         faces=[(img, f"face {i + 1}") for i, img in enumerate(clip.face_images)] if clip is not None else [],
         transcript=e.text if e.text else (clip.transcript if clip is not None else typed),
         prediction_md=prediction_markdown(ctx, explanations, shapley),
-        gap_fig=gap_figure([GapEntry("your input", e.alpha, e.gates)], main.modalities,
-                           title="How much each modality counted (GAP)"),
+        gap_fig=why.readable_gap(gap_figure([GapEntry("your input", e.alpha, e.gates)], main.modalities,
+                                            title="How much each modality counted (GAP)")),
         support_md=support_markdown(main, e, clip),
         state={"label": short(f"your upload: {e.text}" if e.text else "your upload", 60),
                **{key: {"decoupled": ex.features.get("decoupled", {}), "pred": ex.pred}
@@ -123,6 +120,18 @@ def analyse(ctx: AppContext, video: str | None, audio: str | None, transcript: s
     )
     result.seconds = time.perf_counter() - t0
     return result
+
+
+def no_words_reason(clip, name: str, model_name: str) -> str:
+    """Why a clip gave a text-reading checkpoint nothing to read, and what to do: type the transcript."""
+    from ..extract import NO_AUDIO_TRACK
+    from ..extract.transcript import NO_WORDS
+
+    if not getattr(clip, "audio_track", bool(clip.sample_rate)):
+        return (f"{name}: {NO_AUDIO_TRACK}, so there is no speech to recognise. Type what is said in the transcript "
+                f"box, then analyse again ({model_name} can use nothing else of this clip)")
+    return (f"{NO_WORDS[0].upper()}{NO_WORDS[1:]} in the transcript box, then analyse again: speech-to-text found no "
+            f"words in {name}, and {model_name} can use nothing else of this clip")
 
 
 def used_inputs(predictor, clip, e) -> tuple[str, np.ndarray | None, np.ndarray | None]:

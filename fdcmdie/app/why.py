@@ -20,7 +20,17 @@ def words(predictor, text: str, audio=None, vision=None, *, drop=frozenset()) ->
     try:
         wa = word_attributions(predictor, text, audio, vision, drop=drop)
     except ValueError as e:
-        return [], f"*No word attributions: {md_escape(str(e))}.*"
+        return no_words(e)
+    return describe_words(wa)
+
+
+def no_words(error: Exception) -> tuple[list, str]:
+    """The in-place answer when an input has no words to attribute."""
+    return [], f"*No word attributions: {md_escape(str(error))}.*"
+
+
+def describe_words(wa) -> tuple[list, str]:
+    """(HighlightedText value, caption Markdown) of computed word attributions (explain.attributions)."""
     order = wa.top(3)
     strongest = ", ".join(f"“{md_escape(wa.words[i])}” {signed(float(wa.scores[i]))}" for i in order)
     if wa.method == "integrated gradients":
@@ -44,3 +54,23 @@ def contributions_markdown(modalities: list[str], alpha_last, phi, baseline: flo
     total = float(np.sum(phi))
     return "\n".join(rows + ["", f"Baseline (every modality missing) {signed(baseline)} + Shapley values "
                                  f"{signed(total)} = prediction {signed(pred)}.", "", f"*{SHAPLEY_NOTE}*"])
+
+
+def readable_gap(fig, *, stacked: bool = False):
+    """A GAP figure (explain.contributions.gap_figure) made readable at half the page's width: value labels upright
+    at a readable size, never shrunk to a narrow bar. ``stacked`` (two inputs, six bars a layer): the gates in a row
+    of their own below α, each panel the full width, and the legend below the layer labels instead of over them."""
+    if not fig.data:
+        return fig
+    fig.update_traces(textfont_size=11, textangle=-90, constraintext="none")
+    fig.update_yaxes(range=[0, 1.32])
+    gates = "xaxis2" in fig.layout.to_plotly_json()
+    if stacked:
+        if gates:
+            fig.update_layout(xaxis=dict(domain=[0, 1]), yaxis=dict(domain=[0.6, 1]), xaxis2=dict(domain=[0, 1]),
+                              yaxis2=dict(domain=[0, 0.36]))
+            for heading, y in zip(fig.layout.annotations, (1.0, 0.37)):
+                heading.update(x=0.5, y=y)
+        fig.update_layout(height=600 if gates else 420, margin=dict(b=110),
+                          legend=dict(orientation="h", yanchor="top", y=-0.08, x=0))
+    return fig

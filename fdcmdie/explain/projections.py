@@ -1,4 +1,5 @@
-"""2-D maps of the decoupled feature space (paper Fig. 8–9), the numbers behind them, and their on-disk cache.
+"""2-D maps of the decoupled feature space (paper Fig. 8–9), the numbers behind them, and their state for the
+result cache (``projection_state``: arrays and JSON, fdcmdie/cache.py).
 
 Each sample of a split gives six pooled vectors (``Predictions.features["decoupled"]``): the shared T_s, V_s, A_s
 (one encoder E_s for all modalities) and the private T_d, V_d, A_d. All of them are stacked into one point cloud
@@ -16,7 +17,7 @@ New inputs (an upload, a sample not on the map) are placed with the fitted model
 t-SNE has none, so they go to the mean position of their ``NN_PLACE`` nearest map points in the original space
 (``Projection.placement`` says which, in words).
 
-    proj = fit_projection(preds.features["decoupled"], method="pca")  # or ProjectionCache().get_or_fit(...)
+    proj = fit_projection(preds.features["decoupled"], method="pca")
     xy = proj.transform(explanation.features["decoupled"])         # place a new input on the fitted map
     fig = projection_figure(proj, ids=..., texts=..., labels=..., preds=..., color_by="feature")
     feature_cosines(preds.features["decoupled"])                   # mean cosines shared·shared, shared·private
@@ -26,8 +27,6 @@ problem (call it in a background thread) and ``NUMBA_CACHE_DIR`` keeps the compi
 """
 from __future__ import annotations
 
-import hashlib
-import json
 import threading
 import time
 import warnings
@@ -36,7 +35,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..facts import FEATURE_SETS as FEATURES, PRIVATE_SETS as PRIVATE, SHARED_SETS as SHARED, checkpoint_name
+from ..cache import stateful
+from ..facts import FEATURE_SETS as FEATURES, PRIVATE_SETS as PRIVATE, SHARED_SETS as SHARED
 from . import MOD_COLORS, MOD_NAMES
 
 MODALITY = {"Ts": "t", "Vs": "v", "As": "a", "Td": "t", "Vd": "v", "Ad": "a"}
@@ -48,12 +48,13 @@ COLOR_BY = {"feature": "feature set (T_s … A_d)", "type": "shared / private", 
             "label": "sentiment label", "error": "prediction error |pred − label|", "video": "video"}
 METHODS = {"umap": "UMAP", "pca": "PCA", "tsne": "t-SNE"}
 NN_PLACE = 5               # t-SNE placement: mean position of this many nearest map points
-CACHE_VERSION = 2
+TSNE_MAX_ITER = 1000       # t-SNE iterations: 250 of early exaggeration, then 750 that lay the map out
 DEFAULT_PARAMS = {"n_neighbors": 15, "min_dist": 0.1, "n_epochs": 200, "metric": "cosine", "seed": 42}
 
 _TRANSFORM_LOCK = threading.Lock()  # UMAP.transform shares numba state; one call at a time is plenty fast
 
 
+@stateful
 @dataclass
 class Projection:
     """A fitted 2-D map of the stacked feature sets of one split."""
@@ -84,6 +85,14 @@ class Projection:
             return (f"t-SNE has no transform: a new point goes to the mean position of its {NN_PLACE} nearest map "
                     "points (cosine, in the original feature space)")
         return f"placed with the fitted {self.label} model's transform"
+
+    def state(self) -> tuple[dict, dict[str, np.ndarray]]:
+        """(JSON tree, arrays) for the result cache (fdcmdie/cache.py): ``projection_state``."""
+        return projection_state(self)
+
+    @classmethod
+    def from_state(cls, tree: dict, arrays: dict) -> "Projection":
+        return projection_from_state(tree, arrays)
 
     def points_of(self, row: int) -> dict[str, np.ndarray]:
         """{feature set: (2,)} of one sample already on the map ({} when it is not)."""
@@ -163,8 +172,8 @@ def fit_projection(decoupled: dict[str, np.ndarray], *, method: str = "umap", ma
                    n_neighbors: int = 15, min_dist: float = 0.1, n_epochs: int | None = 200, metric: str = "cosine",
                    seed: int = 42, perplexity: float = 30.0) -> Projection:
     """Fit a 2-D map (``method`` in METHODS) on the stacked, unit-length feature sets of (a seeded subset of) the
-    samples. ``n_neighbors``, ``min_dist`` and ``n_epochs`` are UMAP's (``n_epochs`` also bounds t-SNE's iterations
-    from below at 250, its minimum); ``perplexity`` is t-SNE's; PCA has no settings."""
+    samples. ``n_neighbors``, ``min_dist`` and ``n_epochs`` are UMAP's; ``perplexity`` is t-SNE's (which runs
+    ``TSNE_MAX_ITER`` iterations); PCA has no settings."""
     if method not in METHODS:
         raise ValueError(f"method must be one of {list(METHODS)}, got {method!r}")
     if metric != "cosine":
@@ -181,7 +190,7 @@ def fit_projection(decoupled: dict[str, np.ndarray], *, method: str = "umap", ma
                        perplexity=perplexity)
     params = {"method": method, "max_samples": max_samples, "seed": seed,
               **({"n_neighbors": n_neighbors, "min_dist": min_dist, "n_epochs": n_epochs, "metric": metric}
-                 if method == "umap" else {"perplexity": perplexity, "n_epochs": n_epochs} if method == "tsne" else {})}
+                 if method == "umap" else {"perplexity": perplexity, "max_iter": TSNE_MAX_ITER} if method == "tsne" else {})}
     return Projection(embedding=np.asarray(emb, np.float32), kinds=kinds, rows=idx, reducer=reducer, params=params,
                       seconds=time.perf_counter() - t, n_samples=len(rows), train_x=unit, method=method)
 
@@ -222,11 +231,15 @@ def _fit_pca(unit: np.ndarray, *, seed: int, **_):
     return emb, pca
 
 
-def _fit_tsne(unit: np.ndarray, *, seed: int, perplexity: float, n_epochs: int | None, **_):
+def _fit_tsne(unit: np.ndarray, *, seed: int, perplexity: float, **_):
+    """t-SNE for ``TSNE_MAX_ITER`` iterations. scikit-learn spends its first 250 in early exaggeration, which only
+    pulls clusters apart from a tiny PCA start (std 1e-4): a map stopped there shows each feature set as a line or a
+    dot (the private text set of the default pair spread over 0.0001 × 0.02). The iterations after them lay the
+    points out."""
     from sklearn.manifold import TSNE
 
     tsne = TSNE(n_components=2, perplexity=min(perplexity, (len(unit) - 1) / 3), init="pca", random_state=seed,
-                max_iter=max(250, n_epochs or 500), learning_rate="auto")
+                max_iter=TSNE_MAX_ITER, learning_rate="auto")
     return tsne.fit_transform(unit.astype(np.float32)), None
 
 
@@ -292,74 +305,82 @@ def feature_cosines(features: dict[str, np.ndarray]) -> dict:
 # ---------------------------------------------------------------------------------------------- cache
 
 
-_FINGERPRINTS: dict[tuple, str] = {}
+def _umap_state(reducer) -> tuple[dict, dict[str, np.ndarray]]:
+    """What ``UMAP.transform`` reads of a fitted reducer (precomputed metric), as JSON and arrays."""
+    params = {k: v for k, v in reducer.get_params().items() if isinstance(v, (int, float, str, bool, type(None)))}
+    fitted = {k: (v.item() if isinstance(v, np.generic) else v) for k, v in vars(reducer).items()
+              if k in UMAP_FITTED}
+    return {"params": params, "fitted": fitted, "n_raw": len(reducer._raw_data)}, {
+        "umap_embedding": np.asarray(reducer.embedding_)}
 
 
-def checkpoint_fingerprint(path: str | Path) -> str:
-    """Content hash of a checkpoint folder (config.json + model.safetensors), memoised by size and mtime."""
-    path = Path(path)
-    files = [path / "config.json", path / "model.safetensors"]
-    stamp = tuple((str(f), f.stat().st_size, f.stat().st_mtime_ns) for f in files if f.is_file())
-    if stamp not in _FINGERPRINTS:
-        h = hashlib.sha256()
-        for f in files:
-            if f.is_file():
-                with open(f, "rb") as fh:
-                    for chunk in iter(lambda: fh.read(1 << 20), b""):
-                        h.update(chunk)
-        _FINGERPRINTS[stamp] = h.hexdigest()[:16]
-    return _FINGERPRINTS[stamp]
+def _umap_from_state(tree: dict, arrays: dict):
+    """A UMAP reducer whose ``transform`` equals the fitted one's (tests/test_explain.py checks it)."""
+    import umap
+    from umap.distances import named_distances_with_gradients
+
+    reducer = umap.UMAP(**tree["params"])
+    for k, v in tree["fitted"].items():
+        setattr(reducer, k, v)
+    reducer.embedding_ = arrays["umap_embedding"]
+    reducer._raw_data = np.zeros((tree["n_raw"], 0), np.float32)
+    reducer._output_distance_func = named_distances_with_gradients[reducer.output_metric]
+    return reducer
 
 
-class ProjectionCache:
-    """Fitted maps on disk (joblib pickles of our own objects), keyed by checkpoint content, split, the split's
-    sample ids, the method and its settings: ``<root>/<checkpoint name>-<split>-<key>.joblib``."""
+# fitted UMAP attributes its transform reads, besides the embedding and the training-set size
+UMAP_FITTED = ("_a", "_b", "_initial_alpha", "_n_neighbors", "_disconnection_distance", "_small_data", "_sparse_data",
+               "_input_distance_func", "_metric_kwds", "_output_metric_kwds", "_densmap_kwds", "_input_hash",
+               "_supervised", "_n_features_out", "_original_n_threads")
+PCA_FITTED = ("components_", "mean_", "explained_variance_", "explained_variance_ratio_", "singular_values_")
 
-    def __init__(self, root: str | Path = ".cache/fdcmdie/umap"):
-        self.root = Path(root)
 
-    def key(self, checkpoint: str | Path, split: str, ids: list[str], params: dict) -> str:
-        blob = json.dumps({"v": CACHE_VERSION, "ckpt": checkpoint_fingerprint(checkpoint), "split": split,
-                           "ids": hashlib.sha256("\n".join(ids).encode()).hexdigest(), "params": params},
-                          sort_keys=True)
-        return hashlib.sha256(blob.encode()).hexdigest()[:20]
+def _pca_state(reducer) -> tuple[dict, dict[str, np.ndarray]]:
+    return ({"n_components_": int(reducer.n_components_), "n_features_in_": int(reducer.n_features_in_),
+             "noise_variance_": float(reducer.noise_variance_), "n_samples_": int(reducer.n_samples_)},
+            {f"pca_{k}": np.asarray(getattr(reducer, k)) for k in PCA_FITTED})
 
-    def path(self, checkpoint: str | Path, split: str, key: str) -> Path:
-        return self.root / f"{checkpoint_name(Path(checkpoint).resolve())}-{split}-{key}.joblib"
 
-    def load(self, path: Path) -> Projection | None:
-        if not path.is_file():
-            return None
-        try:
-            import joblib
-            obj = joblib.load(path)
-            return obj if isinstance(obj, Projection) else None
-        except Exception:  # a cache file from another library version or cut short: refit
-            return None
+def _pca_from_state(tree: dict, arrays: dict):
+    from sklearn.decomposition import PCA
 
-    def save(self, path: Path, proj: Projection) -> None:
-        import joblib
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(f".{threading.get_ident()}.tmp")
-        joblib.dump(proj, tmp)
-        tmp.replace(path)
+    pca = PCA(n_components=tree["n_components_"], svd_solver="covariance_eigh")
+    for k, v in tree.items():
+        setattr(pca, k, v)
+    for k in PCA_FITTED:
+        setattr(pca, k, arrays[f"pca_{k}"])
+    return pca
 
-    def get_or_fit(self, checkpoint: str | Path, split: str, ids: list[str], decoupled: dict[str, np.ndarray],
-                   **params) -> tuple[Projection, bool]:
-        """(projection, came from the cache). ``method`` (default UMAP) is part of the key."""
-        method = params.pop("method", "umap")
-        full = {**DEFAULT_PARAMS, "max_samples": None, **params}
-        keyed = full if method == "umap" else {**full, "method": method}
-        path = self.path(checkpoint, split, self.key(checkpoint, split, list(ids), keyed))
-        proj = self.load(path)
-        if proj is not None and proj.method == method:
-            return proj, True
-        proj = fit_projection(decoupled, method=method, **full)
-        try:
-            self.save(path, proj)
-        except OSError:  # read-only disk: the map still works in memory
-            pass
-        return proj, False
+
+def projection_state(proj: Projection) -> tuple[dict, dict[str, np.ndarray]]:
+    """A fitted map as (JSON tree, arrays) for the result cache (fdcmdie/cache.py: numpy and JSON, no pickle); the
+    fitted UMAP / PCA model is kept as the attributes its ``transform`` reads."""
+    tree = {"method": proj.method, "params": proj.params, "seconds": proj.seconds, "n_samples": proj.n_samples}
+    arrays = {"embedding": proj.embedding, "kinds": np.asarray(proj.kinds, dtype=str), "rows": proj.rows}
+    if proj.train_x is not None:
+        arrays["train_x"] = proj.train_x
+    if proj.reducer is not None:
+        extra, more = (_umap_state if proj.method == "umap" else _pca_state)(proj.reducer)
+        tree["reducer"] = extra
+        arrays.update(more)
+    return tree, arrays
+
+
+def projection_from_state(tree: dict, arrays: dict) -> Projection:
+    reducer = None
+    if "reducer" in tree:
+        reducer = (_umap_from_state if tree["method"] == "umap" else _pca_from_state)(tree["reducer"], arrays)
+    return Projection(embedding=arrays["embedding"], kinds=arrays["kinds"], rows=arrays["rows"], reducer=reducer,
+                      params=tree["params"], seconds=tree["seconds"], n_samples=tree["n_samples"],
+                      train_x=arrays.get("train_x"), method=tree["method"])
+
+
+def projection_params(method: str = "umap", **params) -> dict:
+    """Every setting ``fit_projection(method=…)`` will use: the defaults, then ``params`` (a cache key part)."""
+    full = {**DEFAULT_PARAMS, "max_samples": None, **params, "method": method}
+    if method == "tsne":
+        full["tsne_max_iter"] = TSNE_MAX_ITER
+    return full
 
 
 # ---------------------------------------------------------------------------------------------- figure

@@ -233,6 +233,8 @@ def test_shipped_lessons_on_the_default_pair(data_root, tmp_path):
 
 def test_tab_callbacks_step_through_a_lesson(ctx):
     lessons, _ = L.load_lessons()
+    summary, steps = tab.open_lesson(lessons, "03-failures", None)     # page load: nothing computed yet
+    assert "choose one to begin" in summary and steps["value"] is None
     summary, steps = tab.open_lesson(lessons, "03-failures")
     assert "Where the model fails" in summary and steps["value"] == 0 and len(steps["choices"]) == 4
     body, question, answer, box, view, status = tab.show_step(ctx, lessons, "03-failures", 0)

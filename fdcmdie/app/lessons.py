@@ -55,14 +55,16 @@ def step_choices(lesson: L.Lesson) -> list[tuple[str, int]]:
     return [(f"{i + 1}. {s.title if '{' not in s.title else 'step ' + str(i + 1)}", i) for i, s in enumerate(lesson.steps)]
 
 
-def open_lesson(lessons: list[L.Lesson], key: str | None):
-    """A lesson was chosen: (summary Markdown, step radio update at step 1)."""
+def open_lesson(lessons: list[L.Lesson], key: str | None, index=0):
+    """A lesson was chosen: (summary Markdown, step radio update at ``index``; None: no step chosen yet, as on page
+    load, so nothing is computed before the tab is opened)."""
     try:
         lesson = lesson_by_key(lessons, key)
     except ValueError as e:
         return f"**{md_escape(str(e))}**", gr.update(choices=[], value=None)
-    summary = f"## {md_escape(lesson.title)}\n{lesson.summary}\n\n*{len(lesson.steps)} steps.*"
-    return summary, gr.update(choices=step_choices(lesson), value=0)
+    begin = " — choose one to begin" if index is None else ""
+    summary = f"## {md_escape(lesson.title)}\n{lesson.summary}\n\n*{len(lesson.steps)} steps{begin}.*"
+    return summary, gr.update(choices=step_choices(lesson), value=index)
 
 
 def step_view(ctx: AppContext, lessons: list[L.Lesson], key: str | None, index) -> L.StepView:
@@ -156,12 +158,16 @@ def build(ctx: AppContext, shared: Shared, folder=None) -> None:
         view_state = gr.State(None)
 
     cb = _callback
-    shared.demo.load(cb(open_lesson, lessons), [lesson], [summary, step], api_visibility="private")
-    lesson.input(cb(open_lesson, lessons), [lesson], [summary, step], api_visibility="private")
-    step.change(cb(show_step, ctx, lessons), [lesson, step], [body, question, answer, answer_box, view_state, status],
-                api_name="lesson_step")
-    prev_button.click(cb(move, lessons), [lesson, step, gr.State(-1)], [step], api_visibility="private")
-    next_button.click(cb(move, lessons), [lesson, step, gr.State(1)], [step], api_visibility="private")
+    show_outputs = [body, question, answer, answer_box, view_state, status]
+    show_cb = cb(show_step, ctx, lessons)
+    shared.demo.load(cb(open_lesson, lessons), [lesson, gr.State(None)], [summary, step], api_visibility="private")
+    lesson.input(cb(open_lesson, lessons), [lesson], [summary, step], api_visibility="private").then(
+        show_cb, [lesson, step], show_outputs)
+    step.input(show_cb, [lesson, step], show_outputs, api_name="lesson_step")
+    prev_button.click(cb(move, lessons), [lesson, step, gr.State(-1)], [step], api_visibility="private").then(
+        show_cb, [lesson, step], show_outputs)
+    next_button.click(cb(move, lessons), [lesson, step, gr.State(1)], [step], api_visibility="private").then(
+        show_cb, [lesson, step], show_outputs)
 
     def wire_show():
         method = find_component(shared.demo, "space-method")

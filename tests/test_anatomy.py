@@ -25,7 +25,7 @@ def sample(ctx, view):
     rows = np.flatnonzero(view.preds.present.all(1))
     r = int(rows[len(rows) // 2])
     sid = view.preds.ids[r]
-    return SimpleNamespace(row=r, id=sid, trace=A.trace_sample(ctx.predictor("main"), "test", sid, ctx.data_root()))
+    return SimpleNamespace(row=r, id=sid, trace=A.trace_sample(ctx.predictor("main"), "test", sid, ctx.data_root("main")))
 
 
 def test_trace_agrees_with_the_split_predictions(ctx, view, sample):

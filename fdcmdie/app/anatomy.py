@@ -55,7 +55,7 @@ def trace_of(ctx: AppContext, model_key: str, source: str, split: str | None, sa
         if split not in SPLITS:
             raise ValueError(f"split must be one of {', '.join(SPLITS)}, got {split!r}")
         return ctx._once(("anatomy", model_key, split, sample_id),
-                         lambda: A.trace_sample(p, split, sample_id, data_root=ctx.data_root()))
+                         lambda: A.trace_sample(p, split, sample_id, data_root=ctx.data_root(model_key or "main")))
     if source == "typed":
         if not (text or "").strip():
             raise ValueError("type a sentence in the box above, then press Trace")

@@ -200,28 +200,45 @@ def test_projection_cache_survives_a_restart(ctx, view):
     from pathlib import Path
 
     wait_for_maps(ctx)
-    files = {f: f.stat().st_mtime_ns for f in (Path(ctx.options.cache_dir) / "umap").glob("*.joblib")}
-    assert len(files) == 2  # one map per checkpoint for the test split
+    files = {f: f.stat().st_mtime_ns for f in (Path(ctx.options.cache_dir) / "projection").glob("*.npz")}
+    assert len(files) >= 2  # one UMAP map per checkpoint for the test split (and the PCA maps of other tests)
     fresh = AppContext(ctx.options)  # what a restarted app sees: the same cache folder
     proj = fresh.projection("main", "test")
     assert np.array_equal(proj.embedding, ctx.projection("main", "test").embedding)
-    assert {f: f.stat().st_mtime_ns for f in files} == files  # read, not refitted
+    assert fresh.cache.hits.get("projection") == 1 and "projection" not in fresh.cache.misses  # read, not refitted
+    assert {f: f.stat().st_mtime_ns for f in files} == files
 
 
 def test_background_warm_up_reports_progress(ctx):
     import dataclasses
 
-    wait_for_maps(ctx)  # the maps are in the shared cache folder: this warm-up reads them
-    opts = dataclasses.replace(ctx.options, warm_up_extract=False)
+    opts = dataclasses.replace(ctx.options, warm_up_extract=False, first_rows=2)
     fresh = AppContext(opts, predictors={k: ctx.predictor(k) for k in ("main", "compare")})
     assert "Warm-up is off" in fresh.warmup.markdown()
     w = fresh.start_warmup()
-    assert "Warming up in the background" in w.markdown() or w.done
-    w.thread.join(timeout=600)
-    assert w.done and w.markdown().startswith("**Ready**"), w.markdown()
-    assert [s.state for s in w.steps] == ["done"] * len(w.steps) and len(w.steps) == 8
-    assert fresh.ready(("shapley", "main", "test")) and fresh.ready(("shapley", "compare", "test"))
-    assert fresh.projection_state("main", "test") == fresh.projection_state("compare", "test") == "ready"
+    assert "Getting ready" in w.markdown() or w.ready
+    w.thread.join(timeout=900)
+    text = w.markdown()
+    assert w.done and text.startswith("**Ready** in") and "PCA maps" in text and "Not available" not in text, text
+    assert [s.state for s in w.steps] == ["done"] * len(w.steps)
+    assert [s.name for s in w.steps if not s.after_ready] == [
+        "loading the checkpoints", "test-split predictions (main)", "test-split predictions (compare)",
+        "PCA maps of the test split", "Shapley values and word attributions of the first samples"]
+    assert fresh.projection_state("main", "test", "pca") == fresh.projection_state("compare", "test", "pca") == "ready"
+    assert fresh.projection_state("main", "test", "umap") in ("idle", "ready")   # UMAP only when asked for
+    assert fresh.ready(("shapley", "main", "test")) and fresh.ready(("shapley", "compare", "test"))  # after Ready
+    first = fresh.split_view("main", "test").preds.ids[:2]
+    assert all(fresh.ready(("words", "main", "test", i, "auto")) for i in first)
+    assert text.count("Ready") == 1 and fresh.status_markdown() == text   # said once; nothing computing on request
+
+
+def test_status_line_says_each_failure_once():
+    from fdcmdie.app.context import Step, WarmUp
+
+    w = WarmUp(steps=[Step("a", "failed", "labels.csv: file not found"), Step("b", "failed", "labels.csv: file not found"),
+                      Step("c", "done")], started=0.0, ready_at=3.0, finished=3.0)
+    text = w.markdown()
+    assert text.count("labels.csv: file not found") == 1 and "(a, b)" in text
 
 
 # ------------------------------------------------------------------------------------- cases, model card

@@ -99,27 +99,26 @@ def test_transform_places_new_points_near_their_kind(small_map):
     assert proj.transform({"Ts": np.zeros(16)}) == {}
 
 
-def test_projection_cache_roundtrip(tmp_path, app_checkpoints):
-    ckpt = app_checkpoints[0]
-    feats = clustered(12, seed=2)
-    ids = [f"x{i}" for i in range(12)]
-    cache = P.ProjectionCache(tmp_path / "umap")
-    a, cached = cache.get_or_fit(ckpt, "test", ids, feats, n_neighbors=5, n_epochs=20)
-    assert not cached and len(list((tmp_path / "umap").glob("*.joblib"))) == 1
-    b, cached = cache.get_or_fit(ckpt, "test", ids, feats, n_neighbors=5, n_epochs=20)
-    assert cached and np.array_equal(a.embedding, b.embedding)
-    assert b.transform({"Ts": feats["Ts"][0]})["Ts"].shape == (2,)  # a loaded map still transforms
-    # another split, other ids or other settings: another file
-    assert not cache.get_or_fit(ckpt, "valid", ids, feats, n_neighbors=5, n_epochs=20)[1]
-    assert not cache.get_or_fit(ckpt, "test", ids[::-1], feats, n_neighbors=5, n_epochs=20)[1]
-    assert not cache.get_or_fit(ckpt, "test", ids, feats, n_neighbors=6, n_epochs=20)[1]
-    # a damaged cache file is refitted, not fatal
-    path = cache.path(ckpt, "test", cache.key(ckpt, "test", ids, {**P.DEFAULT_PARAMS, "max_samples": None,
-                                                                   "n_neighbors": 5, "n_epochs": 20}))
-    assert path.is_file()
-    path.write_bytes(b"not a pickle")
-    again, cached = cache.get_or_fit(ckpt, "test", ids, feats, n_neighbors=5, n_epochs=20)
-    assert not cached and again.embedding.shape == a.embedding.shape
+@pytest.mark.parametrize("method", ["umap", "pca", "tsne"])
+def test_a_stored_map_places_new_points_as_the_fitted_one(method, small_map, tmp_path):
+    """A map read back from the result cache (arrays and JSON, no pickle) is the fitted one: same points, and a new
+    input lands where the fitted model's own transform puts it."""
+    from fdcmdie.cache import Identity, ResultCache
+
+    feats, proj = small_map
+    if method != "umap":
+        proj = P.fit_projection(feats, method=method, seed=1)
+    ident = Identity("projection", {"method": method})
+    ResultCache(tmp_path).save(ident, proj)
+    back = ResultCache(tmp_path).load(ident)
+    assert back.method == method and np.array_equal(back.embedding, proj.embedding)
+    assert back.kinds.tolist() == proj.kinds.tolist() and np.array_equal(back.rows, proj.rows)
+    rng = np.random.default_rng(8)
+    new = {f: v[3] + 0.05 * rng.normal(size=v.shape[1]).astype(np.float32) for f, v in feats.items()}
+    want, got = proj.transform(new), back.transform(new)
+    assert set(got) == set(want) == set(P.FEATURES)
+    for f in want:
+        np.testing.assert_allclose(got[f], want[f], rtol=1e-5, atol=1e-5)
 
 
 def test_projection_figure_colourings_and_highlights(small_map):

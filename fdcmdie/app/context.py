@@ -33,6 +33,11 @@ from ..checkpoint import DEFAULT_PAIR
 log = logging.getLogger("fdcmdie.app")
 
 SPLITS = ("test", "valid", "train")
+# Gradio concurrency groups (the events' concurrency_id / concurrency_limit): what takes seconds of every core (clip
+# extraction, speech-to-text, the attributions of an upload) queues apart from what a class clicks through (sample
+# views, typed text, maps, tables), so a typed sentence never waits behind a clip
+HEAVY = {"concurrency_id": "heavy", "concurrency_limit": 1}
+LIGHT = {"concurrency_id": "light", "concurrency_limit": 4}
 
 
 @dataclass

@@ -18,7 +18,7 @@ from ..explain.shapley import input_shapley
 from . import why
 from .common import (callback, class7_of, class7_text, md_escape, modality_list, note, placeholder_figure,
                      polarity_of, short, signed)
-from .context import SPLITS, AppContext
+from .context import LIGHT, SPLITS, AppContext
 from .shared import Shared
 
 POLARITIES = ["any", "positive", "negative", "neutral (exactly 0)", "sign predicted wrong"]
@@ -354,14 +354,16 @@ def build(ctx: AppContext, shared: Shared) -> None:
 
     export.click(callback(export_predictions, ctx), [model, split], [export_file])
     gr.on([c.change for c in filters[2:]], callback(refresh_table, ctx), filters + [sample], shared.table_outputs,
-          show_progress="minimal")
+          show_progress="minimal", **LIGHT)
     table.select(callback(pick_row), [table], [sample])
-    sample.change(callback(show_sample, ctx), [model, split, sample], sample_outputs)
+    sample.change(callback(show_sample, ctx), [model, split, sample], sample_outputs, **LIGHT)
     shared.selected.change(callback(show_sample_words, ctx), [shared.selected],
                            [sample_words_box, sample_words_md, whatif_words_box, whatif_words_md],
-                           show_progress="minimal")
+                           show_progress="minimal", **LIGHT)
     gr.on([model.change, split.change], callback(refresh_table, ctx), filters + [sample], shared.table_outputs,
-          show_progress="minimal").then(callback(show_sample_if_there, ctx), [model, split, sample], sample_outputs)
+          show_progress="minimal", **LIGHT).then(callback(show_sample_if_there, ctx), [model, split, sample],
+                                                 sample_outputs, **LIGHT)
     whatif_inputs = [model, split, sample, drop, edit]
-    run.click(callback(what_if_view, ctx), whatif_inputs, [whatif_md, whatif_plot], api_name="run_what_if").success(
-        callback(what_if_words, ctx), whatif_inputs, [whatif_words_box, whatif_words_md], api_name="run_what_if_words")
+    run.click(callback(what_if_view, ctx), whatif_inputs, [whatif_md, whatif_plot], api_name="run_what_if",
+              **LIGHT).success(callback(what_if_words, ctx), whatif_inputs, [whatif_words_box, whatif_words_md],
+                               api_name="run_what_if_words", **LIGHT)

@@ -19,7 +19,7 @@ from ..data import DataError
 from ..explain.geometry import cl_effect_markdown
 from ..explain.projections import COLOR_BY, METHODS, export_map, matching_rows, projection_figure
 from .common import callback, note, placeholder_figure, signed
-from .context import SPLITS, AppContext
+from .context import LIGHT, SPLITS, AppContext
 from .shared import Shared
 
 SLOTS = ("main", "compare")
@@ -417,9 +417,9 @@ def build(ctx: AppContext, shared: Shared) -> None:
     inputs = [split, color_by, selected, upload]
     outputs = [map_main, map_compare, status, cosines, shown_maps]
     draw = callback(projection_view, ctx)
-    demo.load(draw, inputs + [method, query], outputs, api_name="draw_maps")
+    demo.load(draw, inputs + [method, query], outputs, api_name="draw_maps", **LIGHT)
     gr.on([split.change, color_by.change, method.change, query.submit, selected.change, upload.change], draw,
-          inputs + [method, query], outputs, show_progress="minimal")
+          inputs + [method, query], outputs, show_progress="minimal", **LIGHT)
     timer.tick(callback(refresh_if_changed, ctx), inputs + [shown_maps, method, query], outputs, show_progress="hidden",
                api_visibility="private")
     gr.on([demo.load, split.change], callback(effect_view, ctx), [split], [hist, shown_effect],
@@ -427,9 +427,9 @@ def build(ctx: AppContext, shared: Shared) -> None:
     timer.tick(callback(refresh_effect, ctx), [split, shown_effect], [hist, shown_effect], show_progress="hidden",
                api_visibility="private")
     gr.on([demo.load, selected.change], callback(neighbour_view, ctx), [selected], [sample_md, nn_shared, nn_private],
-          show_progress="hidden")
+          show_progress="hidden", **LIGHT)
     explorer_view = [shared.model, shared.split, shared.sample]
-    click.change(callback(open_click), [click, split], explorer_view, api_visibility="private")
+    click.change(callback(open_click), [click, split], explorer_view, api_visibility="private", **LIGHT)
     for table in (nn_shared, nn_private):
         table.select(callback(open_neighbour), [table, selected], explorer_view)
     open_button.click(callback(to_explorer), None, [shared.tabs], api_visibility="private")

@@ -16,7 +16,7 @@ from ..explain.contributions import GapEntry, gap_figure
 from ..explain.shapley import input_shapley
 from . import why
 from .common import callback, class7_text, md_escape, modality_list, note, placeholder_figure, short, signed
-from .context import AppContext
+from .context import HEAVY, LIGHT, AppContext
 from .shared import Shared
 
 ORDER = ("t", "v", "a")
@@ -237,6 +237,18 @@ def run(ctx: AppContext, video: str | None, audio: str | None, transcript: str |
             r.words, r.words_md)
 
 
+def predict_text(ctx: AppContext, transcript: str | None):
+    """A typed sentence alone (no clip): ``run``'s outputs, answered in the light concurrency group (API
+    ``/predict_text``), so it never waits behind a clip's extraction."""
+    return run(ctx, None, None, transcript, False)
+
+
+# The Analyse button routes in the browser (no server round trip): with a video or audio file the clip event
+# (heavy group) runs, else the typed-text event (light group). It bumps one of two hidden boxes, whose change event
+# is the real one; a box left as it was fires nothing.
+ROUTE_JS = "(video, audio, onFile, onText) => (video || audio) ? [String(Date.now()), onText] : [onFile, String(Date.now())]"
+
+
 def build(ctx: AppContext, shared: Shared) -> None:
     opts = ctx.options
     with gr.Tab("Upload", id="upload"):
@@ -271,7 +283,12 @@ def build(ctx: AppContext, shared: Shared) -> None:
             with gr.Column(scale=1):
                 signal = gr.Plot(label="voice: waveform and pitch", elem_id="upload-signal")
 
-    analyse_button.click(callback(run, ctx), [video, audio, transcript, use_asr],
-                         [extracted, signal, faces, transcript, pred, gap, support, shared.upload, words, words_md],
-                         api_name="run_upload")
+        on_file = gr.Textbox(visible="hidden", elem_id="upload-route-file")
+        on_text = gr.Textbox(visible="hidden", elem_id="upload-route-text")
+
+    outputs = [extracted, signal, faces, transcript, pred, gap, support, shared.upload, words, words_md]
+    analyse_button.click(None, [video, audio, on_file, on_text], [on_file, on_text], js=ROUTE_JS, queue=False,
+                         api_visibility="private")
+    on_file.change(callback(run, ctx), [video, audio, transcript, use_asr], outputs, api_name="run_upload", **HEAVY)
+    on_text.change(callback(predict_text, ctx), [transcript], outputs, api_name="predict_text", **LIGHT)
     shared.demo.load(callback(support_overview, ctx), None, [overview], api_visibility="private")

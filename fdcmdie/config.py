@@ -23,6 +23,7 @@ class ModelConfig:
     text_dim: int = 384               # width d_t of the text features (set from the encoder / data at build time)
     text_finetune_layers: int = 0     # 0: frozen encoder, cached token features; n>0: fine-tune the top n layers; -1: all
     max_text_len: int = 64            # tokens, [CLS] and [SEP] included
+    text_prefix: str = ""             # put before every text (e5's model card asks for "query: " / "passage: ") [choice]
     audio_dim: int = 73               # d_a of the acoustic frames
     vision_dim: int = 100             # d_v of the visual frames
     d: int = 128                      # model width d (paper does not state it) [choice]

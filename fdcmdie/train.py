@@ -377,6 +377,9 @@ def main(args) -> int:
         if not note.startswith(EXTRACT_NOTE):
             print(f"data: {note}", flush=True)
     meta = {"dataset": run.dataset.name, "notes": run.dataset.notes}
+    if "t" in cfg.model.modalities and cfg.data.text_source == "transcript":
+        from .text_encoder import encoder_sha256
+        meta["text_encoder_sha256"] = encoder_sha256(cfg.model.text_encoder)   # checked when the checkpoint is loaded
     save = lambda extra: save_checkpoint(out / "checkpoint", run.model, cfg, run.normalizer, meta={**meta, **extra})
     result = run.fit(on_improve=lambda epoch, valid: save({"best_epoch": epoch, "valid": valid, "partial": True}))
     if run.rank != 0:

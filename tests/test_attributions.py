@@ -1,26 +1,89 @@
-"""Word attributions (fdcmdie.explain.attributions): integrated gradients' completeness on the shipped top-2 fine-tuned
-and frozen checkpoints and on a whole-encoder model, word spans, occlusion, and the deletion check on a small
-fixture of real test samples."""
+"""Word attributions (fdcmdie.explain.attributions): integrated gradients against a toy model whose attributions are
+known in closed form; completeness on the shipped top-2 fine-tuned and frozen checkpoints and on a whole-encoder
+model, word spans, occlusion, and the deletion check on real test samples, recomputed through Predictor."""
 from __future__ import annotations
 
 import copy
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 from fdcmdie.explain import attributions as A
+from fdcmdie.inference.gradients import WordPath
 
 ROOT = Path(__file__).resolve().parent.parent
 FT, FROZEN = ROOT / "checkpoints" / "mosi-std-ta-ft", ROOT / "checkpoints" / "mosi-std-ta"
 SENTENCE = "i loved this movie, but the ending was really weak"
 
-pytestmark = pytest.mark.skipif(not (FT / "model.safetensors").is_file() or not (FROZEN / "model.safetensors").is_file(),
-                                reason="shipped checkpoints not present")
+class ToyPredictor:
+    """What word_attributions asks of a Predictor, over a toy F with closed-form integrated gradients:
+
+        F(x) = Σ_j a_j (x_j · u)² + c Σ_j x_j · w        (x_j the embedding of token j)
+
+    Along the straight path x(s) = b + s (e − b), ∂F/∂x_j · (e_j − b_j) is linear in s, so
+        IG_j = a_j ((e_j · u)² − (b_j · u)²) + c (e_j − b_j) · w
+    exactly (Gauss–Legendre with n points is exact for polynomials up to degree 2n − 1)."""
+
+    name = "toy"
+    text = "good movie overall"
+    spans = [(0, 4), (5, 10), (11, 18)]
+    groups = [[1], [2, 3], [4]]            # [CLS] good mo ##vie overall [SEP]: "movie" is two pieces
+
+    def __init__(self, seed: int = 0):
+        g = torch.Generator().manual_seed(seed)
+        self.e = torch.randn(1, 6, 4, generator=g, dtype=torch.float64)
+        self.b = self.e.clone()
+        self.b[0, 1:5] = torch.randn(4, generator=g, dtype=torch.float64)   # the "[PAD]" embedding; [CLS]/[SEP] kept
+        self.a = torch.tensor([0.5, 1.5, -2.0, 0.7, 1.1, 0.3], dtype=torch.float64)
+        self.u = torch.tensor([1.0, -0.5, 0.25, 2.0], dtype=torch.float64)
+        self.w = torch.tensor([0.3, 0.1, -1.0, 0.2], dtype=torch.float64)
+        self.c = 0.8
+
+    def F(self, x: torch.Tensor) -> torch.Tensor:
+        return (self.a * (x @ self.u) ** 2).sum(1) + self.c * (x @ self.w).sum(1)
+
+    def closed_form(self) -> np.ndarray:
+        tok = self.a * ((self.e[0] @ self.u) ** 2 - (self.b[0] @ self.u) ** 2) + self.c * ((self.e[0] - self.b[0]) @ self.w)
+        return np.array([float(tok[js].sum()) for js in self.groups])
+
+    def words_reason(self):
+        return None
+
+    def text_gradient_reason(self):
+        return None
+
+    def words(self, text):
+        return [text[s:e] for s, e in self.spans], self.spans
+
+    @contextmanager
+    def compute_threads(self, n=None):
+        yield
+
+    def word_path(self, text, audio=None, vision=None, *, drop=frozenset()):
+        words, spans = self.words(text)
+        return WordPath(words=words, spans=spans, groups=self.groups, inputs=self.e, baseline=self.b, forward=self.F)
+
+
+def test_integrated_gradients_equal_the_closed_form_on_a_toy_model():
+    toy = ToyPredictor()
+    wa = A.word_attributions(toy, toy.text, n_steps=8)
+    assert wa.method == "integrated gradients" and wa.words == ["good", "movie", "overall"]
+    np.testing.assert_allclose(wa.scores, toy.closed_form(), rtol=1e-6)   # Captum keeps its path steps in float32
+    assert wa.pred == pytest.approx(float(toy.F(toy.e)[0])) and wa.baseline == pytest.approx(float(toy.F(toy.b)[0]))
+    assert abs(wa.delta) < 1e-6
+    # "movie" is the sum over its two word pieces, not either piece alone
+    one_piece = ToyPredictor()
+    one_piece.groups = [[1], [2], [4]]
+    assert A.word_attributions(one_piece, toy.text, n_steps=8).scores[1] != pytest.approx(wa.scores[1])
 
 
 @pytest.fixture(scope="module")
 def predictors():
+    if not (FT / "model.safetensors").is_file() or not (FROZEN / "model.safetensors").is_file():
+        pytest.skip("shipped checkpoints not present")
     from fdcmdie.inference import Predictor
     return {"ft": Predictor.load(FT), "frozen": Predictor.load(FROZEN)}
 
@@ -120,3 +183,26 @@ def test_deletion_check_on_a_small_fixture(predictors, data_root, tmp_path):
     assert f"| `{p.name}` | integrated gradients | 1 | {check.n[0]} | {check.top[0]:.3f} | {check.random[0]:.3f} | " \
            f"{check.ratio[0]:.2f} |" in lines
     assert attributions_section(tmp_path / "missing.json") == []
+
+
+def test_deletion_check_recomputed_through_the_predictor(predictors, data_root):
+    """The check's numbers for three samples, recomputed one deletion at a time with Predictor.predict (the random
+    words drawn from the same seeded generator in the same order)."""
+    p = predictors["ft"]
+    part = p.dataset(data_root).split("test")
+    inputs = [(part.texts[i], part.audio[i], None) for i in range(3)]
+    check = A.deletion_check(p, inputs, ks=(1,), n_steps=8, seed=3)
+    rng = np.random.default_rng(3)
+    pred = lambda text, audio: p.predict([text], audio=[audio])[0].pred
+    top, rand = [], []
+    for text, audio, _ in inputs:
+        wa = A.word_attributions(p, text, audio, n_steps=8)
+        if len(wa.words) <= 1:
+            continue
+        full = pred(wa.text, audio)
+        top.append(abs(full - pred(A.without_words(wa.text, wa.spans, wa.top(1)), audio)))
+        drawn = rng.choice(len(wa.words), size=1, replace=False)
+        rand.append(abs(full - pred(A.without_words(wa.text, wa.spans, drawn), audio)))
+    assert check.n == [len(top)] and len(top) >= 2
+    assert check.top[0] == pytest.approx(np.mean(top), abs=2e-3)
+    assert check.random[0] == pytest.approx(np.mean(rand), abs=2e-3)

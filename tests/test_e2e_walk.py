@@ -20,7 +20,7 @@ def tab(page, name: str) -> None:
 
 
 def explorer(page):
-    wait_text(page, "#table-status", "samples match", 300)
+    wait_text(page, "#table-status", "samples match", 900)   # the first page pays the split's predictions
     first = page.locator("#sample-table .body-cell").first
     sample_id = first.inner_text().strip()
     first.click()
@@ -58,8 +58,8 @@ def upload_text(page):
 
 def space_projections(page):
     tab(page, "Representation space")
-    wait_text(page, "#map-main", "UMAP,", 600)
-    wait_text(page, "#map-compare", "UMAP,", 120)
+    wait_text(page, "#map-main", "test samples)", 600)     # the projection the tab opens on (--projection)
+    wait_text(page, "#map-compare", "test samples)", 120)
     page.locator("#space-method label").filter(has_text="t-SNE").click()
     wait_text(page, "#map-main", "t-SNE,", 600)
     wait_text(page, "#map-compare", "t-SNE,", 120)
@@ -127,7 +127,12 @@ def test_walk_every_tab_without_an_error(served_app, page):
     mark = served_app.mark()
     page.goto(served_app.url)
     for i, (name, step) in enumerate(WALK):
-        step(page)
+        try:
+            step(page)
+        except Exception:
+            screenshot(page, f"walk-{i:02d}-{name}-FAILED")
+            raise AssertionError(f"step {name!r} failed; toasts {page.evaluate('() => window.__fdcmdieToasts')}; "
+                                 f"server log:\n{served_app.log_since(mark)[-3000:]}")
         screenshot(page, f"walk-{i:02d}-{name}")
     page.wait_for_timeout(2000)                             # a late event (timers, polls) shows its toast too
     toasts = page.evaluate("() => window.__fdcmdieToasts")

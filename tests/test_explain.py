@@ -152,9 +152,6 @@ def test_average_contributions_and_rows():
     assert G.average_contributions(None) is None
     with pytest.raises(ValueError, match=r"\(N, k, M\)"):
         G.average_contributions(alpha[0])
-    rows = G.contribution_rows(alpha[0], ["t", "v", "a"], gates=np.full((1, 3), 0.5))
-    assert rows == [{"layer": 1, "text": 0.6, "visual": 0.2, "acoustic": 0.2, "gate text": 0.5, "gate visual": 0.5,
-                     "gate acoustic": 0.5}]
     assert G.dominant_modality(alpha[2], ["t", "v", "a"]) == "text"
 
 

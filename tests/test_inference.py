@@ -138,8 +138,11 @@ def test_missing_modalities_are_masked(tiny):
     assert e.alpha[:, A] == pytest.approx(1.0)
     [e] = p.predict(["good"], audio=[run.dataset.test.audio[0][0]])  # a (d,) vector is one frame
     assert e.used == ["t", "a"]
-    json.dumps(e.to_dict())  # JSON-friendly for the app
-    assert e.weights().keys() == {"t", "v", "a"}
+    d = json.loads(json.dumps(e.to_dict()))  # JSON-friendly for the app: the same numbers come back
+    assert d["pred"] == e.pred and d["used"] == ["t", "a"] and d["present"] == [True, False, True]
+    np.testing.assert_allclose(d["alpha"], e.alpha)
+    np.testing.assert_allclose(d["features"]["decoupled"]["Ts"], e.features["decoupled"]["Ts"])
+    assert e.weights() == {m: float(a) for m, a in zip("tva", e.alpha[-1])} and e.weights()["v"] == 0.0
 
 
 def test_bad_inputs_raise_value_errors(tiny, text_only):

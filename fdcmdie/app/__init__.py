@@ -5,6 +5,7 @@ repository root composes the tabs and launches.
 - ``explorer``: sample explorer and what-if          - ``upload``: clips, recordings and typed text
 - ``space``: representation space (UMAP, PCA, t-SNE)  - ``cases``: case studies
 - ``compare``: compare A vs B, slice by slice         - ``model_card``: model card
+- ``lessons``: guided lessons for a class            - ``anatomy``: the model's forward pass, stage by stage
 - ``links``: deep links (``?tab=…&split=…&sample=…``) and "link to this view"
 - ``context``: loaded checkpoints, cached split predictions / ablations / maps, background warm-up
 - ``shared``: the states and components the tabs share (``Shared``)

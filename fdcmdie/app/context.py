@@ -17,6 +17,7 @@ predictions are computed when first asked for.
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 import threading
@@ -341,8 +342,10 @@ class AppContext:
 
         def build() -> SplitView:
             from ..explain.cases import disagreement, explain_variants, split_ablations
-            preds = p.predict_split(split, data_root=self.data_root(key))
-            abl = split_ablations(p, split, data_root=self.data_root(key), variants=explain_variants(p.modalities))
+            with self.on_request(("split", key, split), f"{split}-split predictions of {self.slots[key].short_label}"):
+                preds = p.predict_split(split, data_root=self.data_root(key))
+                abl = split_ablations(p, split, data_root=self.data_root(key),
+                                      variants=explain_variants(p.modalities))
             return SplitView(preds=preds, ablations=abl, error=np.abs(preds.pred - preds.label),
                              disagree=disagreement(preds, abl, kind="text vs full"),
                              row_of={i: r for r, i in enumerate(preds.ids)})
@@ -357,7 +360,9 @@ class AppContext:
 
         def build():
             from ..explain.shapley import split_shapley
-            return split_shapley(p, split, data_root=self.data_root(key))
+            with self.on_request(("shapley", key, split), f"{split}-split Shapley values of "
+                                                          f"{self.slots[key].short_label}"):
+                return split_shapley(p, split, data_root=self.data_root(key))
 
         return self._once(("shapley", key, split), build, disk=lambda: self.identity("shapley", key, split))
 
@@ -492,6 +497,19 @@ class AppContext:
 
         threading.Thread(target=job, name=f"job-{name}", daemon=True).start()
         return "computing"
+
+    @contextlib.contextmanager
+    def on_request(self, key, name: str):
+        """List a computation a request waits for on the status line while it runs (not the warm-up's own: the
+        mapped pair's test split)."""
+        listed = not (key[1] in self.map_keys() and key[2] == "test") and key not in self.jobs
+        if listed:
+            self.jobs[key] = Job(name)
+        try:
+            yield
+        finally:
+            if listed:
+                self.jobs.pop(key, None)
 
     # ---------------------------------------------------------------------------------- status line
 

@@ -130,7 +130,7 @@ def average_alpha_figure(ctx: AppContext, split: str = "test"):
     """Average GAP weight per modality and layer on the split, for each checkpoint that reads more than one modality
     (paper Fig. 6–7); one modality's α is 1 by construction, so one-modality checkpoints are left out. Checkpoints
     beside the mapped pair are drawn once the background has their predictions (never computed here)."""
-    averages, mods, waiting = {}, None, []
+    averages, mods, waiting, no_data = {}, None, [], False
     for key in ctx.model_keys():
         p = ctx.predictor(key)
         if len(p.modalities) < 2 or (mods is not None and p.modalities != mods):
@@ -141,15 +141,16 @@ def average_alpha_figure(ctx: AppContext, split: str = "test"):
         try:
             view = ctx.split_view(key, split)
         except (ValueError, FileNotFoundError):
+            no_data = True
             continue
         mods = p.modalities
         averages[ctx.slots[key].label] = average_contributions(view.preds.alpha, view.preds.present)
     if not averages:
+        if no_data:
+            return placeholder_figure("average GAP weights need the dataset (see the explorer tab)", 260)
         if waiting:
             return placeholder_figure(f"average GAP weights of {', '.join(waiting)}: computed in the background, "
                                       "shown on the next visit", 260)
-        if any(len(ctx.predictor(k).modalities) > 1 for k in ctx.model_keys()):
-            return placeholder_figure("average GAP weights need the dataset (see the explorer tab)", 260)
         return placeholder_figure("the loaded checkpoints read one modality: its GAP weight α is 1 by construction, "
                                   "so there is nothing to average", 260)
     return average_figure(averages, mods, title=f"Average GAP weight α per modality on the {split} split")

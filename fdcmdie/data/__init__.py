@@ -68,6 +68,7 @@ def text_inputs(texts: list[str], cfg: Config, *, progress: bool = False) -> dic
     """What the model's text branch consumes for these texts: cached states (key ``text_feats``) or ids."""
     from .. import text_encoder as te
     m = cfg.model
+    texts = [m.text_prefix + t for t in texts] if m.text_prefix else list(texts)
     if m.text_finetune_layers < 0:
         return {"text_ids": te.tokenize(m.text_encoder, texts, m.max_text_len)}
     upto = None if m.text_finetune_layers == 0 else te.num_layers(m.text_encoder) - m.text_finetune_layers

@@ -46,21 +46,6 @@ def average_contributions(alpha: np.ndarray | None, present: np.ndarray | None =
     return alpha.mean(axis=0)
 
 
-def contribution_rows(alpha: np.ndarray | None, modalities: list[str], gates: np.ndarray | None = None) -> list[dict]:
-    """A table of α (and g) per layer: [{"layer": 1, "text": 0.61, …, "gate text": 0.5, …}, …]."""
-    if alpha is None:
-        return []
-    alpha = np.atleast_2d(np.asarray(alpha))
-    rows = []
-    for i, a in enumerate(alpha):
-        row: dict = {"layer": i + 1}
-        row.update({MOD_NAMES[m]: round(float(x), 4) for m, x in zip(modalities, a)})
-        if gates is not None:
-            row.update({f"gate {MOD_NAMES[m]}": round(float(x), 4) for m, x in zip(modalities, np.atleast_2d(gates)[i])})
-        rows.append(row)
-    return rows
-
-
 def dominant_modality(alpha: np.ndarray | None, modalities: list[str]) -> str | None:
     """Name of the modality with the largest α in the last layer."""
     if alpha is None:

@@ -34,7 +34,7 @@ import torch  # noqa: E402
 from machine import describe  # noqa: E402
 
 ATTRIBUTION_TARGET_S, SHAPLEY_TARGET_S = 0.300, 0.100
-DEFAULT_RUNS = ["checkpoints/mosi-std-ta-ft:ig", "checkpoints/mosi-std-ta:ig"]
+DEFAULT_RUNS = ["checkpoints/mosi-std-ta-e5:ig", "checkpoints/mosi-std-ta:ig"]
 TEXTS = ["i loved every minute of this film", "what a waste of two hours", "it was okay i guess",
          "the acting was great but the story was weak", "honestly one of the worst movies this year"]
 

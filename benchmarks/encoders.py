@@ -27,7 +27,7 @@ from machine import describe  # noqa: E402  (benchmarks/machine.py)
 SENTENCES = ("i absolutely loved this movie the acting was wonderful",
              "it was not bad actually pretty good",
              "honestly the plot made no sense and i was bored for most of the two hours that it dragged on")
-DEFAULTS = ("checkpoints/mosi-std-t-ft-d256", "checkpoints/mosi-std-ta-e5")
+DEFAULTS = ("checkpoints/mosi-std-ta", "checkpoints/mosi-std-ta-e5")   # MiniLM (frozen) vs e5 (top 2 tuned), T+A
 
 
 def time_one(path: str, repeats: int) -> dict:

@@ -57,7 +57,7 @@ def main(argv=None) -> int:
 
     os.chdir(ROOT)
     ctx = AppContext(AppOptions(checkpoint=DEFAULT_PAIR[0], compare_checkpoint=DEFAULT_PAIR[1], data=args.data,
-                                browse_checkpoints=("checkpoints/mosi-std-ta-ft",), warm_up=False, asr=False))
+                                browse_checkpoints=(), warm_up=False, asr=False))
     t0 = time.perf_counter()
     for key in ctx.model_keys():                      # what the app's warm-up prepares before anyone clicks
         ctx.split_view(key, "test")
@@ -79,9 +79,9 @@ def main(argv=None) -> int:
             times.append(timed(lambda: anatomy_tab.run_trace(ctx, "main", "dataset", "test", sid, "", None, stage,
                                                              1, "cross1")))
         record(f"anatomy of a dataset sample, stage {stage} (default model)", times, ANATOMY_TARGET_S)
-    times = [timed(lambda i=i: anatomy_tab.run_trace(ctx, "mosi-std-ta-ft", "dataset", "test", ids[-1 - i], "", None,
+    times = [timed(lambda i=i: anatomy_tab.run_trace(ctx, "compare", "dataset", "test", ids[-1 - i], "", None,
                                                      "dipu", 1, "cross1")) for i in range(args.runs)]
-    record("anatomy of a dataset sample, stage dipu (text + voice model)", times, ANATOMY_TARGET_S)
+    record("anatomy of a dataset sample, stage dipu (default pair's model without CL)", times, ANATOMY_TARGET_S)
     sentences = ["i loved every minute of this film", "what a waste of two hours", "it was okay i guess"]
     times = [timed(lambda i=i: anatomy_tab.run_trace(ctx, "main", "typed", "test", None, f"{sentences[i % 3]} {i}",
                                                      None, "dipu", 1, "cross1")) for i in range(args.runs)]
@@ -110,7 +110,7 @@ def main(argv=None) -> int:
     out.parent.mkdir(parents=True, exist_ok=True)
     lines = ["# Lessons and model anatomy: timings", "",
              f"Machine: {describe()}; torch threads {args.threads}. `python benchmarks/lessons.py --runs {args.runs}` "
-             f"(default pair {DEFAULT_PAIR[0]} + checkpoints/mosi-std-ta-ft; test split). Split predictions and "
+             f"(default pair {DEFAULT_PAIR[0]} + {DEFAULT_PAIR[1]}; test split). Split predictions and "
              f"Shapley values computed first, as the app's warm-up does ({warm:.0f} s here).", "",
              "The lesson step's state change in the browser also includes what the opened tab then draws (the "
              "explorer's sample view, the anatomy trace), timed in docs/benchmarks/app.md and above.", "",

@@ -34,7 +34,7 @@ WEIGHTS_FILE = "e5-small-q4.bin"
 MAGIC = b"E5S1"
 QK = 32                              # values per 4-bit block
 BLOCK_BYTES = 2 + QK // 2            # fp16 scale + 16 bytes of nibbles
-FORMAT_VERSION = 1                   # of the converted folder (bump when the conversion changes)
+FORMAT_VERSION = 2                   # of the converted folder (bump when the conversion changes; 2: words split)
 DEFAULT_CACHE = Path.home() / ".cache" / "fdcmdie"
 
 
@@ -185,7 +185,9 @@ def build_tokenizer(e5: E5File):
     sp = e5.special
     tok = Tokenizer(models.Unigram(list(zip(e5.pieces, map(float, e5.scores))), unk_id=sp["unk"]))
     tok.normalizer = normalizers.Sequence(steps)
-    tok.pre_tokenizer = pre_tokenizers.Metaspace(replacement="\u2581", prepend_scheme="always", split=False)
+    # split at spaces (as XLM-R's own tokenizer.json): the same pieces (SentencePiece never joins across a space),
+    # and word_ids that tell the words apart (word attributions group pieces by word)
+    tok.pre_tokenizer = pre_tokenizers.Metaspace(replacement="\u2581", prepend_scheme="always", split=True)
     tok.decoder = decoders.Metaspace(replacement="\u2581", prepend_scheme="always", split=False)
     bos, eos = e5.pieces[sp["bos"]], e5.pieces[sp["eos"]]
     tok.post_processor = processors.TemplateProcessing(single=f"{bos} $A {eos}", pair=f"{bos} $A {eos} {eos} $B {eos}",
@@ -214,7 +216,8 @@ def build_e5_folder(weights: str | Path | None = None, *, cache_dir: str | Path 
     weights = Path(weights) if weights is not None else wheel_weights()
     sha = file_sha256(weights)
     folder = Path(cache_dir) / f"multilingual-e5-small-{sha[:12]}"
-    if (folder / "done").is_file():
+    done = f"{sha} format {FORMAT_VERSION}\n"
+    if (folder / "done").is_file() and (folder / "done").read_text() == done:
         return folder
     e5 = read_e5_file(weights)
     folder.mkdir(parents=True, exist_ok=True)
@@ -222,5 +225,5 @@ def build_e5_folder(weights: str | Path | None = None, *, cache_dir: str | Path 
     save_file(state, str(folder / "model.safetensors"), metadata={"format": "pt", "source_sha256": sha})
     (folder / "config.json").write_text(json.dumps(_bert_config(e5), indent=1))
     build_tokenizer(e5).save_pretrained(str(folder))
-    (folder / "done").write_text(sha + "\n")
+    (folder / "done").write_text(done)
     return folder

@@ -24,6 +24,7 @@ from .explain.contributions import average_contributions
 from .explain.geometry import cl_effect_markdown, space_report
 from .explain.projections import feature_cosines, fit_projection, static_figure
 from .explain.robustness import dropout_comparison, load_results, markdown_table
+from .explain.shapley import share_markdown, split_shapley
 from .facts import MODALITIES
 from .inference import Predictor
 from .metrics import compute_metrics
@@ -171,6 +172,36 @@ def e5_goal(results: dict, base: dict[str, tuple[str, list[dict]]], name: str = 
     met = (mean["acc2_non0"] >= E5_GOAL["acc2_non0"] and mean["mae"] <= E5_GOAL["mae"] and mean["corr"] >= E5_GOAL["corr"])
     return [f"Goal of issue 22 for `{name}` (the 5-seed mean; {len(recs)} seed(s) finished): " + "; ".join(gaps) + ". "
             + ("Met." if met and len(recs) >= 5 else "Not met yet." if not met else "Met on fewer than 5 seeds.")]
+
+
+E5_STEPS = (("baseline-ft-e5-standard", "the plain regressor over the whole fine-tuned e5 (text)"),
+            ("mosi-std-t-e5", "FD-CMDIE with e5's top 2 layers tuned on cached states (text)"),
+            ("mosi-std-ta-e5", "the same with the voice (the default pair, with CL)"),
+            ("mosi-std-ta-e5-nocl", "the same without contrastive learning"))
+
+
+def e5_gap(results: dict, base: dict[str, tuple[str, list[dict]]]) -> list[str]:
+    """Where the points go between the plain e5 regressor and the default pair: one step per change (encoder depth
+    tuned and architecture, the voice, CL), each the difference of the rows' test means (seeds as each row has)."""
+    records = {**{n: [r["test"] for r in recs] for n, recs in results.items() if recs},
+               **{n: recs for n, (_, recs) in base.items() if recs}}
+    steps = [(name, what, records[name]) for name, what in E5_STEPS if name in records]
+    if len(steps) < 2:
+        return []
+    mean = lambda recs, k: float(np.mean([r[k] for r in recs]))
+    lines = ["Where the points go, step by step (test means over the seeds each row has; differences, not causes "
+             "proven: one change per step):", ""]
+    prev = None
+    for name, what, recs in steps:
+        line = (f"- `{name}`, {what}: {mean(recs, 'acc2_non0'):.2f} / {mean(recs, 'mae'):.3f} / "
+                f"{mean(recs, 'corr'):.3f} ({len(recs)} seed(s))")
+        if prev is not None:
+            line += (f"; vs the step before {mean(recs, 'acc2_non0') - mean(prev, 'acc2_non0'):+.2f} points, MAE "
+                     f"{mean(recs, 'mae') - mean(prev, 'mae'):+.3f}, Corr {mean(recs, 'corr') - mean(prev, 'corr'):+.3f}"
+                     f"{welch(recs, prev)}")
+        lines.append(line)
+        prev = recs
+    return lines
 
 
 def welch(ours: list[dict], theirs: list[dict], key: str = "acc2_non0") -> str:
@@ -349,7 +380,7 @@ def analyses(checkpoints: list[str], data_root: str | None, fig_dir: Path) -> li
                  "cos(shared, private) | test samples |", "|---|---|---|---|---|---|"]
     keep_lines = ["| checkpoint | split | all modalities | " + " | ".join(f"only {n}" for n in ("text", "visual", "acoustic"))
                   + " |", "|---|---|---|---|---|---|"]
-    figs = []
+    figs, share_lines = [], []
     for ck in checkpoints:
         if not (Path(ck) / "config.json").is_file():
             continue
@@ -372,12 +403,19 @@ def analyses(checkpoints: list[str], data_root: str | None, fig_dir: Path) -> li
         cos_lines.append(f"| `{Path(ck).name}` | {'on' if pred.cfg.loss.contrastive else 'off'} | {f(c['shared_shared'])} | "
                          f"{f(c['shared_private_same'])} | {f(c['shared_private'])} | {c['n']} |")
         figs.append((Path(ck).name, pred.cfg.loss.contrastive, preds.features["decoupled"]))
+        if len(mods) > 1:
+            share = share_markdown(split_shapley(pred, "test", data_root), "test", labels=preds.label,
+                                   alone=split_ablations(pred, "test", data_root, variants=list(mods)))
+            share_lines += [f"- `{Path(ck).name}`: " + share.replace("**How much each modality carries** ", ""), ""]
     geo_lines, fig_lines = space_analyses(figs, fig_dir)
     return (["### Average GAP contribution α on the test split (paper Fig. 6–7)", "",
              "Mean over test samples that have every modality; one row per CMDIE layer.", "", *lines, "",
              "### What each modality carries: Acc-2 (non-0) with only one modality kept (the others masked)", "",
              "On Poria's split the validation part comes from Poria's train half, on which the 3D-CNN video vectors "
              "were fitted with labels; compare the *only visual* column on valid and test.", "", *keep_lines, "",
+             "### How much each modality carries: Shapley values over the test split", "",
+             "Exact Shapley values of the modalities (`fdcmdie/explain/shapley.py`; the app's model card and explorer "
+             "show the same paragraph).", "", *share_lines,
              "### Shared vs private features (paper Fig. 8–9)", "",
              "Mean within-sample cosine similarity of the pooled decoupled features on the test split. Contrastive "
              "learning should raise the shared·shared cosine and lower shared·private.", "", *cos_lines, "",
@@ -544,11 +582,8 @@ def build(plan_path: str, data_root: str | None, out: Path, with_analyses: bool 
     ]
     parts += group_table(plan, results, "headline", "mosi", paper_first=("FD-CMDIE", "UniMSE", "Self-MM", "MISA"))
     parts += ["", f"The app opens with `{DEFAULT_PAIR[0]}` (with CL) beside `{DEFAULT_PAIR[1]}` (without): seed 1 of "
-              f"the `{Path(DEFAULT_PAIR[0]).name}` and `{Path(DEFAULT_PAIR[1]).name}` rows (`python app.py`)."
-              + (" It is the text-path ladder's best recipe by validation and reads text alone: the explorer offers "
-                 "the best text + audio pair, `checkpoints/mosi-std-ta-ft`, beside it, and `python app.py --checkpoint "
-                 "checkpoints/mosi-std-ta-ft --compare-checkpoint checkpoints/mosi-std-ta-ft-nocl` maps its cross-modal "
-                 "pairs in the representation space." if Path(DEFAULT_PAIR[0]).name == "mosi-std-t-ft-d256" else "")]
+              f"the `{Path(DEFAULT_PAIR[0]).name}` and `{Path(DEFAULT_PAIR[1]).name}` rows (`python app.py`; their "
+              "5-seed rows are in the e5 section below)."]
     gap = [f"| `{e.name}` | {_fmt([r['valid']['acc2_non0'] for r in results[e.name]], True)} | "
            f"{_fmt([r['test']['acc2_non0'] for r in results[e.name]], True)} | "
            f"{_fmt([r['valid']['mae'] for r in results[e.name]], False)} | {_fmt([r['test']['mae'] for r in results[e.name]], False)} |"
@@ -614,6 +649,8 @@ def build(plan_path: str, data_root: str | None, out: Path, with_analyses: bool 
             parts += [row(f"reference: {label} (`{name}`)", recs) for name, (label, recs) in base.items()
                       if "-e5-" in name and name.endswith("-standard")]
             parts += ["", *e5_goal(results, base)]
+            if gap := e5_gap(results, base):
+                parts += ["", *gap]
         if group == "ablation":
             ref = results.get("mosi-std-ta", [])
             if ref:

@@ -130,8 +130,9 @@ def test_diagram_highlights_the_stage():
 
 
 def test_default_pair_typed_sentence():
-    """The shipped default checkpoint (text only): a typed sentence traced = Predictor.predict; one modality, so
-    α = 1 in every layer and the global has exactly the text's steps."""
+    """The shipped default checkpoint (text + voice): a typed sentence traced = Predictor.predict; the voice is absent,
+    so GAP gives the text α = 1 and the voice 0 in every layer, and the global sequence has exactly the text's steps
+    (e5's XLM-R pieces between <s> and </s>)."""
     from fdcmdie.inference import Predictor
 
     p = Predictor.load(ROOT / DEFAULT_PAIR[0])
@@ -139,9 +140,10 @@ def test_default_pair_typed_sentence():
     tr = A.trace_input(p, text)
     [e] = p.predict([text])
     assert tr.pred == pytest.approx(e.pred, abs=1e-4)
-    assert tr.steps["t"] == ["[CLS]", "i", "did", "not", "like", "it", "at", "all", "[SEP]"]
+    assert tr.steps["t"] == ["<s>", "i", "did", "not", "like", "it", "at", "all", "</s>"] and tr.steps["a"] == []
     assert tr.global_steps == ["T·" + s for s in tr.steps["t"]]
-    np.testing.assert_allclose([lt.alpha[0] for lt in tr.layers], 1.0)
+    assert p.modalities == ["t", "a"]
+    np.testing.assert_allclose([lt.alpha for lt in tr.layers], [[1.0, 0.0]] * len(tr.layers))
     np.testing.assert_allclose(np.stack([lt.gates for lt in tr.layers]), e.gates, atol=1e-5)
     to_global, to_mod = tr.layers[0].attention["t"]["cross1"]
     assert to_global.shape == to_mod.shape == (9, 9)

@@ -372,15 +372,16 @@ def test_model_card(ctx, tmp_path):
 
 def test_model_card_of_a_text_only_pair(tmp_path):
     """α is 1 by construction when a checkpoint reads one modality: no chart of 1.00s, and its notes do not list the
-    bundle's openSMILE audio it never reads."""
-    from fdcmdie.checkpoint import DEFAULT_PAIR
+    bundle's openSMILE audio it never reads. (The default pair reads text and voice; MOSEI's checkpoint reads text.)"""
+    from fdcmdie.checkpoint import DEFAULT_PAIR, read_checkpoint_info
 
-    text_only = AppContext(AppOptions(checkpoint=DEFAULT_PAIR[0], compare_checkpoint=DEFAULT_PAIR[1],
+    assert {"t", "a"} <= set(read_checkpoint_info(DEFAULT_PAIR[0])["config"]["model"]["modalities"])
+    text_only = AppContext(AppOptions(checkpoint="checkpoints/mosei-t", compare_checkpoint=None,
                                       browse_checkpoints=(), warm_up=False, results=str(tmp_path / "none.md")))
     fig = model_card.average_alpha_figure(text_only)
     assert not fig.data and "one modality" in fig.layout.annotations[0].text
     md = model_card.checkpoint_markdown(text_only, "main")
-    assert "openSMILE" not in md and "standard split" in md
+    assert "openSMILE" not in md and "MOSEI" in md
     assert model_card.checkpoint_notes(["MOSI; features: openSMILE audio (73-d), 3D-CNN video (100-d)"], ["t", "a"]) == [
         "MOSI; features: openSMILE audio (73-d)"]
 

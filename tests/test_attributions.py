@@ -15,7 +15,7 @@ from fdcmdie.explain import attributions as A
 from fdcmdie.inference.gradients import WordPath
 
 ROOT = Path(__file__).resolve().parent.parent
-FT, FROZEN = ROOT / "checkpoints" / "mosi-std-ta-ft", ROOT / "checkpoints" / "mosi-std-ta"
+FT, FROZEN = ROOT / "checkpoints" / "mosi-std-ta-e5", ROOT / "checkpoints" / "mosi-std-ta"
 SENTENCE = "i loved this movie, but the ending was really weak"
 
 class ToyPredictor:
@@ -96,7 +96,9 @@ def frames(p):
 def test_integrated_gradients_completeness(predictors, which):
     p = predictors[which]
     audio = frames(p)
-    wa = A.word_attributions(p, SENTENCE, audio, n_steps=48)
+    # e5's path (10 frozen layers in the graph, then the tuned 2) bends more than MiniLM's: 48 Gauss-Legendre points
+    # miss 10 % of F(input) − F(baseline) on this sentence, 128 about 2 %, 300 nothing
+    wa = A.word_attributions(p, SENTENCE, audio, n_steps=128 if which == "ft" else 48)
     assert wa.method == "integrated gradients"
     # F(input) is the prediction the app shows (the cached states are float16, the graph float32)
     assert wa.pred == pytest.approx(p.predict([SENTENCE], audio=[audio])[0].pred, abs=0.02)

@@ -68,9 +68,9 @@ def test_experiment_plan_entries_are_valid_configs():
         cfg = load_config(exp.config, exp.set + ["train.seed=3"])
         assert cfg.train.seed == 3
         assert "--set" in exp.command(3, "runs") and exp.command(3, "runs")[-1] == f"runs/{exp.name}-s3"
-    pairs = {e.name: e for e in plan if e.group in ("headline", "honest-tav")}
+    pairs = {e.name: e for e in plan if e.group in ("headline", "honest-tav", "e5")}
     for name in ("mosi-poria-tav", "mosi-std-ta", "mosi-std-ta-ft", "mosi-std-t-ft-d256", "mosi-honest-tav",
-                 "mosi-honest-tav-ft"):
+                 "mosi-honest-tav-ft", "mosi-std-ta-e5", "mosi-std-ta-e5-adrop", "mosi-honest-tav-e5"):
         # pairs differ only in CL
         with_cl, without = load_config(pairs[name].config, pairs[name].set), load_config(
             pairs[name + "-nocl"].config, pairs[name + "-nocl"].set)

@@ -14,7 +14,7 @@ from fdcmdie.data.base import Batch
 from fdcmdie.explain import shapley as S
 
 ROOT = Path(__file__).resolve().parent.parent
-FT = ROOT / "checkpoints" / "mosi-std-ta-ft"
+FT = ROOT / "checkpoints" / "mosi-std-ta-e5"
 
 
 class Toy(nn.Module):
@@ -89,3 +89,34 @@ def test_real_checkpoint_efficiency_and_prediction(data_root):
     rows = S.split_shapley(p, "test", data_root, rows=[4, 1])            # dataset rows, in the order asked
     np.testing.assert_allclose(rows.pred, p.predict_split("test", data_root).pred[[4, 1]], atol=1e-5)
     np.testing.assert_allclose(rows.phi.sum(1), rows.pred - rows.baseline, atol=1e-5)
+
+
+def test_modality_share_on_the_toy_model():
+    """Toy: φ_t = φ_a = 2, φ_v = 0.5 on every full row, so the mean-|φ| shares are 2/4.5, 2/4.5, 0.5/4.5; a row
+    without the voice has φ_a = 0 and φ_t = 1 + 0 (t alone adds 1), φ_v = 0.5."""
+    sv = S.shapley_batch(toy_run, toy_batch(4, present={"a": [False, False, False, True]}), ["t", "v", "a"])
+    np.testing.assert_allclose(sv.phi[3], [1.0, 0.5, 0.0], atol=1e-6)
+    share = S.modality_share(sv)
+    mean_abs = {"t": (3 * 2 + 1) / 4, "v": 0.5, "a": 3 * 2 / 4}
+    total = sum(mean_abs.values())
+    for m in "tva":
+        assert share[m]["mean_abs"] == pytest.approx(mean_abs[m]) and share[m]["share"] == pytest.approx(mean_abs[m] / total)
+    assert sum(v["share"] for v in share.values()) == pytest.approx(1.0)
+
+
+def test_share_markdown_states_the_push_and_each_modality_alone():
+    """A voice whose φ is a constant +0.2 push (plus small noise) and that predicts nothing alone: the paragraph says
+    so, with the shares and Pearson r computed by hand."""
+    rng = np.random.default_rng(0)
+    labels = rng.normal(size=200)
+    phi = np.stack([labels + 0.1 * rng.normal(size=200), 0.2 + 0.02 * rng.normal(size=200)], 1)
+    sv = S.ModalityShapley(["t", "a"], phi, np.zeros(200), phi.sum(1))
+    alone = {"t": labels + 0.5 * rng.normal(size=200), "a": rng.normal(size=200)}
+    md = S.share_markdown(sv, "test", labels=labels, alone=alone)
+    a = np.abs(phi).mean(0)
+    assert f"text {a[0]:.2f} ({a[0] / a.sum():.0%}), acoustic {a[1]:.2f} ({a[1] / a.sum():.0%})" in md
+    assert "200 samples" in md and f"one push for every sample (mean φ {phi[:, 1].mean():+.2f})" in md
+    assert f"text alone r = {np.corrcoef(alone['t'], labels)[0, 1]:.2f}" in md
+    assert f"acoustic alone r = {np.corrcoef(alone['a'], labels)[0, 1]:.2f}" in md
+    one = S.ModalityShapley(["t"], phi[:, :1], np.zeros(200), phi[:, 0])
+    assert "one modality" in S.share_markdown(one, "test")

@@ -243,7 +243,10 @@ def test_space_note_follows_the_mapped_pair(ctx):
     from fdcmdie.checkpoint import DEFAULT_PAIR
 
     assert space.mapped_modalities(ctx) == {"t", "v", "a"} and NOTES["space"] in space.space_note(ctx)
-    text_only = AppContext(AppOptions(checkpoint=DEFAULT_PAIR[0], compare_checkpoint=DEFAULT_PAIR[1],
+    default = AppContext(AppOptions(checkpoint=DEFAULT_PAIR[0], compare_checkpoint=DEFAULT_PAIR[1],
+                                    browse_checkpoints=(), warm_up=False))
+    assert space.mapped_modalities(default) == {"t", "a"} and NOTES["space"] in space.space_note(default)
+    text_only = AppContext(AppOptions(checkpoint="checkpoints/mosei-t", compare_checkpoint=None,
                                       browse_checkpoints=(), warm_up=False))
     assert space.mapped_modalities(text_only) == {"t"}
     note = space.space_note(text_only)

@@ -45,17 +45,15 @@ LIGHT = {"concurrency_id": "light", "concurrency_limit": 4}
 class AppOptions:
     """Command-line settings of the app (see app.py)."""
 
-    # default pair (fdcmdie/checkpoint.py DEFAULT_PAIR): MOSI standard split, text only, top-2 MiniLM layers
-    # fine-tuned, d = 256: the text-path ladder's best recipe by validation in docs/RESULTS.md. It reads one modality,
-    # so the representation space shows no cross-modal pairs: pass checkpoints/mosi-std-ta-ft (and -nocl; text +
-    # audio) or checkpoints/mosi-honest-tav-ft (and -nocl; T+V+A, selected and tested on Poria's test half, where the
-    # 3D-CNN video vectors carry almost no signal) as --checkpoint/--compare-checkpoint to map those feature sets
+    # default pair (fdcmdie/checkpoint.py DEFAULT_PAIR): MOSI standard split, text + voice, e5-small top-2 layers
+    # fine-tuned, d = 128, with / without CL. For the face too pass checkpoints/mosi-honest-tav-ft (and -nocl; T+V+A,
+    # selected and tested on Poria's test half, where the 3D-CNN video vectors carry almost no signal) as
+    # --checkpoint/--compare-checkpoint
     checkpoint: str = DEFAULT_PAIR[0]
     compare_checkpoint: str | None = DEFAULT_PAIR[1]
     # more checkpoints the explorer and case studies offer (MOSEI: the paper's second dataset); a folder that is not
     # there is left out. Only the main/compare pair is drawn in the representation space.
-    browse_checkpoints: tuple[str, ...] = ("checkpoints/mosi-std-ta-ft", "checkpoints/mosi-honest-tav-ft",
-                                           "checkpoints/mosei-t")
+    browse_checkpoints: tuple[str, ...] = ("checkpoints/mosi-honest-tav-ft", "checkpoints/mosei-t")
     # --data: None = each checkpoint reads the data it was trained on (MOSI/MOSEI: $FDCMDIE_DATA, else the shipped
     # data/ folder; an MMSA-trained one: the pickle it stored). A folder holding mosi/ and mosei/, or an MMSA pickle
     # (or its folder), replaces it for the checkpoints it fits (fdcmdie/data/location.py data_override)
@@ -277,8 +275,9 @@ class AppContext:
 
     def model_choices(self) -> list[tuple[str, str]]:
         """(label, key) of every checkpoint offered, without loading one: a slot whose checkpoint failed to load
-        is left out."""
-        return [(slot.choice_label, k) for k, slot in self.slots.items() if slot.error is None]
+        is left out, and so is one whose folder holds no checkpoint (config.json), before anything loads."""
+        return [(slot.choice_label, k) for k, slot in self.slots.items() if slot.error is None
+                and (slot.predictor is not None or (Path(slot.path) / "config.json").is_file())]
 
     # ---------------------------------------------------------------------------------------- data
 
@@ -365,6 +364,18 @@ class AppContext:
                 return split_shapley(p, split, data_root=self.data_root(key))
 
         return self._once(("shapley", key, split), build, disk=lambda: self.identity("shapley", key, split))
+
+    def share_note(self, key: str, split: str) -> str:
+        """How much each modality of ``key`` carries over ``split`` (explain.shapley.share_markdown), once the split's
+        predictions and Shapley values are computed (never waited for here: a note says they are on their way)."""
+        from ..explain.shapley import share_markdown
+        if len(self.predictor(key).modalities) < 2:
+            return ""
+        if not (self.ready(("split", key, split)) and self.ready(("shapley", key, split))):
+            return (f"*How much each modality carries over the {split} split: the split's Shapley values are computed "
+                    "in the background (shown on the next visit).*")
+        view = self.split_view(key, split)
+        return share_markdown(self.shapley(key, split), split, labels=view.preds.label, alone=view.ablations)
 
     def sample_shapley(self, key: str, split: str, row: int):
         """Shapley values of one sample (a ModalityShapley of one row): the split's when computed, else this

@@ -122,6 +122,9 @@ def sample_view(ctx: AppContext, model_key: str, split: str, sample_id: str | No
     lines += ["", "#### How far each modality moved the prediction",
               why.contributions_markdown(mods, None if p.alpha is None else p.alpha[r, -1], sv.phi[0],
                                          float(sv.baseline[0]), float(sv.pred[0]), present=p.present[r])]
+    share = ctx.share_note(model_key, split)
+    if share:
+        lines += ["", share]
     fig = why.readable_gap(gap_figure([GapEntry("this sample", p.alpha[r] if p.alpha is not None else None,
                                                 p.gates[r] if p.gates is not None else None)], mods,
                                       title="How much each modality counted (GAP)"))

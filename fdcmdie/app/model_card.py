@@ -72,6 +72,12 @@ def checkpoint_markdown(ctx: AppContext, key: str) -> str:
     test = meta.get("test") or {}
     if test:
         lines += ["", "**Test metrics (from training)**", "", _metrics_table(test)]
+    try:
+        share = ctx.share_note(key, "test")
+    except (ValueError, FileNotFoundError):
+        share = ""
+    if share:
+        lines += ["", share]
     support = d.get("clip_support") or {}
     lines += ["", "**Uploaded clips**: " + "; ".join(
         f"{MOD_NAMES[m]} {'usable' if why is None else 'not usable'}" for m, why in support.items())]

@@ -8,7 +8,9 @@ text encoder's input word embeddings e_1 … e_l:
 F is the whole checkpoint from word embeddings to the predicted score, with the acoustic / visual inputs of the
 sample held as they are; the baseline e' replaces every word piece by the [PAD] embedding and keeps [CLS] / [SEP]
 (position and segment embeddings are added inside the encoder, as for the input). The integral is a Gauss–Legendre
-sum of ``n_steps`` points, all in one batch; ``delta`` is what completeness misses.
+sum of ``n_steps`` points, all in one batch; ``delta`` is what completeness misses. 32 points by default: on 12 MOSI
+test samples through the e5 default, the median |delta| is 9 % of F(e) − F(e') with 16 points, 0.5 % with 32 (0.7 s
+a sample on 2 CPU cores), 0 with 64 (1.3 s).
 
 What F is, per checkpoint (``model.text_finetune_layers``): the cached token states the checkpoints read are the
 pretrained encoder's layer ``L − n`` (``n = 0``: its last layer), so for a frozen or top-``n`` checkpoint F runs the
@@ -104,7 +106,7 @@ def resolve_method(predictor, method: str = "auto") -> str:
 
 
 def word_attributions(predictor, text: str, audio: np.ndarray | None = None, vision: np.ndarray | None = None, *,
-                      drop=frozenset(), method: str = "auto", n_steps: int = 16) -> WordAttribution:
+                      drop=frozenset(), method: str = "auto", n_steps: int = 32) -> WordAttribution:
     """Attributions of the words of ``text`` for ``predictor``'s prediction of this input (``audio`` / ``vision``
     un-normalised (l, d) frames or None, ``drop``: modalities marked missing, as in :meth:`Predictor.what_if`)."""
     method = resolve_method(predictor, method)
@@ -184,7 +186,7 @@ class DeletionCheck:
         return {"k": self.k, "n": self.n, "top": self.top, "random": self.random, "ratio": self.ratio}
 
 
-def deletion_check(predictor, inputs, *, ks=(1, 2, 3), method: str = "auto", n_steps: int = 16, seed: int = 0,
+def deletion_check(predictor, inputs, *, ks=(1, 2, 3), method: str = "auto", n_steps: int = 32, seed: int = 0,
                    progress: bool = False) -> DeletionCheck:
     """Run the deletion check over ``inputs``: (text, audio, vision) triples as :func:`word_attributions` takes
     them (un-normalised frames or None). The random words are drawn with ``seed``."""

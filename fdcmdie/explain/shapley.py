@@ -18,6 +18,7 @@ a modality with α = 0 in GAP still reaches the head through its private feature
     sv.phi[0], sv.baseline[0], sv.pred[0]           # (M,), float, float
     sv = split_shapley(predictor, "test")           # the whole split, rows as in predictor.predict_split
     sv = shapley_batch(run, batch, ["t", "v", "a"]) # any model: run(Batch) -> (n,) predictions
+    modality_share(sv)                              # per modality over the rows: mean |φ|, share, mean φ
 """
 from __future__ import annotations
 
@@ -31,6 +32,7 @@ import numpy as np
 import torch
 
 from ..data.base import Batch
+from ..facts import MODALITY_NAMES
 
 NOTE = ("α (GAP) is how the fusion layer weighted each modality inside the network; the Shapley value is how far each "
         "modality moved the prediction (with vs without it, averaged over the orders of adding the modalities), and "
@@ -124,3 +126,44 @@ def input_shapley(predictor, text, audio=None, vision=None, *, drop=frozenset())
 def present_mask(batch: Batch, modalities: list[str]) -> np.ndarray:
     """(n, M) which modalities each row has (for tables: a missing modality's φ is exactly 0)."""
     return np.stack([batch.mask(m).any(1).cpu().numpy() for m in modalities], 1) if modalities else np.zeros((len(batch), 0), bool)
+
+
+def modality_share(sv: ModalityShapley) -> dict[str, dict[str, float]]:
+    """How much each modality moves the predictions over the rows of ``sv``: ``mean_abs`` = mean |φ_m|, ``share`` =
+    mean |φ_m| / Σ_k mean |φ_k| (the shares add up to 1), ``mean`` = mean φ_m (a push in one direction for every
+    sample shows as a mean far from 0: it moves the predictions without telling the samples apart)."""
+    mean_abs = np.abs(sv.phi).mean(0) if len(sv.phi) else np.zeros(len(sv.modalities))
+    total = float(mean_abs.sum())
+    return {m: {"mean_abs": float(a), "share": float(a) / total if total > 0 else 0.0,
+                "mean": float(sv.phi[:, i].mean()) if len(sv.phi) else 0.0}
+            for i, (m, a) in enumerate(zip(sv.modalities, mean_abs))}
+
+
+def share_markdown(sv: ModalityShapley, split: str, *, labels: np.ndarray | None = None,
+                   alone: dict[str, np.ndarray] | None = None) -> str:
+    """One paragraph for the model card, the explorer and docs/RESULTS.md: how far each modality moves the
+    predictions of a split (``modality_share``), and, given the labels and predictions with only some modalities
+    kept (``alone``: {"t": (N,), "a": (N,), …} as ``explain.cases.split_ablations`` returns), how well each
+    modality predicts on its own (Pearson r against the labels)."""
+    if len(sv.modalities) < 2:
+        return (f"This checkpoint reads one modality ({MODALITY_NAMES[sv.modalities[0]]}): its Shapley value is the "
+                "whole prediction minus the baseline." if sv.modalities else "")
+    share = modality_share(sv)
+    parts = [f"{MODALITY_NAMES[m]} {v['mean_abs']:.2f} ({v['share']:.0%})" for m, v in share.items()]
+    text = (f"**How much each modality carries** ({split} split, {len(sv.phi)} samples, exact Shapley values): on "
+            f"average it moves the prediction by {', '.join(parts)} (mean |φ|, share of the total).")
+    weakest = min(share, key=lambda m: share[m]["mean_abs"])
+    w = share[weakest]
+    if w["mean_abs"] > 0 and abs(w["mean"]) >= 0.5 * w["mean_abs"]:
+        text += (f" Much of the {MODALITY_NAMES[weakest]}'s part is one push for every sample (mean φ {w['mean']:+.2f}), "
+                 "which moves the predictions without telling the samples apart.")
+    if labels is not None and alone:
+        rs = []
+        for keep, pred in alone.items():
+            pred = np.asarray(pred, dtype=float)
+            if len(pred) == len(labels) and len(pred) > 2 and pred.std() > 0 and np.std(labels) > 0:
+                names = " + ".join(MODALITY_NAMES[m] for m in keep)
+                rs.append(f"{names} alone r = {float(np.corrcoef(pred, labels)[0, 1]):.2f}")
+        if rs:
+            text += (" Each on its own (the others marked missing), against the labels: " + "; ".join(rs) + ".")
+    return text

@@ -9,12 +9,15 @@ states, in float32) and then the checkpoint's own top layers and the rest of the
 (``n = −1``) F starts at the checkpoint's own encoder, through a view of the model (nothing copied, the model itself
 untouched, so other threads may use it meanwhile).
 
-Words are the tokenizer's words (its pre-tokenizer splits punctuation off), each a character span of the text; a
-word's pieces are the tokens it was split into. Words cut off by ``max_text_len`` are not read.
+Words are the tokenizer's words (BERT's pre-tokenizer splits punctuation off; SentencePiece tokenizers such as e5's
+split at whitespace only, so a piece of punctuation alone, like the "," of "movie,", is made a word of its own here),
+each a character span of the text without its surrounding spaces; a word's pieces are the tokens it was split into.
+Words cut off by ``max_text_len`` are not read.
 """
 from __future__ import annotations
 
 import copy
+import unicodedata
 from dataclasses import dataclass
 from typing import Callable
 
@@ -44,13 +47,38 @@ def words_of(cfg, text: str):
     tok, _ = load_encoder(cfg.model.text_encoder)
     enc = tok([text], truncation=True, max_length=cfg.model.max_text_len, return_offsets_mapping=True,
               return_tensors="pt")
-    groups: dict[int, list[int]] = {}
-    for j, w in enumerate(enc.word_ids(0)):
-        if w is not None:
-            groups.setdefault(w, []).append(j)
     offsets = enc["offset_mapping"][0].tolist()
-    spans = [(offsets[js[0]][0], offsets[js[-1]][1]) for js in groups.values()]
-    return [text[s:e] for s, e in spans], spans, enc["input_ids"], list(groups.values())
+    groups: list[list[int]] = []
+    last = None
+    for j, w in enumerate(enc.word_ids(0)):
+        if w is None:
+            continue
+        start, end = offsets[j]
+        piece = text[start:end]
+        spaced = piece[:1].isspace() or (start > 0 and text[start - 1].isspace())    # a piece after a space
+        alone = bool(piece.strip()) and all(unicodedata.category(c).startswith("P") for c in piece.strip())
+        prev_alone = bool(groups) and _punctuation(text, offsets, groups[-1])
+        if w != last or spaced or alone or prev_alone:
+            groups.append([j])
+        else:
+            groups[-1].append(j)
+        last = w
+    spans = [_strip(text, offsets[js[0]][0], offsets[js[-1]][1]) for js in groups]
+    return [text[s:e] for s, e in spans], spans, enc["input_ids"], groups
+
+
+def _punctuation(text: str, offsets, group: list[int]) -> bool:
+    piece = "".join(text[offsets[j][0]:offsets[j][1]] for j in group).strip()
+    return bool(piece) and all(unicodedata.category(c).startswith("P") for c in piece)
+
+
+def _strip(text: str, s: int, e: int) -> tuple[int, int]:
+    """The span without the spaces SentencePiece's offsets include (its "▁" marks the space before a word)."""
+    while s < e and text[s].isspace():
+        s += 1
+    while e > s and text[e - 1].isspace():
+        e -= 1
+    return s, e
 
 
 class _EncoderParts(nn.Module):

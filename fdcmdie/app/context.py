@@ -459,12 +459,13 @@ class AppContext:
         return self._once(("hover", key, split, method), build)
 
     def projection_state(self, key: str, split: str, method: str = "umap") -> str:
-        """"ready" | "computing" | "failed: reason" | "idle"."""
+        """"ready" | "computing" | "failed: reason" | "idle". Ready once the whole job is done (the map, then its hover
+        texts, neighbour index and geometry numbers), so a view drawn on "ready" has all of them."""
         k = self._proj_key(key, split, method)
-        if self.ready(k):
-            return "ready"
         if k in self.jobs:
             return "computing"
+        if self.ready(k):
+            return "ready"
         if k in self._bg_errors:
             return f"failed: {self._bg_errors[k]}"
         return "idle"

@@ -6,10 +6,9 @@
       G→X (X's steps query the global's steps, eq. 17 and 22), heads averaged
     → GAP gates g and weights α of the layer (eq. 25–29) → ŷ = MLP(pooled G_s^[k], pooled X_d^[k]) (eq. 30)
 
-``trace_batch`` runs the checkpoint's own ``forward`` once and reads the stages off it with forward hooks, so what
-is drawn is what the model computed (no second implementation of the forward pass). The hooks run on a private copy
-of the model (one per Predictor, built once) with the plain attention path, whose nn.MultiheadAttention is asked for
-the head-averaged weights; the copy keeps concurrent requests on the shared model untouched.
+The stages come from :meth:`Predictor.trace <fdcmdie.inference.Predictor.trace>` (the one inference path: one
+forward pass of the checkpoint's own model, read off with hooks, so what is drawn is what the model computed);
+``from_trace`` labels them for the figures below.
 
     tr = trace_sample(predictor, "test", "03bSnISJMiM_1")      # a dataset sample (label known)
     tr = trace_input(predictor, "i loved it")                  # a typed sentence (and optional frames)
@@ -18,14 +17,10 @@ the head-averaged weights; the copy keeps concurrent requests on the shared mode
 """
 from __future__ import annotations
 
-import copy
-import threading
-import weakref
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from . import MOD_COLORS, MOD_NAMES
 
@@ -81,152 +76,48 @@ class Trace:
 # ------------------------------------------------------------------------------------------------- tracing
 
 
-class _Tracer:
-    """A private plain-attention copy of a checkpoint's model and the lock that serialises its use."""
-
-    def __init__(self, model: torch.nn.Module):
-        self.model = copy.deepcopy(model).eval()
-        self.model.set_memory_options(attention="plain")
-        self.lock = threading.Lock()
+def _clean(token: str) -> str:
+    """A token as a reader sees it: without the word-start marks of byte-level BPE (Ġ) and SentencePiece (▁)."""
+    return token.replace("Ġ", "").replace("\u2581", "") or token
 
 
-_TRACERS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
-_TRACERS_LOCK = threading.Lock()
-
-
-def _tracer(model: torch.nn.Module) -> _Tracer:
-    with _TRACERS_LOCK:
-        if model not in _TRACERS:
-            _TRACERS[model] = _Tracer(model)
-        return _TRACERS[model]
-
-
-def _force_weights(module, args, kwargs):
-    """Forward pre-hook of an nn.MultiheadAttention: ask for the weights, averaged over heads."""
-    kwargs = dict(kwargs, need_weights=True, average_attn_weights=True)
-    return args, kwargs
-
-
-@torch.no_grad()
-def trace_batch(model: torch.nn.Module, batch, *, steps: dict[str, list[str]] | None = None,
-                label: float | None = None) -> Trace:
-    """The stages of the first (only) row of ``batch`` through ``model`` (an FDCMDIE). ``steps``: labels of each
-    modality's valid steps (default "T1", "T2", …)."""
-    if len(batch) != 1:
-        raise ValueError(f"trace one sample at a time (the batch has {len(batch)})")
-    tracer = _tracer(model)
-    net, mods = tracer.model, list(model.cfg.modalities)
-    masks = {m: batch.mask(m)[0].cpu().numpy().astype(bool) for m in mods}
-    valid = lambda m, x: x[0].detach().float().cpu().numpy()[: masks[m].shape[0]][masks[m]]
-    seen: dict = {"extracted": {}, "shared": [], "private": {}, "layers": []}
-    handles = []
-    try:
-        for m in mods:
-            handles.append(net.extract[m].register_forward_hook(
-                lambda mod, inp, out, m=m: seen["extracted"].__setitem__(m, out)))
-            handles.append(net.private[m].register_forward_hook(
-                lambda mod, inp, out, m=m: seen["private"].__setitem__(m, out)))
-        handles.append(net.shared.register_forward_hook(lambda mod, inp, out: seen["shared"].append(out)))
-        notes: list[str] = []
-        for i, layer in enumerate(net.cmdie or []):
-            record: dict = {"attention": {}, "pool": None}
-            seen["layers"].append(record)
-            for m, dipu in layer.dipu.items():
-                record["attention"][m] = {}
-                for which, (g_name, x_name, _) in ATTENTION.items():
-                    for side, name in (("g", g_name), ("x", x_name)):
-                        stage = getattr(dipu, name, None)
-                        attn = getattr(stage, "attn", None)
-                        if attn is None:   # no CrossAtt-2, or CrossAtt-2 on CrossAtt-1's keys (no weights path)
-                            if stage is not None and i == 0 and side == "g":
-                                notes.append(f"{which}: this DIPU variant does not expose its attention weights")
-                            continue
-                        handles.append(attn.register_forward_pre_hook(_force_weights, with_kwargs=True))
-                        handles.append(attn.register_forward_hook(
-                            lambda mod, inp, out, r=record["attention"][m], key=(which, side): r.__setitem__(key, out[1])))
-            handles.append(layer.pool.register_forward_hook(
-                lambda mod, inp, out, r=record: r.__setitem__("pool", out)))
-        with tracer.lock:
-            out = net(batch.to(next(net.parameters()).device))
-    finally:
-        for h in handles:
-            h.remove()
-
-    extracted = {m: valid(m, seen["extracted"][m]) for m in mods}
-    shared = {m: valid(m, s) for m, s in zip(mods, seen["shared"])}       # E_s is called once per modality, in order
-    private = {m: valid(m, seen["private"][m]) for m in mods}
-    labels = {m: list((steps or {}).get(m) or [f"{LETTER[m]}{j + 1}" for j in range(int(masks[m].sum()))])
-              for m in mods}
-    for m in mods:
-        if len(labels[m]) != int(masks[m].sum()):
-            labels[m] = [f"{LETTER[m]}{j + 1}" for j in range(int(masks[m].sum()))]
-    g_labels = [f"{LETTER[m]}·{s}" for m in mods for s in labels[m]]      # concat_time keeps T, V, A order
-    if model.cfg.global_init != "concat":
+def from_trace(t) -> Trace:
+    """This module's view of :meth:`Predictor.trace`'s stages (fdcmdie.inference.trace.Trace): labelled steps,
+    the global's steps, and per layer and modality the (to_global, to_modality) pair of each attention."""
+    mods = list(t.modalities)
+    labels = {m: [f"{LETTER[m]}{j + 1}" for j in range(len(t.shared[m]))] for m in mods}
+    if "t" in labels and t.tokens is not None and len(t.tokens) == len(labels["t"]):
+        labels["t"] = [_clean(tok) for tok in t.tokens]
+    notes: list[str] = []
+    if t.global_source == ["mean"]:
         notes.append("G_s^[0] is the mean of the shared vectors (global_init = mean): one global step")
         g_labels = ["G"]
+    else:
+        g_labels = [f"{LETTER[m]}·{s}" for m in mods for s in labels[m]]    # concat_time keeps T, V, A order
     layers = []
-    for record in seen["layers"]:
+    for i, lt in enumerate(t.layers):
         att = {}
-        for m, pairs in record["attention"].items():
-            att[m] = {}
-            for which in ATTENTION:
-                if (which, "g") in pairs and (which, "x") in pairs:
-                    g_side = pairs[(which, "g")][0].float().cpu().numpy()    # (l_g, l_k): keys X (or G' for self)
-                    x_side = pairs[(which, "x")][0].float().cpu().numpy()    # (l_x, l_k): keys G (or X' for self)
-                    keep = masks[m]
-                    if which == "self":
-                        att[m][which] = (g_side[: len(g_labels), : len(g_labels)], x_side[keep][:, keep])
-                    else:
-                        att[m][which] = (g_side[: len(g_labels)][:, keep], x_side[keep][:, : len(g_labels)])
-        _, gate, alpha = record["pool"]
-        layers.append(LayerTrace(attention=att, gates=gate[0].float().cpu().numpy(),
-                                 alpha=alpha[0].float().cpu().numpy()))
-    return Trace(modalities=mods, steps=labels, global_steps=g_labels, extracted=extracted, shared=shared,
-                 private=private, layers=layers, pred=float(out["pred"][0]), label=label, text=batch.texts[0],
-                 sample_id=batch.ids[0] if batch.ids and batch.ids[0] else None, notes=notes)
-
-
-def token_labels(cfg, text: str) -> list[str]:
-    """The text steps the model reads for ``text``: the checkpoint's tokenizer's tokens, [CLS] and [SEP] included
-    (the cached states and token ids are made with the same call; see text_encoder.encode_texts / tokenize)."""
-    from ..text_encoder import load_encoder
-
-    m = cfg.model
-    tok, _ = load_encoder(m.text_encoder)
-    full = (m.text_prefix + text) if m.text_prefix else text
-    ids = tok([full if full.strip() else "."], truncation=True, max_length=m.max_text_len)["input_ids"][0]
-    return [t.replace("Ġ", "").replace("▁", "") or t for t in tok.convert_ids_to_tokens(ids)]
-
-
-def _steps(predictor, text: str) -> dict[str, list[str]]:
-    out = {}
-    if "t" in predictor.modalities and predictor.cfg.data.text_source == "transcript" and text.strip():
-        out["t"] = token_labels(predictor.cfg, text)
-    return out
+        for m in mods:
+            att[m] = {"cross1": (lt.cross_g[m], lt.cross_x[m]), "self": (lt.self_g[m], lt.self_x[m])}
+            if m in lt.cross2_g:
+                att[m]["cross2"] = (lt.cross2_g[m], lt.cross2_x[m])
+        layers.append(LayerTrace(attention=att, gates=lt.gates, alpha=lt.alpha))
+    if t.layers and not t.layers[0].cross2_g:
+        notes.append("cross2: this DIPU variant does not expose its attention weights (no CrossAtt-2, or CrossAtt-2 "
+                     "on CrossAtt-1's keys and values)")
+    return Trace(modalities=mods, steps=labels, global_steps=g_labels, extracted=dict(t.unimodal),
+                 shared=dict(t.shared), private=dict(t.private), layers=layers, pred=float(t.pred), label=t.label,
+                 text=t.text, sample_id=t.sample_id, notes=notes)
 
 
 def trace_sample(predictor, split: str, sample_id: str, data_root: str | Path | None = None) -> Trace:
     """The trace of one dataset sample (its label attached); ValueError for an id not in the split."""
-    from ..evaluate import model_dims
-
-    samples = predictor.split_samples(split, data_root)
-    ids = samples.split.ids
-    try:
-        row = ids.index(sample_id) if isinstance(ids, list) else int(np.flatnonzero(np.asarray(ids) == sample_id)[0])
-    except (ValueError, IndexError):
-        raise ValueError(f"no sample {sample_id!r} in the {split} split") from None
-    batch = samples.batch([row], model_dims(predictor.cfg))
-    return trace_batch(predictor.model, batch, steps=_steps(predictor, batch.texts[0]),
-                       label=float(samples.split.labels[row]))
+    return from_trace(predictor.trace(split=split, row=str(sample_id), data_root=data_root))
 
 
 def trace_input(predictor, text: str, audio=None, vision=None) -> Trace:
     """The trace of a typed sentence (and optional raw acoustic / visual frames), as Predictor.predict reads it."""
-    batch = predictor.batch([text], audio=None if audio is None else [audio],
-                            vision=None if vision is None else [vision])
-    trace = trace_batch(predictor.model, batch, steps=_steps(predictor, text))
-    trace.sample_id = None   # not a dataset sample (the batch's id is its position)
-    return trace
+    return from_trace(predictor.trace(text, audio, vision))
 
 
 # ------------------------------------------------------------------------------------------------- numbers

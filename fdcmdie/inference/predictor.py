@@ -307,14 +307,15 @@ class Predictor:
         if split is not None:
             if clip is not None or text is not None or audio is not None or vision is not None:
                 raise ValueError("trace takes a dataset sample (split, row), a clip or a typed input, not several")
-            preds = self.predict_split(split, data_root)
+            part = self.split_samples(split, data_root).split       # ids and labels (no predictions needed)
+            ids = list(part.ids)
             if isinstance(row, str):
-                if row not in preds.ids:
+                if row not in ids:
                     raise ValueError(f"no sample {row!r} in the {split} split")
-                row = preds.ids.index(row)
-            if row is None or not 0 <= int(row) < len(preds.ids):
+                row = ids.index(row)
+            if row is None or not 0 <= int(row) < len(ids):
                 raise ValueError(f"row must be a sample id or a row number of the {split} split "
-                                 f"(0..{len(preds.ids) - 1}), got {row!r}")
+                                 f"(0..{len(ids) - 1}), got {row!r}")
             _, [batch] = self.split_batches(split, data_root, rows=[int(row)])
             reasons = {m: clips.unused_reason(self.modalities, m) for m in MODALITIES if m not in self.modalities}
             reasons.update({m: "the sample has none" for m in batch_missing(batch, self.modalities)})
@@ -329,6 +330,8 @@ class Predictor:
         with self.compute_threads():
             t = trace_batch(self.model, batch.to(self.device), tokens=self._tokens(text), text=text)
         t.ignored = {m: reasons.get(m, "missing") for m in MODALITIES if m not in t.used}
+        if split is not None:
+            t.label, t.sample_id = float(part.labels[int(row)]), str(ids[int(row)])
         return t
 
     def _tokens(self, text: str) -> list[str] | None:
@@ -336,7 +339,8 @@ class Predictor:
         if not text or "t" not in self.modalities or self.cfg.data.text_source != "transcript":
             return None
         tok, _ = load_encoder(self.cfg.model.text_encoder)
-        ids = tok([text.strip()], truncation=True, max_length=self.cfg.model.max_text_len)["input_ids"][0]
+        full = self.cfg.model.text_prefix + text       # as data.text_inputs reads it
+        ids = tok([full], truncation=True, max_length=self.cfg.model.max_text_len)["input_ids"][0]
         return tok.convert_ids_to_tokens(ids)
 
     # ------------------------------------------------------------------------------------------- clips

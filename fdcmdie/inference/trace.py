@@ -32,6 +32,8 @@ class LayerTrace:
     cross_x: dict[str, np.ndarray]    # m -> (l_m, L): CrossAtt(X_m, G) of eq. 17, X_m's steps attending to G's (G→X)
     cross2_g: dict[str, np.ndarray]   # m -> (L, l_m): CrossAtt-2 of eq. 21 ({} without it or with shared K/V)
     cross2_x: dict[str, np.ndarray]   # m -> (l_m, L): CrossAtt-2 of eq. 22
+    self_g: dict[str, np.ndarray]     # m -> (L, L): SelfAtt(G') of eq. 19
+    self_x: dict[str, np.ndarray]     # m -> (l_m, l_m): SelfAtt(X') of eq. 20
     enhanced: dict[str, np.ndarray]   # m -> (d,) G_{X→G}^[i+1] pooled over G's steps (eq. 23)
     private: dict[str, np.ndarray]    # m -> (d,) X_d^[i+1] pooled over X_m's steps (eq. 24)
     gates: np.ndarray                 # (M,) GAP gates g_m (eq. 25)
@@ -58,6 +60,8 @@ class Trace:
     class7: int
     used: list[str] = field(default_factory=list)
     ignored: dict[str, str] = field(default_factory=dict)   # modality -> why it was not used
+    label: float | None = None            # the annotators' score (a dataset sample)
+    sample_id: str | None = None          # the dataset sample's id
 
     @property
     def alpha(self) -> np.ndarray | None:
@@ -113,7 +117,7 @@ def trace_batch(model, batch: Batch, *, tokens: list[str] | None = None, text: s
             global_source = ["mean"]
         pick = lambda w, rows, cols: w[0][rows][:, cols].float().cpu().numpy()
         for layer, (args, (fused, new_private, enhanced, gate, alpha)) in zip(model.cmdie, layer_io):
-            t = LayerTrace(cross_g={}, cross_x={}, cross2_g={}, cross2_x={},
+            t = LayerTrace(cross_g={}, cross_x={}, cross2_g={}, cross2_x={}, self_g={}, self_x={},
                            enhanced={m: vec(_pool(e, g_valid)) for m, e in zip(mods, enhanced)},
                            private={m: vec(_pool(new_private[m], valid[m])) for m in mods},
                            gates=vec(gate), alpha=vec(alpha), fused=vec(_pool(fused, g_valid)))
@@ -121,6 +125,8 @@ def trace_batch(model, batch: Batch, *, tokens: list[str] | None = None, text: s
                 dipu = layer.dipu[m]
                 t.cross_g[m] = pick(weights[id(dipu.cross1_g)], g_valid, valid[m])
                 t.cross_x[m] = pick(weights[id(dipu.cross1_x)], valid[m], g_valid)
+                t.self_g[m] = pick(weights[id(dipu.self_g)], g_valid, g_valid)
+                t.self_x[m] = pick(weights[id(dipu.self_x)], valid[m], valid[m])
                 if isinstance(dipu.cross2_g, AddNormAttention):
                     t.cross2_g[m] = pick(weights[id(dipu.cross2_g)], g_valid, valid[m])
                     t.cross2_x[m] = pick(weights[id(dipu.cross2_x)], valid[m], g_valid)

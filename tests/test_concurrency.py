@@ -59,6 +59,12 @@ def test_typed_text_answers_while_uploads_are_extracted(served, tmp_path):
     assert not any(u.done() for u in uploads) and len(calls) == 1
     extracted, prediction = out[0], out[4]
     assert "Typed text only" in extracted and prediction.startswith("### Prediction:")
+    # the word attributions follow as an event of their own (one at a time), never holding up the prediction
+    from fdcmdie.app.upload import WORDS_FOLLOW
+    assert out[-1] == WORDS_FOLLOW and "/typed_words" in api      # the last output: the words caption
+    words, caption = client.predict("i loved every minute of this film", api_name="/typed_words")
+    assert [w["token"] for w in words if w["class_or_confidence"] is not None][:2] == ["i", "loved"]
+    assert caption.startswith("Strongest words")
     release.set()
     for u in uploads:   # the stub's refusal comes back as the page's message, not a crash
         with pytest.raises(Exception, match="stub extractor"):

@@ -39,6 +39,10 @@ SPLITS = ("test", "valid", "train")
 # views, typed text, maps, tables), so a typed sentence never waits behind a clip
 HEAVY = {"concurrency_id": "heavy", "concurrency_limit": 1}
 LIGHT = {"concurrency_id": "light", "concurrency_limit": 4}
+# a typed sentence's word attributions (integrated gradients through the text encoder, ~0.7 s of a core with e5) follow
+# its prediction as an event of their own, one at a time, so a class's predictions and sample views never queue
+# behind them
+WORDS = {"concurrency_id": "words", "concurrency_limit": 1}
 
 
 @dataclass

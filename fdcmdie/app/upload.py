@@ -16,7 +16,7 @@ from ..explain.contributions import GapEntry, gap_figure
 from ..explain.shapley import input_shapley
 from . import why
 from .common import callback, class7_text, md_escape, modality_list, note, placeholder_figure, short, signed
-from .context import HEAVY, LIGHT, AppContext
+from .context import HEAVY, LIGHT, WORDS, AppContext
 from .shared import Shared
 
 ORDER = ("t", "v", "a")
@@ -70,9 +70,10 @@ def check_file(ctx: AppContext, path: str | None) -> Path | None:
 
 
 def analyse(ctx: AppContext, video: str | None, audio: str | None, transcript: str | None,
-            use_asr: bool = True) -> UploadResult:
+            use_asr: bool = True, *, words: bool = True) -> UploadResult:
     """Extract the clip (video first, else audio), predict it with every loaded checkpoint, describe the result.
-    With no file, a typed transcript alone is predicted as text."""
+    With no file, a typed transcript alone is predicted as text. ``words=False`` leaves the word attributions out
+    (a note says they follow: ``typed_words`` computes them)."""
     t0 = time.perf_counter()
     typed = (transcript or "").strip()
     path = check_file(ctx, video) or check_file(ctx, audio)
@@ -103,7 +104,7 @@ def analyse(ctx: AppContext, video: str | None, audio: str | None, transcript: s
     e = explanations["main"]
     text, audio_in, vision_in = (typed, None, None) if clip is None else used_inputs(main, clip, e)
     shapley = input_shapley(main, text, audio_in, vision_in, drop={m for m in ORDER if m not in e.used})
-    word_value, word_md = why.words(main, text, audio_in, vision_in)
+    word_value, word_md = why.words(main, text, audio_in, vision_in) if words else ([], WORDS_FOLLOW)
     result = UploadResult(
         extracted_md=extracted,
         signal_fig=signal_figure(clip) if clip is not None else placeholder_figure("no clip: typed text only", 240),
@@ -232,15 +233,29 @@ def support_markdown(predictor, e, clip) -> str:
 def run(ctx: AppContext, video: str | None, audio: str | None, transcript: str | None, use_asr: bool):
     """``analyse`` as the tab's outputs: (extracted, signal, faces, transcript, prediction, GAP figure, support,
     upload state, words, words caption)."""
-    r = analyse(ctx, video, audio, transcript, use_asr)
+    return outputs_of(analyse(ctx, video, audio, transcript, use_asr))
+
+
+def outputs_of(r: UploadResult) -> tuple:
     return (r.extracted_md, r.signal_fig, r.faces, r.transcript, r.prediction_md, r.gap_fig, r.support_md, r.state,
             r.words, r.words_md)
 
 
+WORDS_FOLLOW = "*Word attributions: computing…*"
+
+
 def predict_text(ctx: AppContext, transcript: str | None):
-    """A typed sentence alone (no clip): ``run``'s outputs, answered in the light concurrency group (API
-    ``/predict_text``), so it never waits behind a clip's extraction."""
-    return run(ctx, None, None, transcript, False)
+    """A typed sentence alone (no clip): ``run``'s outputs without the word attributions, answered in the light
+    concurrency group (API ``/predict_text``), so it never waits behind a clip's extraction; ``typed_words`` follows."""
+    return outputs_of(analyse(ctx, None, None, transcript, False, words=False))
+
+
+def typed_words(ctx: AppContext, transcript: str | None) -> tuple[list, str]:
+    """The word attributions of a typed sentence (the follow-up of ``predict_text``, API ``/typed_words``)."""
+    typed = (transcript or "").strip()
+    if not typed:
+        return [], ""
+    return why.words(ctx.predictor("main"), typed)
 
 
 # The Analyse button routes in the browser (no server round trip): with a video or audio file the clip event
@@ -290,5 +305,6 @@ def build(ctx: AppContext, shared: Shared) -> None:
     analyse_button.click(None, [video, audio, on_file, on_text], [on_file, on_text], js=ROUTE_JS, queue=False,
                          api_visibility="private")
     on_file.change(callback(run, ctx), [video, audio, transcript, use_asr], outputs, api_name="run_upload", **HEAVY)
-    on_text.change(callback(predict_text, ctx), [transcript], outputs, api_name="predict_text", **LIGHT)
+    on_text.change(callback(predict_text, ctx), [transcript], outputs, api_name="predict_text", **LIGHT).success(
+        callback(typed_words, ctx), [transcript], [words, words_md], api_name="typed_words", **WORDS)
     shared.demo.load(callback(support_overview, ctx), None, [overview], api_visibility="private")

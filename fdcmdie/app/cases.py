@@ -8,7 +8,7 @@ import pandas as pd
 from ..data import DataError
 from ..explain.cases import CATEGORY_HELP, case_rows, select_cases
 from ..explain.shapley import NOTE as SHAPLEY_NOTE
-from .common import callback, note
+from .common import callback, fit_widths, note
 from .context import AppContext
 from .shared import Shared
 
@@ -40,12 +40,19 @@ def case_id(table, row_index) -> str:
     return str(df.iloc[int(row_index)]["id"])
 
 
+# columns whose text wraps at spaces: they share what the others leave (transcript first)
+FREE_COLUMNS = {"transcript": 0.64, "why chosen": 0.36}
+
+
+def column_widths(df: pd.DataFrame) -> list[str] | None:
+    """Widths that keep every header and id on whole words; the transcript and the reason share the rest."""
+    return fit_widths(df, FREE_COLUMNS) if len(df.columns) > 3 else None
+
+
 def load_cases(ctx: AppContext, model_key: str = "main"):
     """(table with its column widths, legend) of one checkpoint's cases."""
     df, md = case_table(ctx, model_key or "main")
-    n = len(df.columns)
-    widths = (["9%", "10%", "24%"] + [f"{57 / (n - 3):.1f}%"] * (n - 3)) if n > 3 else None
-    return gr.Dataframe(value=df, column_widths=widths), md
+    return gr.Dataframe(value=df, column_widths=column_widths(df)), md
 
 
 def init_cases(ctx: AppContext, model_key: str):

@@ -18,14 +18,15 @@ log = logging.getLogger("fdcmdie.app")
 NOTES = {
     "explorer": (
         "Each CMU-MOSI sample is one sentence from a YouTube movie review, scored by annotators from −3 (very "
-        "negative) to +3 (very positive); the model predicts that score from the words, the voice and the face.  \n"
+        "negative) to +3 (very positive); the model predicts that score from the inputs it was trained on: the "
+        "words and the voice for the default pair (a T+V+A checkpoint also sees the face).  \n"
         "The bars show the fusion weights α (how much each modality counted, summing to 1 per layer) and the gates g "
         "(how much of each modality's signal was let through) in every fusion layer."),
     "what_if": (
         "Switch a modality off or change the words, then compare: hatched bars and the second row are the modified "
         "input, solid bars the original.  \n"
-        "If the prediction hardly moves when voice and face are off, the model is reading mostly the text — as the "
-        "paper finds."),
+        "If the prediction hardly moves when the voice (and the face, for a checkpoint that sees it) is off, the "
+        "model is reading mostly the text — as the paper finds."),
     "upload": (
         "Your clip is turned into the same three inputs: the transcript (typed or from speech recognition), the voice "
         "(pitch and loudness over time) and the face (landmarks on a few frames).  \n"
@@ -61,6 +62,28 @@ NOTES = {
         "Acc-2 is the share of test sentences whose sign (negative vs non-negative) is right; MAE is the average "
         "distance between the predicted and the annotators' score (0 is perfect, on a −3…+3 scale)."),
 }
+
+
+# a wide table's width in characters of its monospace font on a 1400 px page (~8.4 px a character)
+TABLE_CHARS = 144
+
+
+def fit_widths(df, free: dict[str, float], table_chars: int = TABLE_CHARS) -> list[str] | None:
+    """Percent column widths for a gr.Dataframe that fit each column's longest word (header or value, split at
+    spaces) plus the cell's padding, so headers ("acoustic", "prediction") and ids do not break mid-word; the
+    columns in ``free`` (text that wraps at spaces: a transcript) share what is left, in the given proportions."""
+    cols = [str(c) for c in df.columns]
+    if not cols:
+        return None
+    longest = lambda values: max((len(w) for v in values for w in str(v).split()), default=0)
+    need = {c: longest([c]) if c in free else max(longest([c]), longest(df[c])) for c in cols}
+    fixed = sum(need[c] + 2 for c in cols if c not in free)
+    wrap = [c for c in cols if c in free]
+    rest = max(table_chars - fixed, sum(need[c] + 2 for c in wrap), 0)
+    share = sum(free[c] for c in wrap) or 1.0
+    chars = {c: (rest * free[c] / share if c in free else need[c] + 2) for c in cols}
+    total = sum(chars.values()) or 1.0
+    return [f"{100 * chars[c] / total:.1f}%" for c in cols]
 
 
 def note(key: str) -> str:

@@ -28,7 +28,7 @@ COLOR_CHOICES = [(label, key) for key, label in COLOR_BY.items()]
 METHOD_CHOICES = [(label, key) for key, label in METHODS.items()]
 K_NEIGHBOURS = 8
 NEIGHBOUR_COLUMNS = ["#", "id", "similarity", "label", "prediction", "transcript"]
-NEIGHBOUR_WIDTHS = ["5%", "17%", "12%", "9%", "12%", "45%"]
+NEIGHBOUR_WIDTHS = ["5%", "20%", "15%", "9%", "15%", "36%"]   # headers and ids on one line at ~700 px
 
 # plotly_click on either map → "<sample id>|<map>|<time>" into the hidden #space-click textbox (its change event
 # then opens the sample). Re-binds whenever plotly re-creates a plot's event emitter (gd._ev).
@@ -346,6 +346,14 @@ def mapped_modalities(ctx: AppContext) -> set[str]:
     return mods
 
 
+def part_label(ctx: AppContext, part: str) -> str:
+    """The neighbour table's label with the mapped pair's own feature sets: "… shared space (T_s, A_s)" for T+A."""
+    mods = mapped_modalities(ctx)
+    suffix = "s" if part == "shared" else "d"
+    names = ", ".join(f"{m.upper()}_{suffix}" for m in "tva" if m in mods) if mods else f"T_{suffix}, V_{suffix}, A_{suffix}"
+    return f"nearest samples in the {part} space ({names})"
+
+
 def space_note(ctx: AppContext) -> str:
     """The tab's "how to read this": the cross-modal one, or the one-modality one for a pair that reads one."""
     return note("space_one_modality" if len(mapped_modalities(ctx)) == 1 else "space")
@@ -401,10 +409,10 @@ def build(ctx: AppContext, shared: Shared) -> None:
             with gr.Column(scale=3):
                 nn_shared = gr.Dataframe(value=empty_neighbours(), interactive=False, wrap=True, max_height=260,
                                          elem_id="nn-shared", column_widths=NEIGHBOUR_WIDTHS,
-                                         label="nearest samples in the shared space (T_s, V_s, A_s)")
+                                         label=part_label(ctx, "shared"))
                 nn_private = gr.Dataframe(value=empty_neighbours(), interactive=False, wrap=True, max_height=260,
                                           elem_id="nn-private", column_widths=NEIGHBOUR_WIDTHS,
-                                          label="nearest samples in the private space (T_d, V_d, A_d)")
+                                          label=part_label(ctx, "private"))
         files = gr.File(label="exported maps", file_count="multiple", elem_id="space-files")
         hist = gr.Plot(label="per-sample cosines", elem_id="space-hist")
         cosines = gr.Markdown(elem_id="space-cosines")

@@ -9,7 +9,7 @@ import pandas as pd
 from ..data import DataError
 from ..explain.slices import KIND_HELP, KINDS, align, disagreements, slice_figure, slice_table, slices
 from ..metrics import METRIC_NAMES, compute_metrics
-from .common import callback, note, placeholder_figure, short
+from .common import callback, fit_widths, note, placeholder_figure, short
 from .context import SPLITS, AppContext
 from .shared import Shared
 
@@ -122,6 +122,16 @@ def open_disagreement(table, split: str, evt: gr.SelectData):
     return gr.Tabs(selected="explorer"), "main", split or "test", disagreement_id(table, evt.index)
 
 
+def fitted_view(ctx: AppContext, split: str, kind: str, metric: str):
+    """compare_view with both tables' column widths fitted to their words (no "mosi- std- ta-e5" headers, no
+    transcript cut at the table's edge)."""
+    md, df, fig, dis = compare_view(ctx, split, kind, metric)
+    if not isinstance(df, pd.DataFrame) or not isinstance(dis, pd.DataFrame):
+        return md, df, fig, dis
+    return (md, gr.Dataframe(value=df, column_widths=fit_widths(df, {}) if len(df.columns) else None), fig,
+            gr.Dataframe(value=dis, column_widths=fit_widths(dis, {"transcript": 1.0}) if len(dis.columns) else None))
+
+
 def build(ctx: AppContext, shared: Shared) -> None:
     with gr.Tab("Compare A vs B", id="compare"):
         gr.HTML(note("compare"))
@@ -136,6 +146,6 @@ def build(ctx: AppContext, shared: Shared) -> None:
                              label="metrics per slice (A and B)")
         dis = gr.Dataframe(interactive=False, wrap=True, max_height=420, elem_id="compare-disagree",
                            label="where A and B disagree most (click a row to open it in the explorer)")
-    gr.on([shared.demo.load, split.change, kind.change, metric.change], callback(compare_view, ctx),
+    gr.on([shared.demo.load, split.change, kind.change, metric.change], callback(fitted_view, ctx),
           [split, kind, metric], [md, table, plot, dis], show_progress="minimal")
     dis.select(callback(open_disagreement), [dis, split], shared.open_sample)

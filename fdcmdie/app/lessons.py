@@ -25,6 +25,12 @@ NOTE = ("<div class='howto'><b>How to use a lesson.</b> Read the step, press <b>
         "answer. Lessons are files in <code>lessons/</code>: a teacher can add one without touching code.</div>")
 
 
+# tab ids (gr.Tab(id=…)) as the page names them
+TAB_NAMES = {"explorer": "Sample explorer", "upload": "Upload", "space": "Representation space",
+             "cases": "Case studies", "compare": "Compare A vs B", "anatomy": "Model anatomy", "lessons": "Lessons",
+             "card": "Model card"}
+
+
 class Source:
     """What the lesson rules read, from the app's cached predictions and Shapley values."""
 
@@ -72,7 +78,32 @@ def step_view(ctx: AppContext, lessons: list[L.Lesson], key: str | None, index) 
     lesson = lesson_by_key(lessons, key)
     i = int(index or 0)
     return ctx._once(("lesson", lesson.key, i, lesson.path.stat().st_mtime if lesson.path else 0),
-                     lambda: L.render_step(lesson, i, Source(ctx)))
+                     lambda: named(ctx, lesson, L.render_step(lesson, i, Source(ctx))))
+
+
+def model_name(ctx: AppContext, key: str | None) -> str:
+    """A model key as a class reads it: "mosi-std-ta-e5 (with CL)" for "main" (the key itself if not a slot)."""
+    slot = ctx.slots.get(key) if key else None
+    return slot.label if slot is not None else str(key or "")
+
+
+def named(ctx: AppContext, lesson: L.Lesson, sv: L.StepView) -> L.StepView:
+    """The step with {model} / {other_model} filled with the checkpoints' names, not the app's slot keys ("The model
+    **main** reads …"); the view keeps the key (it sets the explorer's model chooser)."""
+    import dataclasses
+
+    key = sv.view.get("model")
+    values = dict(sv.choice.values) if sv.choice is not None else {"model": key, "split": lesson.split}
+    values["model"] = model_name(ctx, key)
+    if values.get("other_model"):
+        values["other_model"] = model_name(ctx, values["other_model"])
+    step = lesson.steps[sv.index]
+    body = L.fill(step.text, values)
+    if sv.choice is not None:
+        body += (f"\n\n*Sample `{sv.choice.sample_id}` ({lesson.split} split, model {md_escape(values['model'])}) — "
+                 f"chosen because {md_escape(sv.choice.reason)}.*")
+    return dataclasses.replace(sv, title=L.fill(step.title, values), markdown=body,
+                               question=L.fill(step.question, values), answer=L.fill(step.answer, values))
 
 
 def show_step(ctx: AppContext, lessons: list[L.Lesson], key: str | None, index):
@@ -89,7 +120,8 @@ def show_step(ctx: AppContext, lessons: list[L.Lesson], key: str | None, index):
     body = f"### Step {sv.index + 1} of {sv.count}: {md_escape(sv.title)}\n\n{sv.markdown}"
     question = f"**Question.** {sv.question}" if sv.question else ""
     return (body, question, sv.answer, gr.Accordion(open=False, visible=bool(sv.question)), sv.view,
-            f"Press **Show me** to open the {sv.view.get('tab', 'lessons')} tab on this step's sample.")
+            f"Press **Show me** to open the **{TAB_NAMES.get(sv.view.get('tab'), sv.view.get('tab', 'Lessons'))}** "
+            "tab on this step's sample.")
 
 
 def move(lessons: list[L.Lesson], key: str | None, index, delta: int):
@@ -119,8 +151,8 @@ def apply_view(view: dict | None, *, has_space: bool = True, has_anatomy: bool =
         anatomy = (model or skip, "dataset", split or skip, sample, stage, layer)
     else:
         anatomy = (skip,) * 6
-    where = {"explorer": "Sample explorer", "space": "Representation space", "anatomy": "Model anatomy"}.get(tab, tab)
-    status = f"Opened **{where}** on sample `{sample}` ({model})." if sample else f"Opened **{where}**."
+    where = TAB_NAMES.get(tab, tab)
+    status = f"Opened **{where}** on sample `{sample}`." if sample else f"Opened **{where}**."
     return (gr.Tabs(selected=tab), *explorer, method, *anatomy, status)
 
 

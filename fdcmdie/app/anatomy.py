@@ -94,7 +94,7 @@ def stage_markdown(trace: A.Trace, stage: str, layer: int = 0) -> str:
     if stage == "features":
         return ("**Unimodal features** (eq. 1–3). Each modality becomes a sequence of d-dimensional vectors F_m: the "
                 "text encoder's token states through a linear map, the voice and face frames through a stacked LSTM. "
-                "One row per step: " + "; ".join(f"{MOD_NAMES[m]}: {', '.join(trace.steps[m][:12])}"
+                "One row per step: " + "; ".join(f"{MOD_NAMES[m]}: {', '.join(md_escape(t) for t in trace.steps[m][:12])}"
                                                    + (" …" if len(trace.steps[m]) > 12 else "") for m in mods) + ".")
     if stage == "decoupling":
         names, cos = A.decoupling_cosines(trace)
@@ -130,7 +130,27 @@ def stage_markdown(trace: A.Trace, stage: str, layer: int = 0) -> str:
     raise ValueError(f"stage must be one of {', '.join(A.STAGES)}, got {stage!r}")
 
 
+def plain_labels(fig):
+    """The figure with "<" and ">" in its tick labels and hover texts written as entities: plotly reads labels as
+    its HTML subset, so the e5 tokenizer's "<s>" / "</s>" struck the rest through and broke automargin (the DIPU
+    heatmaps squeezed into a corner of the plot)."""
+    esc = lambda t: str(t).replace("<", "&lt;").replace(">", "&gt;") if isinstance(t, str) else t
+    for name in list(fig.layout):
+        axis = fig.layout[name]
+        if name.startswith(("xaxis", "yaxis")) and getattr(axis, "ticktext", None):
+            axis.ticktext = [esc(t) for t in axis.ticktext]
+    for tr in fig.data:
+        cd = getattr(tr, "customdata", None)
+        if cd is not None and len(cd) and isinstance(cd[0], (list, tuple, np.ndarray)):
+            tr.customdata = [[esc(v) for v in row] for row in cd]
+    return fig
+
+
 def stage_figure(trace: A.Trace, stage: str, layer: int = 0, which: str = "cross1", group: str = "extracted"):
+    return plain_labels(_stage_figure(trace, stage, layer, which, group))
+
+
+def _stage_figure(trace: A.Trace, stage: str, layer: int = 0, which: str = "cross1", group: str = "extracted"):
     if stage == "features":
         return A.features_figure(trace, group)
     if stage == "decoupling":
@@ -263,17 +283,17 @@ class Controls:
 def build(ctx: AppContext, shared: Shared) -> Controls:
     with gr.Tab("Model anatomy", id="anatomy"):
         gr.HTML(NOTE)
-        with gr.Row():
+        with gr.Row():   # the model's chooser label is long ("… · CMU-MOSI, standard split · T+A"): half the row
             model = gr.Dropdown(choices=[(slot.short_label, key) for key, slot in ctx.slots.items()], value="main",
-                                label="model", elem_id="anatomy-model", scale=3)
-            source = gr.Radio(choices=[(v, k) for k, v in SOURCES.items()], value="dataset", label="input",
-                              elem_id="anatomy-source", scale=3)
+                                label="model", elem_id="anatomy-model", scale=4)
             split = gr.Dropdown(choices=list(SPLITS), value="test", label="split", elem_id="anatomy-split", scale=1)
             sample = gr.Dropdown(choices=[], value=None, label="sample id", allow_custom_value=True, filterable=True,
                                  elem_id="anatomy-sample", scale=3)
         with gr.Row():
+            source = gr.Radio(choices=[(v, k) for k, v in SOURCES.items()], value="dataset", label="input",
+                              elem_id="anatomy-source", scale=3)
             text = gr.Textbox(label="or type a sentence (input: a typed sentence)", lines=1, elem_id="anatomy-text",
-                              scale=5)
+                              scale=4)
             go_button = gr.Button("Trace", variant="primary", elem_id="anatomy-run", scale=1)
         status = gr.Markdown(elem_id="anatomy-status")
         diagram = gr.HTML(A.architecture_svg(["t"], 3, "features"), elem_id="anatomy-diagram")

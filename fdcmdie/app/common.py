@@ -70,12 +70,16 @@ TABLE_CHARS = 144
 
 def fit_widths(df, free: dict[str, float], table_chars: int = TABLE_CHARS) -> list[str] | None:
     """Percent column widths for a gr.Dataframe that fit each column's longest word (header or value, split at
-    spaces) plus the cell's padding, so headers ("acoustic", "prediction") and ids do not break mid-word; the
+    spaces and after inner hyphens) plus the cell's padding, so headers ("acoustic", "prediction") and ids do not break mid-word; the
     columns in ``free`` (text that wraps at spaces: a transcript) share what is left, in the given proportions."""
+    import re
+
     cols = [str(c) for c in df.columns]
     if not cols:
         return None
-    longest = lambda values: max((len(w) for v in values for w in str(v).split()), default=0)
+    # a browser breaks a line at spaces and after a hyphen inside a word ("mosi-std-ta-e5-nocl"), not in "-1.21"
+    pieces = lambda v: (p for w in str(v).split() for p in re.split(r"(?<=\w-)(?=\w)", w))
+    longest = lambda values: max((len(p) for v in values for p in pieces(v)), default=0)
     need = {c: longest([c]) if c in free else max(longest([c]), longest(df[c])) for c in cols}
     fixed = sum(need[c] + 2 for c in cols if c not in free)
     wrap = [c for c in cols if c in free]

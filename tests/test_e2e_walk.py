@@ -102,6 +102,8 @@ def model_card(page):
 
 def lessons(page):
     tab(page, "Lessons")
+    wait_text(page, "#lesson-summary", "choose one to begin", 120)   # nothing is computed until a step is chosen
+    page.locator("#lesson-step label").first.click()
     wait_text(page, "#lesson-body", "Step 1 of", 900)      # the lesson's rule reads the split's Shapley values
     page.get_by_text("Reveal the answer").click()
     page.locator("#lesson-show").click()                    # the live view set to the step's state

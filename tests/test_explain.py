@@ -121,6 +121,15 @@ def test_a_stored_map_places_new_points_as_the_fitted_one(method, small_map, tmp
         np.testing.assert_allclose(got[f], want[f], rtol=1e-5, atol=1e-5)
 
 
+def test_type_colouring_names_only_the_feature_sets_of_the_map():
+    """A text + voice checkpoint has four feature sets: the legend says so (no V_s, V_d)."""
+    feats = {f: v for f, v in clustered(30).items() if f[0] in "TA"}
+    proj = P.fit_projection(feats, method="pca")
+    fig = P.projection_figure(proj, color_by="type", ids=[f"s{i}" for i in range(30)], texts=["a fine film"] * 30,
+                              labels=np.zeros(30), preds=np.zeros(30))
+    assert [t.name for t in fig.data] == ["shared (T_s, A_s)", "private (T_d, A_d)"]
+
+
 def test_projection_figure_colourings_and_highlights(small_map):
     feats, proj = small_map
     n = 40

@@ -152,6 +152,17 @@ def test_rendered_step_sets_the_view():
         L.render_step(lesson, 1, ToySource())
 
 
+def test_a_steps_own_rule_moves_past_a_sample_shown_before():
+    """Step 2's own rule picks the sample step 1 showed: it takes the rule's next rank instead (here the second
+    largest error, found by sorting by hand); a step that shares the lesson's rule shows the same sample on purpose."""
+    step = LESSON["steps"][0]
+    lesson = L.parse_lesson({**LESSON, "steps": [step, {**step, "sample": {"rule": "largest_error"}}, step]}, "x")
+    errors = np.abs(PRED - LABEL)
+    first, second = [int(i) for i in np.argsort(-errors, kind="stable")[:2]]
+    views = [L.render_step(lesson, i, ToySource()).view["sample"] for i in range(3)]
+    assert views == [f"s{first}", f"s{second}", f"s{first}"]
+
+
 def test_a_teacher_writes_a_fourth_lesson_without_code(tmp_path, ctx):
     """A Markdown file with front matter in a lessons folder appears in the list and runs on the app's models; a
     broken file beside it is reported, the others still load."""

@@ -217,7 +217,7 @@ def attention_figure(trace: Trace, layer: int = 0, which: str = "cross1"):
         else:
             titles += [f"{X}→G: the global reads {MOD_NAMES[m]}", f"G→{X}: {MOD_NAMES[m]} reads the global"]
     fig = make_subplots(rows=len(mods), cols=2, subplot_titles=titles, horizontal_spacing=0.14,
-                        vertical_spacing=0.22 / max(1, len(mods)))
+                        vertical_spacing=0.3 / max(1, len(mods)))    # room for the slanted key labels
     tick = lambda labels: dict(tickmode="array", tickvals=list(range(len(labels))), ticktext=labels,
                                tickfont=dict(size=9 if len(labels) < 30 else 7), automargin=True)
     for r, m in enumerate(mods, start=1):
@@ -231,14 +231,15 @@ def attention_figure(trace: Trace, layer: int = 0, which: str = "cross1"):
                                      showscale=(r == 1 and c == 2), colorbar=dict(title="weight", thickness=12),
                                      customdata=[[f"{q} → {k}" for k in cols] for q in rows],
                                      hovertemplate="query %{customdata}: %{z:.3f}<extra></extra>"), row=r, col=c)
-            fig.update_xaxes(tick(cols), tickangle=-60 if len(cols) > 6 else 0, row=r, col=c,
-                             title_text="keys", title_font=dict(size=10))
-            fig.update_yaxes(tick(rows), autorange="reversed", row=r, col=c, title_text="queries",
-                             title_font=dict(size=10))
+            # no x-axis title: under slanted labels it ran into the next row's subplot title (the figure's title
+            # says rows are queries, columns keys)
+            fig.update_xaxes(tick(cols), tickangle=-60 if len(cols) > 6 else 0, row=r, col=c)
+            fig.update_yaxes(tick(rows), autorange="reversed", row=r, col=c)
     side = max(len(trace.global_steps), max(len(trace.steps[m]) for m in mods))
     fig.update_layout(height=min(1400, len(mods) * max(300, 120 + 13 * side)) + 40, plot_bgcolor="white",
                       margin=dict(l=10, r=10, t=60, b=10),
-                      title=dict(text=f"layer {layer + 1}: {ATTENTION[which][2]}, heads averaged"
+                      title=dict(text=f"layer {layer + 1}: {ATTENTION[which][2]}, heads averaged; rows: queries, "
+                                      "columns: keys"
                                  + (f" ({', '.join(missing)} missing in this input)" if missing else ""), x=0.01,
                                  font=dict(size=14)))
     fig.update_annotations(font=dict(size=12))

@@ -496,6 +496,23 @@ def step_model(lesson: Lesson, index: int, source) -> str:
                       f"step {index + 1} of lesson “{lesson.title}”")
 
 
+MAX_SKIP = 5   # how many ranks a step's own rule moves on to avoid a sample an earlier step of the lesson showed
+
+
+def _earlier_samples(lesson: Lesson, index: int, source) -> set[str]:
+    """The sample ids the steps before ``index`` show (a rule they cannot satisfy shows none)."""
+    ids = set()
+    for j in range(index):
+        spec = lesson.steps[j].sample or lesson.sample
+        if not spec:
+            continue
+        try:
+            ids.add(render_step(lesson, j, source).choice.sample_id)
+        except ValueError:
+            pass
+    return ids
+
+
 def render_step(lesson: Lesson, index: int, source, *, model: str | None = None) -> StepView:
     """Step ``index`` (0-based) of ``lesson`` with its sample chosen on ``model`` (default: :func:`step_model`)."""
     if not 0 <= index < len(lesson.steps):
@@ -504,6 +521,16 @@ def render_step(lesson: Lesson, index: int, source, *, model: str | None = None)
     model = model or step_model(lesson, index, source)
     spec = step.sample or lesson.sample
     choice = choose(spec, source, model, lesson.split) if spec else None
+    if choice is not None and step.sample:           # a rule of the step's own: not a sample an earlier step showed
+        shown = _earlier_samples(lesson, index, source)
+        rank = int(step.sample.get("rank", 1))
+        while choice.sample_id in shown and rank < int(step.sample.get("rank", 1)) + MAX_SKIP:
+            rank += 1
+            try:
+                choice = choose({**step.sample, "rank": rank}, source, model, lesson.split)
+            except ValueError:                       # the rule has no further sample: keep the repeated one
+                choice = choose(spec, source, model, lesson.split)
+                break
     values = dict(choice.values) if choice else {"model": model, "split": lesson.split}
     view = {"tab": "lessons", "model": model, "split": lesson.split, **step.view}
     if choice is not None:

@@ -443,8 +443,9 @@ def _groups(proj: Projection, color_by: str, ids, labels, preds) -> list[dict]:
                for f in proj.names]
     elif color_by == "type":
         is_shared = np.isin(kinds, SHARED)
-        out = [dict(mask=is_shared, name="shared (T_s, V_s, A_s)", color="#6a3d9a", symbol="circle"),
-               dict(mask=~is_shared, name="private (T_d, V_d, A_d)", color="#9e9e9e", symbol="diamond")]
+        sets = lambda group: ", ".join(f"{f[0]}_{f[1]}" for f in proj.names if (f in SHARED) == group)  # Ts -> T_s
+        out = [dict(mask=is_shared, name=f"shared ({sets(True)})", color="#6a3d9a", symbol="circle"),
+               dict(mask=~is_shared, name=f"private ({sets(False)})", color="#9e9e9e", symbol="diamond")]
     elif color_by == "modality":
         out = [dict(mask=kinds == f, name=FEATURE_LABELS[f], color=MOD_COLORS[MODALITY[f]], symbol=symbol(f))
                for f in proj.names]

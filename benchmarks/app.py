@@ -42,7 +42,7 @@ os.environ.setdefault("NUMBA_CACHE_DIR", str(ROOT / ".cache" / "numba"))
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
 import numpy as np  # noqa: E402
-from machine import cpu_name, describe  # noqa: E402
+from machine import cpu_name, describe, median_s  # noqa: E402
 
 from fdcmdie.app.serving import free_port, start_app, wait_http  # noqa: E402
 from fdcmdie.checkpoint import DEFAULT_PAIR  # noqa: E402
@@ -454,14 +454,7 @@ def single_user(url: str, ids: list[str], runs: int) -> list[tuple[str, float, f
     rng = random.Random(1)
     colours = itertools.cycle(["type", "label", "error", "video", "modality", "feature"])
 
-    def med(fn):
-        fn()
-        times = []
-        for _ in range(runs):
-            t = time.perf_counter()
-            fn()
-            times.append(time.perf_counter() - t)
-        return statistics.median(times)
+    med = lambda fn: median_s(fn, runs)
 
     rows = [
         ("sample view (/show_sample)", med(lambda: client.predict("main", "test", rng.choice(ids),

@@ -31,22 +31,12 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
-from machine import describe  # noqa: E402
+from machine import describe, median_s  # noqa: E402
 
 ATTRIBUTION_TARGET_S, SHAPLEY_TARGET_S = 0.300, 0.100
 DEFAULT_RUNS = ["checkpoints/mosi-std-ta-e5:ig", "checkpoints/mosi-std-ta:ig"]
 TEXTS = ["i loved every minute of this film", "what a waste of two hours", "it was okay i guess",
          "the acting was great but the story was weak", "honestly one of the worst movies this year"]
-
-
-def median_s(fn, runs: int) -> float:
-    fn()
-    times = []
-    for _ in range(runs):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return statistics.median(times)
 
 
 def split_inputs(p, data: str, split: str, limit: int | None):

@@ -1,9 +1,22 @@
-"""What machine a benchmark ran on, for the reports in docs/benchmarks/."""
+"""What machine a benchmark ran on, for the reports in docs/benchmarks/, and the median timer they share."""
 from __future__ import annotations
 
 import os
 import platform
+import statistics
+import time
 from pathlib import Path
+
+
+def median_s(fn, runs: int) -> float:
+    """Seconds of ``fn()``: the median of ``runs`` calls after one warm-up call."""
+    fn()
+    times = []
+    for _ in range(runs):
+        t = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t)
+    return statistics.median(times)
 
 
 def cpu_name() -> str:

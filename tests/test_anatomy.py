@@ -175,13 +175,16 @@ def test_tab_traces_a_dataset_sample_and_switches_stage(ctx, sample):
 
 def test_tab_says_what_is_wrong_in_place(ctx):
     for args, needle in ((("dataset", "test", "no-such-id", "", None), "no sample 'no-such-id'"),
-                         (("dataset", "test", "", "", None), "pick a sample id"),
                          (("typed", "test", None, "  ", None), "type a sentence"),
                          (("upload", "test", None, "", None), "nothing uploaded yet")):
         out = tab.run_trace(ctx, "main", *args, "features", 1, "cross1")
         assert "Cannot trace this input" in out[1] and needle in out[1], out[1]
     out = tab.run_trace(ctx, "nonsense", "typed", "test", None, "great", None, "features", 1, "cross1")
     assert "unknown model" in out[1]
+    # Trace before a sample is picked: the split's first sample, named on the status line
+    first = ctx.split_view("main", "test").preds.ids[0]
+    out = tab.run_trace(ctx, "main", "dataset", "test", "", "", None, "features", 1, "cross1")
+    assert out[4].sample_id == first and first in out[1] and "Cannot" not in out[1]
     d, md, f = tab.restage(ctx, "main", None, "dipu", 1, "cross1")
     assert 'data-stage="dipu"' in d and md == f == {"__type__": "update"}     # nothing traced: the diagram only
     assert "Trace" in tab.view(ctx, "main", None, "dipu").status

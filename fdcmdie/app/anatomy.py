@@ -49,11 +49,11 @@ def trace_of(ctx: AppContext, model_key: str, source: str, split: str | None, sa
     p = ctx.predictor(model_key or "main")
     if source == "dataset":
         sample_id = (sample_id or "").strip()
-        if not sample_id:
-            raise ValueError("pick a sample id (or open one from a lesson, the explorer or a link)")
         split = split or "test"
         if split not in SPLITS:
             raise ValueError(f"split must be one of {', '.join(SPLITS)}, got {split!r}")
+        if not sample_id:     # Trace before a sample is picked: the split's first (the status line names it)
+            sample_id = ctx.split_view(model_key or "main", split).preds.ids[0]
         return ctx._once(("anatomy", model_key, split, sample_id),
                          lambda: A.trace_sample(p, split, sample_id, data_root=ctx.data_root(model_key or "main")))
     if source == "typed":

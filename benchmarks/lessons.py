@@ -2,9 +2,9 @@
 
     HF_HUB_OFFLINE=1 .venv/bin/python benchmarks/lessons.py [--data DIR] [--runs 20]
 
-In-process, on an AppContext of the default pair (+ the text + voice checkpoint the voice lessons use), after the
-app's warm-up work (split predictions and Shapley values) is done, as in a served app:
-- anatomy of one dataset sample: the tab's Trace callback (forward pass with hooks + the stage's figure + diagram),
+In-process, on an AppContext of the default pair (text + voice, with and without CL), after the app's warm-up work
+(split predictions and Shapley values) is done, as in a served app:
+- anatomy of one dataset sample: the tab's Trace callback (Predictor.trace + the stage's figure + diagram),
   a different uncached sample each run, for every stage; a typed sentence (text encoding included); switching the
   stage on a kept trace. Target < 500 ms.
 - a lesson step's state change: choosing a step (its rule applied to the cached predictions, texts filled), first
@@ -40,7 +40,7 @@ def timed(fn) -> float:
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--data", default=os.environ.get("FDCMDIE_DATA", str(ROOT.parent / "shared" / "data")))
+    p.add_argument("--data", default=None, help="as the app's --data (default: each checkpoint's own data)")
     p.add_argument("--runs", type=int, default=20)
     p.add_argument("--threads", type=int, default=1, help="torch threads (the app's single-input setting)")
     p.add_argument("--out", default=str(ROOT / "docs" / "benchmarks" / "lessons.md"))

@@ -583,7 +583,7 @@ def build(plan_path: str, data_root: str | None, out: Path, with_analyses: bool 
     parts += group_table(plan, results, "headline", "mosi", paper_first=("FD-CMDIE", "UniMSE", "Self-MM", "MISA"))
     parts += ["", f"The app opens with `{DEFAULT_PAIR[0]}` (with CL) beside `{DEFAULT_PAIR[1]}` (without): seed 1 of "
               f"the `{Path(DEFAULT_PAIR[0]).name}` and `{Path(DEFAULT_PAIR[1]).name}` rows (`python app.py`; their "
-              "5-seed rows are in the e5 section below)."]
+              "5-seed rows are in the e5 headline section below)."]
     gap = [f"| `{e.name}` | {_fmt([r['valid']['acc2_non0'] for r in results[e.name]], True)} | "
            f"{_fmt([r['test']['acc2_non0'] for r in results[e.name]], True)} | "
            f"{_fmt([r['valid']['mae'] for r in results[e.name]], False)} | {_fmt([r['test']['mae'] for r in results[e.name]], False)} |"
@@ -617,7 +617,8 @@ def build(plan_path: str, data_root: str | None, out: Path, with_analyses: bool 
                          ("sweep-layers", "CMDIE layers k (paper Table 6, which gives non-0 Acc-2 and F1 only), one seed per point, "
                                           "frozen-encoder recipe"),
                          ("mosei", "MOSEI (text only here)"),
-                         ("e5", "multilingual-e5-small under FD-CMDIE (MOSI standard split, T+A and its text-only twin)")):
+                         ("e5", "Headline: the app's default pair, multilingual-e5-small under FD-CMDIE (MOSI standard split, T+A and "
+                                "its text-only twin)")):
         parts += ["", f"## {title}", ""]
         if not ok(group):
             parts.append("_No finished runs yet: these need the lent GPU (`python scripts/gpu_paper_recipe.py pack`, "

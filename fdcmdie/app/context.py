@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import os
 import logging
 import threading
 import time
@@ -44,8 +43,6 @@ LIGHT = {"concurrency_id": "light", "concurrency_limit": 4}
 # its prediction as an event of their own, one at a time, so a class's predictions and sample views never queue
 # behind them
 WORDS = {"concurrency_id": "words", "concurrency_limit": 1}
-# speech-to-text of an upload on half the cores (1 of 2 here), so the other half keeps answering the light events
-ASR_THREADS = max(1, (os.cpu_count() or 2) // 2)
 
 
 @dataclass
@@ -634,7 +631,7 @@ class AppContext:
             from ..extract import ExtractConfig
             base = ExtractConfig
         settings = {"max_duration_s": self.options.max_duration_s, "max_file_mb": self.options.max_upload_mb,
-                    "asr": self.options.asr, "asr_threads": ASR_THREADS}
+                    "asr": self.options.asr}
         settings.update(overrides)
         return base(**settings)
 

@@ -124,7 +124,7 @@ def main() -> int:
     lines = ["# Training-speed benchmark", "",
              "Made by `benchmarks/train_speed.py` (rerun it to refresh this file): "
              f"`HF_HUB_OFFLINE=1 .venv/bin/python benchmarks/train_speed.py --steps {args.steps} --threads {args.threads} "
-             f"--encoder {args.encoder} --write`.", "",
+             f"--encoder {args.encoder}{''.join(f' --only {o}' for o in args.only or [])} --write`.", "",
              f"- Machine: {describe()}; shared with other agents' jobs: 1-min load average {load0:.1f} at the start, "
              f"{os.getloadavg()[0]:.1f} at the end, so absolute times are upper bounds.",
              f"- Text encoder `{args.encoder}`. Text-only FD-CMDIE, MOSI standard split (1284 training samples), d = 256, k = 3, batch 32, "

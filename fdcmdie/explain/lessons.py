@@ -499,18 +499,39 @@ def step_model(lesson: Lesson, index: int, source) -> str:
 MAX_SKIP = 5   # how many ranks a step's own rule moves on to avoid a sample an earlier step of the lesson showed
 
 
+def _pick(lesson: Lesson, index: int, source, model: str, shown: set[str]) -> Choice | None:
+    """The sample of step ``index`` on ``model``: its rule's choice; a rule of the step's own moves on to its next
+    ranks (at most MAX_SKIP) rather than repeat a sample in ``shown``, and keeps its first choice when the rule has
+    no further sample."""
+    step = lesson.steps[index]
+    spec = step.sample or lesson.sample
+    if not spec:
+        return None
+    first = choice = choose(spec, source, model, lesson.split)
+    if step.sample:
+        start = int(step.sample.get("rank", 1))
+        for rank in range(start + 1, start + 1 + MAX_SKIP):
+            if choice.sample_id not in shown:
+                break
+            try:
+                choice = choose({**step.sample, "rank": rank}, source, model, lesson.split)
+            except ValueError:
+                return first
+    return choice
+
+
 def _earlier_samples(lesson: Lesson, index: int, source) -> set[str]:
-    """The sample ids the steps before ``index`` show (a rule they cannot satisfy shows none)."""
-    ids = set()
+    """The sample ids the steps before ``index`` show, each chosen as render_step chooses it (a rule they cannot
+    satisfy shows none): one pass over the earlier steps."""
+    shown: set[str] = set()
     for j in range(index):
-        spec = lesson.steps[j].sample or lesson.sample
-        if not spec:
-            continue
         try:
-            ids.add(render_step(lesson, j, source).choice.sample_id)
+            choice = _pick(lesson, j, source, step_model(lesson, j, source), shown)
         except ValueError:
-            pass
-    return ids
+            continue
+        if choice is not None:
+            shown.add(choice.sample_id)
+    return shown
 
 
 def render_step(lesson: Lesson, index: int, source, *, model: str | None = None) -> StepView:
@@ -519,18 +540,7 @@ def render_step(lesson: Lesson, index: int, source, *, model: str | None = None)
         raise ValueError(f"lesson “{lesson.title}” has steps 1…{len(lesson.steps)}, not {index + 1}")
     step = lesson.steps[index]
     model = model or step_model(lesson, index, source)
-    spec = step.sample or lesson.sample
-    choice = choose(spec, source, model, lesson.split) if spec else None
-    if choice is not None and step.sample:           # a rule of the step's own: not a sample an earlier step showed
-        shown = _earlier_samples(lesson, index, source)
-        rank = int(step.sample.get("rank", 1))
-        while choice.sample_id in shown and rank < int(step.sample.get("rank", 1)) + MAX_SKIP:
-            rank += 1
-            try:
-                choice = choose({**step.sample, "rank": rank}, source, model, lesson.split)
-            except ValueError:                       # the rule has no further sample: keep the repeated one
-                choice = choose(spec, source, model, lesson.split)
-                break
+    choice = _pick(lesson, index, source, model, _earlier_samples(lesson, index, source) if step.sample else set())
     values = dict(choice.values) if choice else {"model": model, "split": lesson.split}
     view = {"tab": "lessons", "model": model, "split": lesson.split, **step.view}
     if choice is not None:

@@ -49,26 +49,25 @@ def words_of(cfg, text: str):
               return_tensors="pt")
     offsets = enc["offset_mapping"][0].tolist()
     groups: list[list[int]] = []
-    last = None
+    last, prev_alone = None, False
     for j, w in enumerate(enc.word_ids(0)):
         if w is None:
             continue
         start, end = offsets[j]
         piece = text[start:end]
         spaced = piece[:1].isspace() or (start > 0 and text[start - 1].isspace())    # a piece after a space
-        alone = bool(piece.strip()) and all(unicodedata.category(c).startswith("P") for c in piece.strip())
-        prev_alone = bool(groups) and _punctuation(text, offsets, groups[-1])
+        alone = _punctuation(piece)                  # a punctuation piece is a word of its own, and so is the next
         if w != last or spaced or alone or prev_alone:
             groups.append([j])
         else:
             groups[-1].append(j)
-        last = w
+        last, prev_alone = w, alone
     spans = [_strip(text, offsets[js[0]][0], offsets[js[-1]][1]) for js in groups]
     return [text[s:e] for s, e in spans], spans, enc["input_ids"], groups
 
 
-def _punctuation(text: str, offsets, group: list[int]) -> bool:
-    piece = "".join(text[offsets[j][0]:offsets[j][1]] for j in group).strip()
+def _punctuation(piece: str) -> bool:
+    piece = piece.strip()
     return bool(piece) and all(unicodedata.category(c).startswith("P") for c in piece)
 
 

@@ -119,11 +119,16 @@ def baseline_results(runs_dir: str) -> dict[str, tuple[str, list[dict]]]:
     return out
 
 
+def test_records(results: dict, base: dict[str, tuple[str, list[dict]]]) -> dict[str, list[dict]]:
+    """{row name: its seeds' test metrics}, for the plan's rows and the baselines alike."""
+    return {**{name: [r["test"] for r in recs] for name, recs in results.items() if recs},
+            **{name: recs for name, (_, recs) in base.items() if recs}}
+
+
 def versus(results: dict, base: dict[str, tuple[str, list[dict]]], default: str = Path(DEFAULT_PAIR[0]).name) -> list[str]:
     """Sentences comparing standard-split rows with each other and with the text-only baselines (``baseline_results``);
     ``default`` is the experiment of the app's default checkpoint, compared first."""
-    records = {**{name: [r["test"] for r in recs] for name, recs in results.items() if recs},
-               **{name: recs for name, (_, recs) in base.items()}}
+    records = test_records(results, base)
     mean = lambda recs, k: float(np.mean([r[k] for r in recs]))
     lines, seen = [], set()
     pairs = [(exp, ref, what) for exp in dict.fromkeys((default, "mosi-std-t-ft-d256", "mosi-std-ta-ft")) for ref, what in (
@@ -183,8 +188,7 @@ E5_STEPS = (("baseline-ft-e5-standard", "the plain regressor over the whole fine
 def e5_gap(results: dict, base: dict[str, tuple[str, list[dict]]]) -> list[str]:
     """Where the points go between the plain e5 regressor and the default pair: one step per change (encoder depth
     tuned and architecture, the voice, CL), each the difference of the rows' test means (seeds as each row has)."""
-    records = {**{n: [r["test"] for r in recs] for n, recs in results.items() if recs},
-               **{n: recs for n, (_, recs) in base.items() if recs}}
+    records = test_records(results, base)
     steps = [(name, what, records[name]) for name, what in E5_STEPS if name in records]
     if len(steps) < 2:
         return []
@@ -405,7 +409,7 @@ def analyses(checkpoints: list[str], data_root: str | None, fig_dir: Path) -> li
         figs.append((Path(ck).name, pred.cfg.loss.contrastive, preds.features["decoupled"]))
         if len(mods) > 1:
             share = share_markdown(split_shapley(pred, "test", data_root), "test", labels=preds.label,
-                                   alone=split_ablations(pred, "test", data_root, variants=list(mods)))
+                                   alone=kept)   # the test split's one-modality predictions, from the loop above
             share_lines += [f"- `{Path(ck).name}`: " + share.replace("**How much each modality carries** ", ""), ""]
     geo_lines, fig_lines = space_analyses(figs, fig_dir)
     return (["### Average GAP contribution α on the test split (paper Fig. 6–7)", "",

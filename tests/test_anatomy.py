@@ -15,6 +15,7 @@ import torch
 from fdcmdie.app import anatomy as tab
 from fdcmdie.checkpoint import DEFAULT_PAIR
 from fdcmdie.explain import anatomy as A
+from fdcmdie.text_encoder import load_encoder
 
 ROOT = __import__("pathlib").Path(__file__).resolve().parent.parent
 
@@ -44,10 +45,11 @@ def test_trace_agrees_with_the_split_predictions(ctx, view, sample):
         np.testing.assert_allclose(tr.pooled("extracted")[m], p.features["extracted"][m][r], atol=1e-4)
 
 
-def test_global_steps_are_the_shared_sequences_one_after_another(sample):
+def test_global_steps_are_the_shared_sequences_one_after_another(ctx, sample):
     tr = sample.trace
     assert tr.global_steps == [f"{A.LETTER[m]}·{s}" for m in tr.modalities for s in tr.steps[m]]
-    assert tr.steps["t"][0] == "[CLS]" and tr.steps["t"][-1] == "[SEP]"
+    tok, _ = load_encoder(ctx.predictor("main").cfg.model.text_encoder)     # [CLS] … [SEP] (BERT), <s> … </s> (e5)
+    assert tr.steps["t"][0] == tok.cls_token and tr.steps["t"][-1] == tok.sep_token
     assert len(tr.steps["t"]) == len(tr.shared["t"]) == len(tr.private["t"])
     for m in tr.modalities:
         for which, (to_global, to_mod) in tr.layers[0].attention[m].items():

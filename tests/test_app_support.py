@@ -1,6 +1,6 @@
 """Helpers of the app tests (the fixtures built on them are in conftest.py): the checkpoint pair on the real MOSI
 Poria split, selected and tested on its test half (``data.split=poria-honest``; t, v, a; frozen MiniLM; d = 32, k = 1;
-one epoch; with and without contrastive learning), or the shipped ``checkpoints/mosi-honest-tav-ft`` pair when both
+one epoch; with and without contrastive learning), or the shipped ``checkpoints/mosi-honest-tav-e5`` pair when both
 are there; and what the browser tests share (Chromium, waiting for text, no error toasts, screenshots)."""
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from pathlib import Path
 from fdcmdie.config import load_config
 
 ROOT = Path(__file__).resolve().parent.parent
-SHIPPED = (ROOT / "checkpoints" / "mosi-honest-tav-ft", ROOT / "checkpoints" / "mosi-honest-tav-ft-nocl")
+SHIPPED = (ROOT / "checkpoints" / "mosi-honest-tav-e5", ROOT / "checkpoints" / "mosi-honest-tav-e5-nocl")
 TINY = ["data.split=poria-honest", "data.valid_fraction=0.3", "model.modalities=[t,v,a]", "model.text_finetune_layers=0", "model.d=32",
         "model.n_heads=2", "model.k=1", "model.lstm_layers=1", "loss.members_per_step=1", "train.epochs=1",
         "train.batch_size=64", "train.lr=0.002", "train.device=cpu"]

@@ -225,7 +225,7 @@ def test_shipped_lessons_on_the_default_pair(data_root, tmp_path):
     from fdcmdie.checkpoint import DEFAULT_PAIR
 
     ctx = AppContext(AppOptions(checkpoint=DEFAULT_PAIR[0], compare_checkpoint=DEFAULT_PAIR[1], data=str(data_root),
-                                browse_checkpoints=("checkpoints/mosi-honest-tav-ft",), cache_dir=str(tmp_path),
+                                browse_checkpoints=("checkpoints/mosi-honest-tav-e5",), cache_dir=str(tmp_path),
                                 warm_up=False, asr=False))
     source = tab.Source(ctx)
     lessons, _ = L.load_lessons()

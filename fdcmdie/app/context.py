@@ -50,14 +50,14 @@ class AppOptions:
     """Command-line settings of the app (see app.py)."""
 
     # default pair (fdcmdie/checkpoint.py DEFAULT_PAIR): MOSI standard split, text + voice, e5-small top-2 layers
-    # fine-tuned, d = 128, with / without CL. For the face too pass checkpoints/mosi-honest-tav-ft (and -nocl; T+V+A,
+    # fine-tuned, d = 128, with / without CL. For the face too pass checkpoints/mosi-honest-tav-e5 (and -nocl; T+V+A,
     # selected and tested on Poria's test half, where the 3D-CNN video vectors carry almost no signal) as
     # --checkpoint/--compare-checkpoint
     checkpoint: str = DEFAULT_PAIR[0]
     compare_checkpoint: str | None = DEFAULT_PAIR[1]
     # more checkpoints the explorer and case studies offer (MOSEI: the paper's second dataset); a folder that is not
     # there is left out. Only the main/compare pair is drawn in the representation space.
-    browse_checkpoints: tuple[str, ...] = ("checkpoints/mosi-honest-tav-ft", "checkpoints/mosei-t")
+    browse_checkpoints: tuple[str, ...] = ("checkpoints/mosi-honest-tav-e5", "checkpoints/mosei-t")
     # --data: None = each checkpoint reads the data it was trained on (MOSI/MOSEI: $FDCMDIE_DATA, else the shipped
     # data/ folder; an MMSA-trained one: the pickle it stored). A folder holding mosi/ and mosei/, or an MMSA pickle
     # (or its folder), replaces it for the checkpoints it fits (fdcmdie/data/location.py data_override)

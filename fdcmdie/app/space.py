@@ -183,7 +183,7 @@ def effect_markdown(ctx: AppContext, split: str) -> str:
         "*These checkpoints read one modality, so there are no cross-modal shared pairs and the rows about them stay "
         "empty (–): contrastive learning here only pulls together the shared features of similar samples (§2.3.2's "
         "across-sample pairs). To see it align text with voice (and face), open a multimodal pair: "
-        "`python app.py` (the default pair, T+A) or `python app.py --checkpoint checkpoints/mosi-honest-tav-ft --compare-checkpoint checkpoints/mosi-honest-tav-ft-nocl` "
+        "`python app.py` (the default pair, T+A) or `python app.py --checkpoint checkpoints/mosi-honest-tav-e5 --compare-checkpoint checkpoints/mosi-honest-tav-e5-nocl` "
         "(T+V+A).*")
     return cl_effect_markdown(reps, split, one_modality_note=one_modality)
 

@@ -19,7 +19,7 @@ File format (every key but ``title`` and ``steps`` optional; see the files in ``
 
     title: What each modality contributes
     summary: one or two sentences
-    model: [main, mosi-honest-tav-ft]   # the first of these that loads and fits every rule of the lesson
+    model: [main, mosi-honest-tav-e5]   # the first of these that loads and fits every rule of the lesson
     split: test
     sample: {rule: modality_moves_most, modality: a}   # the lesson's sample (a step may choose its own)
     steps:

@@ -83,3 +83,32 @@ experiments:
     assert "order here: w/o CMDIE > w/o GAP > encoder swap; paper: w/o CMDIE > encoder swap > w/o GAP." in text
     # the full model's seed std is 0.71: GAP's 0.00 is within it, CMDIE's −3.50 and MPNet's +1.50 are not
     assert "not distinguishable with these seeds): w/o GAP." in text
+
+
+def test_e5_ladder_chooses_by_validation_with_the_twin_as_a_rung(tmp_path):
+    """The e5 ladder: rungs not run are listed, the twin (top-2 rung, 2 seeds) competes on its mean validation MAE,
+    and "where the points go" subtracts the regressor's seed 1 from each rung's seed 1 — whatever the test says."""
+    runs = tmp_path / "runs"
+    plan = tmp_path / "plan.yaml"
+    plan.write_text(f"""runs_dir: {runs}
+experiments:
+  - {{name: mosi-std-t-e5, group: e5, config: configs/mosi-e5.yaml, set: ["model.modalities=[t]"], seeds: [1, 2], label: "twin"}}
+  - {{name: ladder-e5-t-frozen, group: ladder-e5, config: configs/mosi-e5.yaml, set: [model.text_finetune_layers=0], seeds: [1], label: "frozen"}}
+  - {{name: ladder-e5-t-top4, group: ladder-e5, config: configs/mosi-e5.yaml, set: [model.text_finetune_layers=4], seeds: [1], label: "top4"}}
+""")
+    def rec(acc, mae):
+        return {**metrics(acc), "mae": mae}
+    write_log(runs / "ladder-e5-t-frozen-s1", rec(86.0, 0.70), valid=rec(80.0, 0.80))    # best test, worst valid
+    write_log(runs / "mosi-std-t-e5-s1", rec(84.0, 0.78), valid=rec(83.0, 0.74))
+    write_log(runs / "mosi-std-t-e5-s2", rec(83.0, 0.79), valid=rec(83.0, 0.78))        # twin's mean valid MAE 0.76
+    reg = runs / "baseline-ft-e5-standard-s1"
+    reg.mkdir(parents=True)
+    (reg / "log.jsonl").write_text(json.dumps({"event": "test", "label": "e5 regressor", "test": rec(85.0, 0.70),
+                                               "valid": rec(84.0, 0.72)}) + "\n")
+    text = build(str(plan), None, tmp_path / "R.md", with_analyses=False)
+    section = text[text.index("## Text-path ladder on multilingual-e5-small"):]
+    assert "| top4 (`ladder-e5-t-top4`) | 0 | not run yet" in section
+    twin = next(l for l in section.splitlines() if "(`mosi-std-t-e5`)" in l)
+    assert "| 2 |" in twin and "0.760 ±" in twin
+    assert "`ladder-e5-t-frozen` +1.00, `mosi-std-t-e5` -1.00" in section
+    assert "Best rung by validation MAE (mean over a rung's seeds): `mosi-std-t-e5` (valid MAE 0.760)" in section

@@ -78,6 +78,12 @@ def row(label: str, records: list[dict], n: str | None = None) -> str:
             f"{_fmt(get('corr'), False)} |")
 
 
+def run_record(log: list[dict]) -> dict:
+    """A finished run's final record with its epoch count and training seconds."""
+    return {**finished(log), "epochs": sum(r.get("event") == "epoch" for r in log),
+            "seconds": sum(r.get("seconds", 0) for r in log if r.get("event") == "epoch")}
+
+
 def collect(runs_dir: str, plan) -> dict:
     """{experiment name: [final records of its finished seeds]}."""
     out = {}
@@ -85,9 +91,8 @@ def collect(runs_dir: str, plan) -> dict:
         recs = []
         for seed in exp.seeds:
             log = read_log(Path(runs_dir) / exp.run_name(seed) / "log.jsonl")
-            if (fin := finished(log)) is not None:
-                recs.append({"seed": seed, **fin, "epochs": sum(r.get("event") == "epoch" for r in log),
-                             "seconds": sum(r.get("seconds", 0) for r in log if r.get("event") == "epoch")})
+            if finished(log) is not None:
+                recs.append({"seed": seed, **run_record(log)})
         out[exp.name] = recs
     return out
 
@@ -474,9 +479,7 @@ def ladder_section(plan, results: dict, base: dict[str, tuple[str, list[dict]]],
     for name in regressors:
         if name in base:
             logs = [read_log(p) for p in sorted(Path(runs_dir).glob(f"{name}-s*/log.jsonl"))]
-            recs = [{**log[-1], "epochs": sum(r.get("event") == "epoch" for r in log),
-                     "seconds": sum(r.get("seconds", 0) for r in log if r.get("event") == "epoch")}
-                    for log in logs if finished(log) and "valid" in log[-1]]
+            recs = [run_record(log) for log in logs if finished(log) and "valid" in log[-1]]
             if recs:
                 lines.append(line(f"reference: {base[name][0]} (`{name}`)", recs))
     ref1 = (finished(read_log(Path(runs_dir) / f"{regressors[0]}-s1" / "log.jsonl")) or {}).get("test")

@@ -124,9 +124,9 @@ def test_checkpoint_says_when_loaded_over_other_encoder_weights(tmp_path):
 
 
 def test_report_states_the_goal_gap_by_hand():
-    from fdcmdie.report import e5_goal
+    from fdcmdie.report import DEFAULT, e5_goal
     recs = [{"test": {"acc2_non0": a, "mae": m, "corr": c}} for a, m, c in ((84.0, 0.80, 0.76), (86.0, 0.76, 0.78))]
-    line = e5_goal({"mosi-std-ta-e5": recs}, {})[0]
+    line = e5_goal({DEFAULT: recs}, {})[0]
     # means 85.00 / 0.780 / 0.770 against 86.0 / 0.72 / 0.80
     assert "non-0 Acc-2 85.00 vs ≥ 86.0 (-1.00)" in line and "MAE 0.780 vs ≤ 0.72 (+0.060)" in line
     assert "Corr 0.770 vs ≥ 0.8 (-0.030)" in line and "2 seed(s)" in line and line.endswith("Not met yet.")
@@ -136,15 +136,14 @@ def test_report_states_the_goal_gap_by_hand():
 def test_report_steps_from_the_regressor_to_the_default_pair_by_hand():
     """e5_gap: one line per row in E5_STEPS order, each step the difference of the test means, Welch's p only where
     both rows have two seeds or more."""
-    from fdcmdie.report import e5_gap
+    from fdcmdie.report import DEFAULT, TEXT_TWIN, e5_gap
     rec = lambda a, m, c: {"test": {"acc2_non0": a, "mae": m, "corr": c}}
     base = {"baseline-ft-e5-standard": ("ft", [{"acc2_non0": 85.0, "mae": 0.70, "corr": 0.80}])}
-    results = {"mosi-std-t-e5": [rec(83.0, 0.78, 0.77)],
-               "mosi-std-ta-e5": [rec(84.0, 0.80, 0.76), rec(85.0, 0.82, 0.78)]}
+    results = {TEXT_TWIN: [rec(83.0, 0.78, 0.77)], DEFAULT: [rec(84.0, 0.80, 0.76), rec(85.0, 0.82, 0.78)]}
     lines = e5_gap(results, base)
     assert lines[2].startswith("- `baseline-ft-e5-standard`") and "85.00 / 0.700 / 0.800 (1 seed(s))" in lines[2]
-    assert "`mosi-std-t-e5`" in lines[3] and "-2.00 points, MAE +0.080, Corr -0.030" in lines[3]
-    assert "`mosi-std-ta-e5`" in lines[4] and "84.50 / 0.810 / 0.770 (2 seed(s))" in lines[4]
+    assert f"`{TEXT_TWIN}`" in lines[3] and "-2.00 points, MAE +0.080, Corr -0.030" in lines[3]
+    assert f"`{DEFAULT}`" in lines[4] and "84.50 / 0.810 / 0.770 (2 seed(s))" in lines[4]
     assert "+1.50 points, MAE +0.030, Corr +0.000" in lines[4] and "Welch" not in lines[4]    # one seed beside it
     assert len(lines) == 5 and e5_gap({}, {}) == []
 

@@ -10,11 +10,12 @@ import pytest
 import torch
 from torch import nn
 
+from fdcmdie.checkpoint import DEFAULT_PAIR
 from fdcmdie.data.base import Batch
 from fdcmdie.explain import shapley as S
 
 ROOT = Path(__file__).resolve().parent.parent
-FT = ROOT / "checkpoints" / "mosi-std-ta-e5"
+FT = ROOT / DEFAULT_PAIR[0]                   # the app's default (T+A, e5 top 2 tuned)
 
 
 class Toy(nn.Module):

@@ -15,6 +15,7 @@ import pytest
 
 import media_fixtures as mf
 from fdcmdie.__main__ import main as cli
+from fdcmdie.checkpoint import DEFAULT_PAIR
 from fdcmdie.data.mmsa import EXTRACT_KEY, extract_marker
 from fdcmdie.extract import AUDIO_COLUMNS, VISION_COLUMNS, extract_clip
 from fdcmdie.inference import Predictor
@@ -222,7 +223,7 @@ def test_tone_with_speech_to_text_is_no_speech(tmp_path):
     from fdcmdie.extract import ExtractConfig
     from fdcmdie.extract.transcript import has_words
 
-    mosi_model = Predictor.load(Path(__file__).resolve().parent.parent / "checkpoints" / "mosi-std-ta-e5")
+    mosi_model = Predictor.load(Path(__file__).resolve().parent.parent / DEFAULT_PAIR[0])
     tone = mf.make_clip(tmp_path / "hum.mp4", 5.0, face=False, audio="tone")
     clip = extract_clip(tone, None, config=ExtractConfig(asr=True))
     assert clip.asr_used and clip.transcript == "" and not has_words(".") and has_words("ok.")
@@ -241,7 +242,7 @@ def test_video_without_audio_track_says_so(tmp_path):
     audio track, so a text-reading checkpoint has nothing to read until the transcript is typed."""
     from fdcmdie.app import AppContext, AppOptions, upload
 
-    mosi_model = Predictor.load(Path(__file__).resolve().parent.parent / "checkpoints" / "mosi-std-ta-e5")
+    mosi_model = Predictor.load(Path(__file__).resolve().parent.parent / DEFAULT_PAIR[0])
     silent = mf.make_clip(tmp_path / "silent.mp4", 2.0, audio=None)
     ctx = AppContext(AppOptions(asr=True, compare_checkpoint=None, warm_up=False), predictors={"main": mosi_model})
     with pytest.raises(ValueError, match="^silent.mp4: this file has no audio track, so there is no speech to recog") as e:

@@ -189,14 +189,16 @@ def e5_goal(results: dict, base: dict[str, tuple[str, list[dict]]], name: str = 
 
 
 E5_STEPS = (("baseline-ft-e5-standard", "the plain regressor over the whole fine-tuned e5 (text)"),
-            (TEXT_TWIN, "FD-CMDIE with e5's top 2 layers tuned on cached states (text)"),
+            ("ladder-e5-t-whole", "FD-CMDIE in place of the plain head, the whole e5 still fine-tuned (text)"),
+            (TEXT_TWIN, "the same with only e5's top 2 layers tuned on cached states (text)"),
             (DEFAULT, "the same with the voice (the default pair, with CL)"),
             (DEFAULT_NOCL, "the same without contrastive learning"))
 
 
 def e5_gap(results: dict, base: dict[str, tuple[str, list[dict]]]) -> list[str]:
-    """Where the points go between the plain e5 regressor and the default pair: one step per change (encoder depth
-    tuned and architecture, the voice, CL), each the difference of the rows' test means (seeds as each row has)."""
+    """Where the points go between the plain e5 regressor and the default pair: one step per change (the architecture,
+    the encoder depth tuned, the voice, CL), each the difference of the rows' test means (seeds as each row has); a
+    row without a finished run is left out."""
     records = test_records(results, base)
     steps = [(name, what, records[name]) for name, what in E5_STEPS if name in records]
     if len(steps) < 2:

@@ -146,6 +146,10 @@ def test_report_steps_from_the_regressor_to_the_default_pair_by_hand():
     assert f"`{DEFAULT}`" in lines[4] and "84.50 / 0.810 / 0.770 (2 seed(s))" in lines[4]
     assert "+1.50 points, MAE +0.030, Corr +0.000" in lines[4] and "Welch" not in lines[4]    # one seed beside it
     assert len(lines) == 5 and e5_gap({}, {}) == []
+    # with the whole-encoder rung between them: the architecture step, then the depth tuned
+    steps = e5_gap({**results, "ladder-e5-t-whole": [rec(85.0, 0.71, 0.80)]}, base)
+    assert "`ladder-e5-t-whole`" in steps[3] and "+0.00 points, MAE +0.010, Corr +0.000" in steps[3]
+    assert f"`{TEXT_TWIN}`" in steps[4] and "-2.00 points, MAE +0.070, Corr -0.030" in steps[4] and len(steps) == 6
 
 
 @pytest.mark.parametrize("sentence", ["i absolutely loved this movie the acting was wonderful",

@@ -78,9 +78,11 @@ def row(label: str, records: list[dict], n: str | None = None) -> str:
             f"{_fmt(get('corr'), False)} |")
 
 
-def run_record(log: list[dict]) -> dict:
-    """A finished run's final record with its epoch count and training seconds."""
-    return {**finished(log), "epochs": sum(r.get("event") == "epoch" for r in log),
+def run_record(log: list[dict]) -> dict | None:
+    """A finished run's final record with its epoch count and training seconds; None while the run is unfinished."""
+    if (fin := finished(log)) is None:
+        return None
+    return {**fin, "epochs": sum(r.get("event") == "epoch" for r in log),
             "seconds": sum(r.get("seconds", 0) for r in log if r.get("event") == "epoch")}
 
 
@@ -91,8 +93,8 @@ def collect(runs_dir: str, plan) -> dict:
         recs = []
         for seed in exp.seeds:
             log = read_log(Path(runs_dir) / exp.run_name(seed) / "log.jsonl")
-            if finished(log) is not None:
-                recs.append({"seed": seed, **run_record(log)})
+            if (rec := run_record(log)) is not None:
+                recs.append({"seed": seed, **rec})
         out[exp.name] = recs
     return out
 
@@ -485,7 +487,7 @@ def ladder_section(plan, results: dict, base: dict[str, tuple[str, list[dict]]],
     for name in regressors:
         if name in base:
             logs = [read_log(p) for p in sorted(Path(runs_dir).glob(f"{name}-s*/log.jsonl"))]
-            recs = [run_record(log) for log in logs if finished(log) and "valid" in log[-1]]
+            recs = [rec for log in logs if (rec := run_record(log)) is not None and "valid" in rec]
             if recs:
                 lines.append(line(f"reference: {base[name][0]} (`{name}`)", recs))
     ref1 = (finished(read_log(Path(runs_dir) / f"{regressors[0]}-s1" / "log.jsonl")) or {}).get("test")

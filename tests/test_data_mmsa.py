@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from fdcmdie.checkpoint import MOSEI_CHECKPOINT
 from fdcmdie.data import mmsa
 from fdcmdie.data.base import DataError, Dataset
 from fdcmdie.data.mmsa import load_mmsa, sha256_status
@@ -338,7 +339,7 @@ def test_each_checkpoint_in_the_app_reads_the_data_it_was_trained_on(fixtures, t
     from fdcmdie.app import AppContext, AppOptions
     pkl = shutil.copy(fixtures[("mosi", True)], tmp_path / "aligned_50.pkl")
     ckpt = _mmsa_checkpoint(tmp_path, Path(pkl))
-    opts = dict(checkpoint=str(ckpt), compare_checkpoint="checkpoints/mosei-t", browse_checkpoints=(), warm_up=False)
+    opts = dict(checkpoint=str(ckpt), compare_checkpoint=MOSEI_CHECKPOINT, browse_checkpoints=(), warm_up=False)
     ctx = AppContext(AppOptions(**opts))
     assert ctx.data_root("main") is None and ctx.data_root("compare") is None
     assert ctx.predictor("main").dataset(ctx.data_root("main")).test.ids == load_mmsa(pkl).test.ids

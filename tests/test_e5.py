@@ -108,7 +108,7 @@ def test_checkpoint_says_when_loaded_over_other_encoder_weights(tmp_path):
     import shutil
     from fdcmdie.checkpoint import load_checkpoint
     from fdcmdie import text_encoder as te
-    src = ROOT / "checkpoints" / "mosei-t"                                 # a MiniLM checkpoint
+    src = ROOT / "checkpoints" / "mosi-std-ta"                             # a MiniLM checkpoint
     dst = tmp_path / "ckpt"
     shutil.copytree(src, dst)
     info = json.loads((dst / "config.json").read_text())

@@ -196,9 +196,9 @@ def test_bad_input_and_pending_maps(ctx, tmp_path):
 
 
 def test_a_sample_of_an_unmapped_checkpoint_is_explained(ctx, view):
-    md, shared, private = space.neighbour_view(ctx, {"model": "mosei-t", "split": "test", "id": "abc_1", "row": 0})
+    md, shared, private = space.neighbour_view(ctx, {"model": "mosei-t-e5", "split": "test", "id": "abc_1", "row": 0})
     assert "do not show" in md and shared.empty and private.empty
-    figs = space.projection_view(ctx, "test", "feature", {"model": "mosei-t", "split": "test", "id": "abc_1"}, None)
+    figs = space.projection_view(ctx, "test", "feature", {"model": "mosei-t-e5", "split": "test", "id": "abc_1"}, None)
     assert not any(str(t.name).startswith("sample ") for t in figs[0].data)  # nothing drawn for a foreign id
 
 
@@ -240,13 +240,13 @@ def test_space_note_follows_the_mapped_pair(ctx):
     """The cross-modal note (shared text and voice sit together) only for a pair that reads more than one modality."""
     from fdcmdie.app import AppContext, AppOptions
     from fdcmdie.app.common import NOTES
-    from fdcmdie.checkpoint import DEFAULT_PAIR
+    from fdcmdie.checkpoint import DEFAULT_PAIR, MOSEI_CHECKPOINT
 
     assert space.mapped_modalities(ctx) == {"t", "v", "a"} and NOTES["space"] in space.space_note(ctx)
     default = AppContext(AppOptions(checkpoint=DEFAULT_PAIR[0], compare_checkpoint=DEFAULT_PAIR[1],
                                     browse_checkpoints=(), warm_up=False))
     assert space.mapped_modalities(default) == {"t", "a"} and NOTES["space"] in space.space_note(default)
-    text_only = AppContext(AppOptions(checkpoint="checkpoints/mosei-t", compare_checkpoint=None,
+    text_only = AppContext(AppOptions(checkpoint=MOSEI_CHECKPOINT, compare_checkpoint=None,
                                       browse_checkpoints=(), warm_up=False))
     assert space.mapped_modalities(text_only) == {"t"}
     note = space.space_note(text_only)

@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from ..cache import Identity, ResultCache, checkpoint_hash, files_hash, register
-from ..checkpoint import DEFAULT_PAIR
+from ..checkpoint import DEFAULT_PAIR, MOSEI_CHECKPOINT
 
 log = logging.getLogger("fdcmdie.app")
 
@@ -57,7 +57,7 @@ class AppOptions:
     compare_checkpoint: str | None = DEFAULT_PAIR[1]
     # more checkpoints the explorer and case studies offer (MOSEI: the paper's second dataset); a folder that is not
     # there is left out. Only the main/compare pair is drawn in the representation space.
-    browse_checkpoints: tuple[str, ...] = ("checkpoints/mosi-honest-tav-e5", "checkpoints/mosei-t")
+    browse_checkpoints: tuple[str, ...] = ("checkpoints/mosi-honest-tav-e5", MOSEI_CHECKPOINT)
     # --data: None = each checkpoint reads the data it was trained on (MOSI/MOSEI: $FDCMDIE_DATA, else the shipped
     # data/ folder; an MMSA-trained one: the pickle it stored). A folder holding mosi/ and mosei/, or an MMSA pickle
     # (or its folder), replaces it for the checkpoints it fits (fdcmdie/data/location.py data_override)

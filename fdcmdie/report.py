@@ -140,7 +140,6 @@ def versus(results: dict, base: dict[str, tuple[str, list[dict]]], default: str 
     """Sentences comparing standard-split rows with each other and with the text-only baselines (``baseline_results``);
     ``default`` is the experiment of the app's default checkpoint, compared first."""
     records = test_records(results, base)
-    mean = lambda recs, k: float(np.mean([r[k] for r in recs]))
     lines, seen = [], set()
     pairs = [(exp, ref, what) for exp in dict.fromkeys((default, "mosi-std-t-ft-d256", "mosi-std-ta-ft")) for ref, what in (
         ("baseline-ft-standard", "the text-only fully fine-tuned MiniLM regressor"),
@@ -163,13 +162,19 @@ def versus(results: dict, base: dict[str, tuple[str, list[dict]]], default: str 
                            ("mosi-std-ta", "mosi-std-ta-nocl", "the same without contrastive learning")):
         if exp != ref and exp in records and ref in records and (exp, ref) not in seen:
             seen.add((exp, ref))
-            ours, theirs = records[exp], records[ref]
-            a, b = mean(ours, "acc2_non0"), mean(theirs, "acc2_non0")
-            lines.append(f"- `{exp}` ({len(ours)} seed(s)) vs {what} (`{ref}`, {len(theirs)} seed(s)): non-0 Acc-2 "
-                         f"{a:.2f} vs {b:.2f} ({'+' if a - b >= 0 else ''}{a - b:.2f} points{welch(ours, theirs)}), "
-                         f"MAE {mean(ours, 'mae'):.3f} vs {mean(theirs, 'mae'):.3f}, "
-                         f"Corr {mean(ours, 'corr'):.3f} vs {mean(theirs, 'corr'):.3f}.")
+            lines.append(compare_line(records, exp, ref, what))
     return lines
+
+
+def compare_line(records: dict[str, list[dict]], exp: str, ref: str, what: str) -> str:
+    """One comparison sentence: ``exp``'s test means against ``ref``'s (``records``: ``test_records``), with Welch's
+    t-test over seeds on non-0 Acc-2 where both have several."""
+    mean = lambda recs, k: float(np.mean([r[k] for r in recs]))
+    ours, theirs = records[exp], records[ref]
+    a, b = mean(ours, "acc2_non0"), mean(theirs, "acc2_non0")
+    return (f"- `{exp}` ({len(ours)} seed(s)) vs {what} (`{ref}`, {len(theirs)} seed(s)): non-0 Acc-2 "
+            f"{a:.2f} vs {b:.2f} ({'+' if a - b >= 0 else ''}{a - b:.2f} points{welch(ours, theirs)}), "
+            f"MAE {mean(ours, 'mae'):.3f} vs {mean(theirs, 'mae'):.3f}, Corr {mean(ours, 'corr'):.3f} vs {mean(theirs, 'corr'):.3f}.")
 
 
 E5_GOAL = {"acc2_non0": 86.0, "mae": 0.72, "corr": 0.80}   # issue 22: the multimodal default's 5-seed mean
@@ -655,6 +660,8 @@ def build(plan_path: str, data_root: str | None, out: Path, with_analyses: bool 
             continue
         parts += group_table(plan, results, group, "mosei" if group == "mosei" else "mosi",
                              paper_first=("FD-CMDIE",) if group == "mosei" else ())
+        if group == "mosei" and results.get("mosei-t-e5") and results.get("mosei-t"):
+            parts += ["", compare_line(test_records(results, {}), "mosei-t-e5", "mosei-t", "the same on frozen MiniLM")]
         if group == "diagnostic":
             for ref in ("mosi-std-ta-ft", "mosi-std-ta-ft-nocl"):
                 if results.get(ref):

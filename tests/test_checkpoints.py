@@ -21,6 +21,7 @@ def test_every_shipped_checkpoint_has_its_run_log():
     assert not {"mosi-poria-tav", "mosi-poria-tav-nocl"} & {e.name for e in SHIPPED}  # replaced: leaky validation
     assert not {"mosi-honest-tav", "mosi-honest-tav-nocl"} & {e.name for e in SHIPPED}  # replaced: below text-only
     assert not {"mosi-std-ta-e5", "mosi-std-ta-e5-nocl"} & {e.name for e in SHIPPED}  # replaced: -adrop wins by validation
+    assert "mosei-t-e5" in {e.name for e in SHIPPED} and "mosei-t" not in {e.name for e in SHIPPED}  # e5 wins by validation
     for exp in SHIPPED:
         assert (ROOT / "checkpoints" / exp.name / "model.safetensors").is_file(), exp.name
         assert logged_test(exp.name)["acc2_non0"] > 50, exp.name

@@ -112,3 +112,21 @@ experiments:
     assert "| 2 |" in twin and "0.760 ±" in twin
     assert "`ladder-e5-t-frozen` +1.00, `mosi-std-t-e5` -1.00" in section
     assert "Best rung by validation MAE (mean over a rung's seeds): `mosi-std-t-e5` (valid MAE 0.760)" in section
+
+
+def test_report_compares_the_mosei_rows_in_their_section(tmp_path):
+    runs = tmp_path / "runs"
+    plan = tmp_path / "plan.yaml"
+    plan.write_text(f"""runs_dir: {runs}
+experiments:
+  - {{name: mosei-t, group: mosei, config: configs/mosei.yaml, seeds: [1, 2], label: "MiniLM"}}
+  - {{name: mosei-t-e5, group: mosei, config: configs/mosei.yaml, seeds: [1, 2], label: "e5"}}
+""")
+    for name, accs in (("mosei-t", (83.0, 84.0)), ("mosei-t-e5", (84.0, 85.0))):
+        for seed, acc in enumerate(accs, 1):
+            write_log(runs / f"{name}-s{seed}", metrics(acc))
+    text = build(str(plan), None, tmp_path / "R.md", with_analyses=False)
+    section = text.split("## MOSEI")[1].split("\n## ")[0]
+    # the same closed form as above, the other way round: +1 point, p = 1 - sqrt(2)/2
+    assert ("- `mosei-t-e5` (2 seed(s)) vs the same on frozen MiniLM (`mosei-t`, 2 seed(s)): non-0 Acc-2 84.50 vs 83.50 "
+            "(+1.00 points, Welch's t-test over seeds p = 0.29)") in section

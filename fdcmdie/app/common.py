@@ -17,16 +17,17 @@ log = logging.getLogger("fdcmdie.app")
 # Two lines per view for a class meeting multimodal sentiment analysis for the first time.
 NOTES = {
     "explorer": (
-        "Each CMU-MOSI sample is one sentence from a YouTube movie review, scored by annotators from −3 (very "
-        "negative) to +3 (very positive); the model predicts that score from the inputs it was trained on: the "
-        "words and the voice for the default pair (a T+V+A checkpoint also sees the face).  \n"
+        "Each sample is one sentence from a YouTube video (a movie review in CMU-MOSI, an opinion on one of many "
+        "topics in CMU-MOSEI), scored by annotators from −3 (very negative) to +3 (very positive); the model predicts "
+        "that score from the inputs it was trained on: the words and the voice for the default pair (a T+V+A "
+        "checkpoint also sees the face; the MOSEI one reads the words alone).  \n"
         "The bars show the fusion weights α (how much each modality counted, summing to 1 per layer) and the gates g "
         "(how much of each modality's signal was let through) in every fusion layer."),
     "what_if": (
         "Switch a modality off or change the words, then compare: hatched bars and the second row are the modified "
         "input, solid bars the original.  \n"
-        "If the prediction hardly moves when the voice (and the face, for a checkpoint that sees it) is off, the "
-        "model is reading mostly the text — as the paper finds."),
+        "For a checkpoint that hears the voice: if the prediction hardly moves when the voice (and the face, for one "
+        "that sees it) is off, the model is reading mostly the text — as the paper finds."),
     "upload": (
         "Your clip is turned into the same three inputs: the transcript (typed or from speech recognition), the voice "
         "(pitch and loudness over time) and the face (landmarks on a few frames).  \n"
@@ -48,7 +49,8 @@ NOTES = {
         "numbers below say how to open a pair that also hears the voice. Click a dot to open its sample."),
     "cases": (
         "Samples picked automatically from the test split: the clearest positive and negative opinions, flat "
-        "near-neutral ones, ones where the words and the voice/face point opposite ways, and the worst mistakes.  \n"
+        "near-neutral ones, ones where the words and the voice/face point opposite ways (for a checkpoint that reads "
+        "more than the words), and the worst mistakes.  \n"
         "“text only” and “visual + acoustic” are the model's predictions with the other modalities switched off. "
         "Click a row to open it in the sample explorer."),
     "compare": (

@@ -51,7 +51,8 @@ NOTES = {
         "Samples picked automatically from the test split: the clearest positive and negative opinions, flat "
         "near-neutral ones, ones where the words and the voice/face point opposite ways (for a checkpoint that reads "
         "more than the words), and the worst mistakes.  \n"
-        "“text only” and “visual + acoustic” are the model's predictions with the other modalities switched off. "
+        "“text only” and “visual + acoustic” (for a checkpoint that reads more than the words) are the model's "
+        "predictions with the other modalities switched off. "
         "Click a row to open it in the sample explorer."),
     "compare": (
         "The two loaded checkpoints (A: the main one, B: the one beside it) scored on the same samples, group by "

@@ -175,12 +175,12 @@ def mean_of(recs: list[dict], key: str) -> float:
 def compare_line(records: dict[str, list[dict]], exp: str, ref: str, what: str) -> str:
     """One comparison sentence: ``exp``'s test means against ``ref``'s (``records``: ``test_records``), with Welch's
     t-test over seeds on non-0 Acc-2 where both have several."""
-    mean = mean_of
     ours, theirs = records[exp], records[ref]
-    a, b = mean(ours, "acc2_non0"), mean(theirs, "acc2_non0")
+    a, b = mean_of(ours, "acc2_non0"), mean_of(theirs, "acc2_non0")
     return (f"- `{exp}` ({len(ours)} seed(s)) vs {what} (`{ref}`, {len(theirs)} seed(s)): non-0 Acc-2 "
             f"{a:.2f} vs {b:.2f} ({'+' if a - b >= 0 else ''}{a - b:.2f} points{welch(ours, theirs)}), "
-            f"MAE {mean(ours, 'mae'):.3f} vs {mean(theirs, 'mae'):.3f}, Corr {mean(ours, 'corr'):.3f} vs {mean(theirs, 'corr'):.3f}.")
+            f"MAE {mean_of(ours, 'mae'):.3f} vs {mean_of(theirs, 'mae'):.3f}, "
+            f"Corr {mean_of(ours, 'corr'):.3f} vs {mean_of(theirs, 'corr'):.3f}.")
 
 
 E5_GOAL = {"acc2_non0": 86.0, "mae": 0.72, "corr": 0.80}   # issue 22: the multimodal default's 5-seed mean
@@ -192,7 +192,7 @@ def e5_goal(results: dict, base: dict[str, tuple[str, list[dict]]], name: str = 
     recs = [r["test"] for r in results.get(name, [])]
     if not recs:
         return [f"_`{name}` has no finished run yet._"]
-    mean = {k: float(np.mean([r[k] for r in recs])) for k in E5_GOAL}
+    mean = {k: mean_of(recs, k) for k in E5_GOAL}
     gaps = [f"non-0 Acc-2 {mean['acc2_non0']:.2f} vs ≥ {E5_GOAL['acc2_non0']} ({mean['acc2_non0'] - E5_GOAL['acc2_non0']:+.2f})",
             f"MAE {mean['mae']:.3f} vs ≤ {E5_GOAL['mae']} ({mean['mae'] - E5_GOAL['mae']:+.3f})",
             f"Corr {mean['corr']:.3f} vs ≥ {E5_GOAL['corr']} ({mean['corr'] - E5_GOAL['corr']:+.3f})"]
@@ -216,17 +216,16 @@ def e5_gap(results: dict, base: dict[str, tuple[str, list[dict]]]) -> list[str]:
     steps = [(name, what, records[name]) for name, what in E5_STEPS if name in records]
     if len(steps) < 2:
         return []
-    mean = mean_of
     lines = ["Where the points go, step by step (test means over the seeds each row has; differences, not causes "
              "proven: one change per step):", ""]
     prev = None
     for name, what, recs in steps:
-        line = (f"- `{name}`, {what}: {mean(recs, 'acc2_non0'):.2f} / {mean(recs, 'mae'):.3f} / "
-                f"{mean(recs, 'corr'):.3f} ({len(recs)} seed(s))")
+        line = (f"- `{name}`, {what}: {mean_of(recs, 'acc2_non0'):.2f} / {mean_of(recs, 'mae'):.3f} / "
+                f"{mean_of(recs, 'corr'):.3f} ({len(recs)} seed(s))")
         if prev is not None:
-            line += (f"; vs the step before {mean(recs, 'acc2_non0') - mean(prev, 'acc2_non0'):+.2f} points, MAE "
-                     f"{mean(recs, 'mae') - mean(prev, 'mae'):+.3f}, Corr {mean(recs, 'corr') - mean(prev, 'corr'):+.3f}"
-                     f"{welch(recs, prev)}")
+            diff = {k: mean_of(recs, k) - mean_of(prev, k) for k in ("acc2_non0", "mae", "corr")}
+            line += (f"; vs the step before {diff['acc2_non0']:+.2f} points, MAE {diff['mae']:+.3f}, "
+                     f"Corr {diff['corr']:+.3f}{welch(recs, prev)}")
         lines.append(line)
         prev = recs
     return lines

@@ -62,7 +62,7 @@ def filter_samples(ctx: AppContext, model_key: str, split: str, label_min: float
         keep &= view.disagree
     rows = np.flatnonzero(keep)
     text_only = view.ablations.get("t")
-    if text_only is None and list(ctx.predictor(model_key or "main").modalities) == ["t"]:
+    if text_only is None and ctx.predictor(model_key or "main").modalities == ["t"]:
         text_only = pred   # a checkpoint that reads the words alone: its prediction is its text-only prediction
     r2 = lambda x: [round(float(v), 2) for v in x]
     df = pd.DataFrame({

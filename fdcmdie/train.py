@@ -22,7 +22,7 @@ import torch
 from safetensors.torch import load_file
 from tqdm.auto import tqdm
 
-from .checkpoint import save_checkpoint
+from .checkpoint import TEXT_ENCODER, WEIGHTS_KEY, save_checkpoint
 from .config import Config, load_config, model_dims
 from .data import load_dataset, prepare
 from .data.mmsa import EXTRACT_NOTE
@@ -33,7 +33,7 @@ from .losses import build_sample_sets, contrastive_loss
 from .memory import Shapes, cap_heap_growth, preflight, to_record
 from .metrics import format_metrics
 from .model import build_model
-from .text_encoder import FullEncoder, hidden_size
+from .text_encoder import FullEncoder, LoraEncoder, hidden_size
 
 
 def set_seed(seed: int) -> None:
@@ -90,7 +90,17 @@ def load_text_init(model: torch.nn.Module, path: str | Path) -> int:
     encoder's, so a stage 1 that trained only those n blocks fits best). Returns the number of tensors copied.
     """
     state, enc = load_file(str(text_init_file(path))), model.extract["t"].encoder
-    prefix = "extract.t.encoder."
+    prefix = TEXT_ENCODER
+    if isinstance(enc, LoraEncoder):                                   # adapters of a LoRA checkpoint of the same recipe
+        sub = {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}
+        own = {k: v for k, v in enc.state_dict().items() if LoraEncoder.adapter_key(k)}
+        missing = sorted(set(own) - set(sub))
+        bad = [k for k in own if k in sub and sub[k].shape != own[k].shape]
+        if missing or bad:
+            raise ValueError(f"train.text_init={str(path)!r} holds no LoRA adapters of this rank and these targets "
+                             f"(missing {missing[:3]}, shape mismatch {bad[:3]})")
+        enc.load_state_dict({k: sub[k] for k in own}, strict=False)
+        return len(own)
     if any(k.startswith(prefix) for k in state):                     # an FD-CMDIE checkpoint
         sub = {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}
     elif isinstance(enc, FullEncoder):                                 # a whole saved encoder
@@ -134,8 +144,9 @@ class Run:
         self.model.set_memory_options(attention=cfg.train.attention, checkpoint_dipu=cfg.train.checkpoint_dipu)
         if cfg.train.text_init:                                           # two-stage: a fine-tuned text encoder
             load_text_init(self.model, cfg.train.text_init)
-        enc = [p for n, p in self.model.named_parameters() if ".encoder." in n]
-        rest = [p for n, p in self.model.named_parameters() if ".encoder." not in n]
+        trainable = [(n, p) for n, p in self.model.named_parameters() if p.requires_grad]  # LoRA: adapters, not the encoder
+        enc = [p for n, p in trainable if ".encoder." in n]
+        rest = [p for n, p in trainable if ".encoder." not in n]
         t = cfg.train
         groups = [{"params": rest, "lr": t.lr}] + ([{"params": enc, "lr": t.encoder_lr}] if enc else [])
         self.opt = torch.optim.AdamW(groups, weight_decay=t.weight_decay)
@@ -378,8 +389,8 @@ def main(args) -> int:
             print(f"data: {note}", flush=True)
     meta = {"dataset": run.dataset.name, "notes": run.dataset.notes}
     if "t" in cfg.model.modalities and cfg.data.text_source == "transcript":
-        from .text_encoder import encoder_sha256
-        meta["text_encoder_sha256"] = encoder_sha256(cfg.model.text_encoder)   # checked when the checkpoint is loaded
+        from .text_encoder import encoder_weights_id
+        meta[WEIGHTS_KEY] = encoder_weights_id(cfg.model.text_encoder)   # checked when the checkpoint is loaded
     save = lambda extra: save_checkpoint(out / "checkpoint", run.model, cfg, run.normalizer, meta={**meta, **extra})
     result = run.fit(on_improve=lambda epoch, valid: save({"best_epoch": epoch, "valid": valid, "partial": True}))
     if run.rank != 0:

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from fdcmdie.checkpoint import MOSEI_CHECKPOINT
+from fdcmdie.checkpoint import MOSEI_CHECKPOINT, SHIP_LIMIT_BYTES, check_shippable
 from fdcmdie.experiments import finished, load_plan, read_log
 from fdcmdie.inference import Predictor
 
@@ -27,6 +27,23 @@ def test_every_shipped_checkpoint_has_its_run_log():
     for exp in SHIPPED:
         assert (ROOT / "checkpoints" / exp.name / "model.safetensors").is_file(), exp.name
         assert logged_test(exp.name)["acc2_non0"] > 50, exp.name
+
+
+def test_every_shipped_checkpoint_fits_the_size_limit():
+    for exp in SHIPPED:
+        assert check_shippable(ROOT / "checkpoints" / exp.name) <= SHIP_LIMIT_BYTES, exp.name
+
+
+def test_an_oversized_checkpoint_is_refused(tmp_path):
+    folder = tmp_path / "big"
+    folder.mkdir()
+    (folder / "config.json").write_text("{}")
+    with open(folder / "model.safetensors", "wb") as f:         # sparse: 15 MB and one byte
+        f.truncate(SHIP_LIMIT_BYTES - 1)
+    with pytest.raises(ValueError, match="over the 15 MB"):
+        check_shippable(folder)                                   # 15_000_001 bytes with the 2-byte config
+    (folder / "config.json").write_text("")
+    assert check_shippable(folder) == SHIP_LIMIT_BYTES - 1
 
 
 @pytest.mark.parametrize("name", [e.name for e in SHIPPED])

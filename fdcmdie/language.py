@@ -21,12 +21,20 @@ one word (the attributions' completeness is untouched) and a word the dictionary
 jieba's dictionary is Chinese: Japanese kana come back from it one by one, so a Japanese word is e5's own piece,
 merged with its neighbours where the dictionary joins Han characters (面 + 白 -> 面白). Thai, Lao, Khmer and Burmese
 (also written without spaces) are cut at e5's pieces. Text in any other script is left exactly as it was.
+
+The smoke test (:func:`smoke`, ``python -m fdcmdie.language``): the hand-written sentences of ``SMOKE_FILE`` (six a
+language, clear polarity, no negation or irony) through a checkpoint, counting the sentences whose predicted sign is
+the written polarity, per language. A check that the words reach the head across languages, not a benchmark.
 """
 from __future__ import annotations
 
+import argparse
+import csv
 import functools
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 
+SMOKE_FILE = Path(__file__).resolve().parents[1] / "assets" / "multilingual-smoke.tsv"
 MIN_PROB = 0.5        # py3langid's normalised probability below which the language is "too short to tell"
 ENGLISH = "en"
 
@@ -196,3 +204,91 @@ def _join_spaces(text: str, offsets, groups: list[list[int]]) -> list[list[int]]
     if carry:
         out.append(carry)
     return out
+
+
+# ------------------------------------------------------------------------------------------------ smoke test
+
+
+@dataclass
+class Sentence:
+    language: str      # ISO 639-1, as written in the file
+    polarity: int      # +1 / -1, as written in the file
+    text: str
+
+
+def read_sentences(path: str | Path = SMOKE_FILE) -> list[Sentence]:
+    """The rows of a smoke file: tab-separated language, polarity (+1 / -1), sentence, after a header and # lines."""
+    path = Path(path)
+    lines = [line for line in path.read_text(encoding="utf-8").splitlines() if line.strip() and not line.startswith("#")]
+    rows = list(csv.DictReader(lines, delimiter="\t", quoting=csv.QUOTE_NONE))
+    out = []
+    for i, row in enumerate(rows, start=2):
+        try:
+            polarity = int(row["polarity"])
+        except (KeyError, TypeError, ValueError):
+            raise ValueError(f"{path}: row {i} needs columns language, polarity (+1 or -1), sentence") from None
+        if polarity not in (1, -1) or not (row.get("sentence") or "").strip() or row.get("language") not in NAMES:
+            raise ValueError(f"{path}: row {i}: polarity must be +1 or -1, the sentence non-empty and the language "
+                             f"an ISO 639-1 code py3langid knows, got {row!r}")
+        out.append(Sentence(row["language"], polarity, row["sentence"].strip()))
+    return out
+
+
+@dataclass
+class Smoke:
+    """Per sentence: the prediction and the detected language; per language: how many signs are right."""
+
+    checkpoint: str
+    sentences: list[Sentence]
+    pred: list[float]
+    detected: list[str]
+    languages: list[str] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.languages = list(dict.fromkeys(s.language for s in self.sentences))
+
+    def right(self, language: str | None = None) -> tuple[int, int]:
+        """(sentences whose predicted sign is the written polarity, sentences) of ``language`` (None: all)."""
+        rows = [(s, p) for s, p in zip(self.sentences, self.pred) if language in (None, s.language)]
+        return sum(1 for s, p in rows if p * s.polarity > 0), len(rows)
+
+    def markdown(self) -> str:
+        n_right, n = self.right()
+        other = [s for s in self.sentences if s.language != ENGLISH]
+        o_right = sum(1 for s, p in zip(self.sentences, self.pred) if s.language != ENGLISH and p * s.polarity > 0)
+        lines = [f"Smoke test, not a benchmark: {n} hand-written sentences ({SMOKE_FILE.name}), "
+                 f"{len(self.languages)} languages, through `{self.checkpoint}`. Right sign: {n_right} of {n}; "
+                 f"{o_right} of {len(other)} outside English.", "",
+                 "| language | right sign | mean prediction, positive | mean prediction, negative | language found |",
+                 "|---|---|---|---|---|"]
+        for lang in self.languages:
+            r, k = self.right(lang)
+            pos = [p for s, p in zip(self.sentences, self.pred) if s.language == lang and s.polarity > 0]
+            neg = [p for s, p in zip(self.sentences, self.pred) if s.language == lang and s.polarity < 0]
+            found = sum(1 for s, d in zip(self.sentences, self.detected) if s.language == lang and d == lang)
+            mean = lambda xs: f"{sum(xs) / len(xs):+.2f}" if xs else "–"
+            lines.append(f"| {NAMES[lang]} | {r} / {k} | {mean(pos)} | {mean(neg)} | {found} / {k} |")
+        return "\n".join(lines)
+
+
+def smoke(predictor, path: str | Path = SMOKE_FILE) -> Smoke:
+    """Run the sentences of ``path`` through ``predictor`` (one batch) and identify their language."""
+    sentences = read_sentences(path)
+    preds = predictor.predict([s.text for s in sentences])
+    return Smoke(checkpoint=predictor.name, sentences=sentences, pred=[float(e.pred) for e in preds],
+                 detected=[detect(s.text).code for s in sentences])
+
+
+def main(argv: list[str] | None = None) -> None:
+    from .checkpoint import DEFAULT_PAIR
+    from .inference import Predictor
+
+    ap = argparse.ArgumentParser(prog="python -m fdcmdie.language", description="the multilingual smoke test")
+    ap.add_argument("--checkpoint", default=DEFAULT_PAIR[0])
+    ap.add_argument("--sentences", default=str(SMOKE_FILE))
+    args = ap.parse_args(argv)
+    print(smoke(Predictor.load(args.checkpoint), args.sentences).markdown())
+
+
+if __name__ == "__main__":
+    main()

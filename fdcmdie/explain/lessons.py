@@ -206,6 +206,20 @@ def confident_opposite(source, model: str, split: str, *, rank: int = 1) -> Choi
                                                            strength=float(strength[row]), rank=rank))
 
 
+@rule("confident_right", "the sample the model and the annotators put most firmly on the same side (label and "
+      "prediction of one sign, the smaller of |label| and |prediction| largest): a plain case of the sentiment")
+def confident_right(source, model: str, split: str, *, rank: int = 1) -> Choice:
+    p = source.predictions(model, split)
+    label, pred = np.asarray(p.label, np.float64), np.asarray(p.pred, np.float64)
+    strength = np.minimum(np.abs(label), np.abs(pred))
+    rows = np.flatnonzero(np.sign(label) * np.sign(pred) > 0)
+    row = _ranked(rows[np.argsort(-strength[rows], kind="stable")], rank, f"no {split} sample has the right sign")
+    why = (f"the model and the annotators agree most firmly on this {split} sample: label {label[row]:+.2f}, "
+           f"prediction {pred[row]:+.2f}")
+    return _maybe_shapley(source, model, split, row, _base(source, model, split, row, why,
+                                                           strength=float(strength[row]), rank=rank))
+
+
 @rule("contrastive_changes_most", "the sample whose shared and private features (a, b: two of Ts Vs As Td Vd Ad; "
       "default Ts, Td) relate most differently with and without contrastive learning (other: the model without CL)")
 def contrastive_changes_most(source, model: str, split: str, *, other: str = "compare", a: str = "Ts", b: str = "Td",

@@ -256,7 +256,9 @@ class Smoke:
         n_right, n = self.right()
         other = [s for s in self.sentences if s.language != ENGLISH]
         o_right = sum(1 for s, p in zip(self.sentences, self.pred) if s.language != ENGLISH and p * s.polarity > 0)
-        lines = [f"Smoke test, not a benchmark: {n} hand-written sentences ({SMOKE_FILE.name}), "
+        lines = ["# Multilingual smoke test", "",
+                 "Written by `python -m fdcmdie.language > docs/languages-smoke.md` (fdcmdie/language.py).", "",
+                 f"Smoke test, not a benchmark: {n} hand-written sentences (assets/{SMOKE_FILE.name}), "
                  f"{len(self.languages)} languages, through `{self.checkpoint}`. Right sign: {n_right} of {n}; "
                  f"{o_right} of {len(other)} outside English.", "",
                  "| language | right sign | mean prediction, positive | mean prediction, negative | language found |",
@@ -268,7 +270,11 @@ class Smoke:
             found = sum(1 for s, d in zip(self.sentences, self.detected) if s.language == lang and d == lang)
             mean = lambda xs: f"{sum(xs) / len(xs):+.2f}" if xs else "–"
             lines.append(f"| {NAMES[lang]} | {r} / {k} | {mean(pos)} | {mean(neg)} | {found} / {k} |")
-        return "\n".join(lines)
+        wrong = [(s, p) for s, p in zip(self.sentences, self.pred) if p * s.polarity <= 0]
+        if wrong:
+            lines += ["", "Wrong sign:", ""] + [f"- {NAMES[s.language]}, written {s.polarity:+d}, predicted {p:+.2f}: "
+                                                f"“{s.text}”" for s, p in wrong]
+        return "\n".join(lines) + "\n"
 
 
 def smoke(predictor, path: str | Path = SMOKE_FILE) -> Smoke:

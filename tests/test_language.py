@@ -205,3 +205,18 @@ def test_a_spanish_clip_is_transcribed_in_spanish_and_english_stays_on_tiny_en(t
     assert L.detect(picked.text).code == "es", picked.text
     tiny = T.transcribe(spanish, ExtractConfig(asr_language="en"))
     assert L.detect(tiny.text).code != "es"          # tiny.en cannot write Spanish: why the other model is there
+
+
+# ------------------------------------------------------------------------------------------ the app
+
+
+def test_the_upload_tab_shows_the_language_and_chinese_words(ctx):
+    from fdcmdie.app import upload
+
+    spanish = upload.analyse(ctx, None, None, "La historia es aburrida y la actuación es pésima.", True)
+    assert "**Language: Spanish**" in spanish.prediction_md and "trained on English" in spanish.prediction_md
+    english = upload.analyse(ctx, None, None, "what a dull and boring film", True)
+    assert "Language:" not in english.prediction_md and "trained on English" not in english.prediction_md
+    words, _ = upload.typed_words(ctx, "这部电影很无聊，浪费时间")
+    scored = [t for t, v in words if v is not None]
+    assert scored == ["这部", "电影", "很", "无聊", "，", "浪费时间"]

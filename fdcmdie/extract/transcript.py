@@ -46,7 +46,7 @@ class Transcript:
     words: list[tuple[str, float, float]] = field(default_factory=list)  # (word, start_s, end_s)
     asr_used: bool = False
     warnings: list[str] = field(default_factory=list)
-    language: str = "en"              # the language whisper transcribed in ("" when nothing was transcribed)
+    language: str = ""                # the language whisper transcribed in ("" when typed or nothing was transcribed)
     model: str = ""                   # "tiny.en" | "base (multilingual)" | the asr_model folder; "" when typed
     log_prob: float = 0.0             # mean of the kept segments' avg_logprob (whisper's per-token log-probability)
 
@@ -133,8 +133,10 @@ def transcribe(y: np.ndarray, config: ExtractConfig | None = None) -> Transcript
     other = _multilingual(y, config, None)
     if other.language in ("en", "") or not other.text:  # English after all (or base heard nothing): tiny.en's stands
         return english
-    other.warnings.append(f"tiny.en could not transcribe this clip; whisper base heard {other.language!r} and "
-                          "transcribed it in that language")
+    from ..language import NAMES
+
+    other.warnings.append(f"tiny.en (English) could not transcribe this clip; the multilingual whisper base heard "
+                          f"{NAMES.get(other.language, other.language)} and transcribed it in that language")
     return other
 
 

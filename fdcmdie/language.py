@@ -59,7 +59,7 @@ NAMES = {
 }
 
 # the English data each data source holds (every checkpoint of the lab was trained on one of them)
-TRAINED_ON = {"mosi": "CMU-MOSI", "mmsa": "CMU-MOSI", "mosei": "CMU-MOSEI"}
+TRAINED_ON = {"mosi": "CMU-MOSI", "mosei": "CMU-MOSEI", "mmsa": "CMU-MOSI / MOSEI (an MMSA pickle)"}
 
 
 @dataclass(frozen=True)

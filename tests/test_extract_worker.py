@@ -148,3 +148,35 @@ def test_speech_to_text_is_cached_with_the_clip(clips, tmp_path):
     restarted = lab(tmp_path / "cache", asr=True)
     assert restarted.clip(clips["first"], "", asr=True).transcript == heard.transcript
     assert restarted.extractor.jobs == 0 and restarted.cache.hits == {"transcript": 1, "clip": 1}
+
+
+def process_state(pid: int) -> str | None:
+    """The state letter of a process (R, S, Z, …) from /proc; None when it is gone."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return None
+
+
+def test_worker_leaves_with_a_killed_server(tmp_path):
+    """A server stopped by a signal runs no clean-up: its worker notices it is gone and exits, no orphan is left."""
+    import subprocess
+    import sys
+
+    script = tmp_path / "server.py"
+    script.write_text("import sys, time\nfrom fdcmdie.extract.worker import ExtractWorker\n"
+                      "w = ExtractWorker()\nprint(w.status()['pid'], flush=True)\ntime.sleep(600)\n")
+    root = Path(__file__).resolve().parents[1]
+    server = subprocess.Popen([sys.executable, str(script)], cwd=root, stdout=subprocess.PIPE, text=True,
+                              env={**os.environ, "PYTHONPATH": str(root)})
+    try:
+        pid = int(server.stdout.readline())
+        os.kill(pid, 0)                      # the worker runs
+        server.kill()
+        server.wait(30)
+        t = time.time()
+        while time.time() - t < 30 and process_state(pid) not in (None, "Z"):
+            time.sleep(0.2)
+        assert process_state(pid) in (None, "Z"), f"the worker {pid} outlived its server"
+    finally:
+        server.kill()

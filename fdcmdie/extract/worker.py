@@ -32,6 +32,7 @@ import multiprocessing
 import os
 import sys
 import threading
+import time
 from dataclasses import replace
 from pathlib import Path
 from typing import Callable
@@ -52,7 +53,9 @@ class WorkerLost(ExtractionError):
 
 
 def _init(nice: int, threads: int) -> None:
-    """The worker's initializer: lower its priority, cap the thread pools of what it loads (now and later)."""
+    """The worker's initializer: lower its priority, cap the thread pools of what it loads (now and later), and
+    leave when the server does."""
+    threading.Thread(target=_exit_with_parent, args=(os.getppid(),), name="parent-watch", daemon=True).start()
     if nice:
         os.nice(nice)
     for var in THREAD_VARS:
@@ -67,6 +70,15 @@ def _init(nice: int, threads: int) -> None:
         cv2.setNumThreads(threads)
     except ImportError:
         pass
+
+
+def _exit_with_parent(parent: int, every_s: float = 1.0) -> None:
+    """Exit once the server process is gone (this process is handed to another parent): a server stopped by a
+    signal runs no clean-up, and the worker, waiting on a queue whose other end it holds too, would never notice."""
+    while True:
+        time.sleep(every_s)
+        if os.getppid() != parent:
+            os._exit(0)
 
 
 def _status() -> dict:
@@ -106,7 +118,7 @@ class ExtractWorker:
 
     def __init__(self, *, nice: int = NICE, threads: int = THREADS, inline: bool = False):
         self.nice, self.threads, self.inline = int(nice), max(1, int(threads)), inline
-        self.jobs = 0          # calls run (extractions, warm-ups), for the tests and the status line
+        self.jobs = 0          # calls run (extractions, warm-ups): the tests count extractions by it
         self.restarts = 0      # pools replaced after the worker died
         self._pool: cf.ProcessPoolExecutor | None = None
         self._lock = threading.Lock()       # guards _pool
@@ -132,7 +144,8 @@ class ExtractWorker:
     def call(self, fn: Callable, *args, count: bool = True):
         """``fn(*args)`` in the worker (``fn`` a module-level function, its arguments picklable)."""
         if count:
-            self.jobs += 1
+            with self._lock:
+                self.jobs += 1
         if self.inline:
             with self._inline_lock:
                 return fn(*args)

@@ -674,7 +674,8 @@ def main() -> int:
                "mp4 or its wav with 32 random bytes appended: the same decoding, another content hash, so it is "
                "extracted, not read from the cache); the others loop over the mix without uploads"
                if uploading else "each looping over actions drawn at random")
-        lines += ["", f"## A class, {'4 users uploading' if uploading else 'the mix'}: {args.users} users for "
+        title = f"{args.uploaders} users uploading" if uploading else "the mix"
+        lines += ["", f"## A class, {title}: {args.users} users for "
                       f"{args.duration:g} s", "",
                   f"{args.users} gradio_client users on loopback, {who} "
                   f"({', '.join(f'{a} {w:.0%}' for a, w in zip(ACTIONS, WEIGHTS) if not uploading or a != 'upload')}); "
@@ -706,7 +707,7 @@ def main() -> int:
                      + (f" at nice {server[0]} used {server[1]:.0f} CPU-s" if server else " (gone)")
                      + "".join(f"; the clip extractor's worker (pid {pid}) at nice {v[0]} used {v[1]:.0f} CPU-s"
                                for pid, v in workers) + f" in these {run['wall']:.0f} s.")
-        label = f"with {args.uploaders} users uploading" if uploading else f"with {args.users} users"
+        label = f"with {args.uploaders} of {args.users} users uploading" if uploading else f"with {args.users} users"
         if not uploading:
             summary.insert(0, (f"0 errors with {args.users} users", f"{errs} errors in {total} actions", errs == 0))
         for a, goal in goals.items():

@@ -92,6 +92,12 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--no-asr", action="store_true", help="no speech-to-text for uploads (type the transcript)")
     p.add_argument("--no-warmup", action="store_true", help="no background warm-up at start")
     p.add_argument("--no-extract-warmup", action="store_true", help="warm up everything but the clip extractor")
+    p.add_argument("--extract-in-process", action="store_true",
+                   help="extract uploads in the server process instead of a low-priority worker process")
+    p.add_argument("--extract-nice", type=int, default=d.extract_nice,
+                   help=f"added to the extraction worker's nice value (default {d.extract_nice}: light requests first)")
+    p.add_argument("--extract-threads", type=int, default=d.extract_threads,
+                   help=f"threads the extraction worker's libraries may use (default {d.extract_threads})")
     p.add_argument("--concurrency", type=int, default=2, help="requests served at once per event (CPU-bound)")
     p.add_argument("--threads", type=int, default=0,
                    help="torch threads for inference (0 = torch's default; 1 is often faster on a busy small CPU)")
@@ -109,7 +115,9 @@ def options_from(args: argparse.Namespace) -> AppOptions:
                       cache_dir=args.cache_dir, projection=args.projection, results=args.results,
                       umap_max_samples=args.umap_max_samples or None, umap_epochs=args.umap_epochs,
                       max_upload_mb=args.max_upload_mb, max_duration_s=args.max_duration, asr=not args.no_asr,
-                      warm_up=not args.no_warmup, warm_up_extract=not args.no_extract_warmup, device=args.device)
+                      warm_up=not args.no_warmup, warm_up_extract=not args.no_extract_warmup, device=args.device,
+                      extract_worker=not args.extract_in_process, extract_nice=args.extract_nice,
+                      extract_threads=args.extract_threads)
 
 
 def server_address(args: argparse.Namespace, environ=os.environ) -> tuple[str, int]:

@@ -16,8 +16,8 @@ go to a temporary file in the same folder, renamed over the target (atomic: a re
 A file that cannot be read back (cut short, corrupted, another layout) is deleted and the result recomputed. The
 folder can be deleted at any time: everything in it is recomputed when next asked for.
 
-Values are dataclasses of the analyses (``CODECS``: split predictions, Shapley values, geometry numbers, word
-attributions), flattened into arrays and JSON by ``encode`` / ``decode``; a type not listed there brings its own
+Values are dataclasses of the analyses (``_types``: split predictions, Shapley values, geometry numbers, word
+attributions, an uploaded clip's extracted features and transcript), flattened into arrays and JSON by ``encode`` / ``decode``; a type not listed there brings its own
 ``state()`` / ``from_state()`` (the fitted maps: ``fdcmdie.explain.projections.Projection``).
 """
 from __future__ import annotations
@@ -40,7 +40,7 @@ log = logging.getLogger("fdcmdie.cache")
 
 ENV = "FDCMDIE_CACHE"   # a folder to keep the results in instead of ~/.cache/fdcmdie/results
 # the version of each kind's computation and file layout: bump one when its results would change
-VERSIONS = {"split": 1, "shapley": 1, "projection": 1, "geometry": 1, "words": 1}
+VERSIONS = {"split": 1, "shapley": 1, "projection": 1, "geometry": 1, "words": 1, "clip": 1, "transcript": 1}
 
 
 def default_root() -> Path:
@@ -110,7 +110,9 @@ def _types() -> dict[str, type]:
     from .explain.attributions import WordAttribution
     from .explain.geometry import SpaceReport
     from .explain.shapley import ModalityShapley
-    out = {t.__name__: t for t in (Predictions, WordAttribution, SpaceReport, ModalityShapley)}
+    from .extract.clip import ClipFeatures, PitchTrack, Transcript
+    out = {t.__name__: t for t in (Predictions, WordAttribution, SpaceReport, ModalityShapley, ClipFeatures,
+                                   PitchTrack, Transcript)}
     out.update(_EXTRA)
     return out
 

@@ -207,6 +207,10 @@ def test_projection_cache_survives_a_restart(ctx, view):
     assert np.array_equal(proj.embedding, ctx.projection("main", "test").embedding)
     assert fresh.cache.hits.get("projection") == 1 and "projection" not in fresh.cache.misses  # read, not refitted
     assert {f: f.stat().st_mtime_ns for f in files} == files
+    # the CL-effect numbers (a 5-fold logistic regression per feature pair) are read back too, not recomputed
+    rep, old = fresh.geometry("main", "test"), ctx.geometry("main", "test")
+    assert fresh.cache.hits.get("geometry") == 1 and "geometry" not in fresh.cache.misses
+    assert rep.separability == old.separability and np.array_equal(rep.cos_same, old.cos_same)
 
 
 def test_background_warm_up_reports_progress(ctx):
@@ -221,9 +225,10 @@ def test_background_warm_up_reports_progress(ctx):
     text = w.markdown()
     assert w.done and text.startswith("**Ready** in") and "PCA maps" in text and "Not available" not in text, text
     assert [s.state for s in w.steps] == ["done"] * len(w.steps)
-    assert [s.name for s in w.steps if not s.after_ready] == [
-        "loading the checkpoints", "test-split predictions (main)", "test-split predictions (compare)",
-        "PCA maps of the test split", "Shapley values and word attributions of the first samples"]
+    assert [s.name for s in w.steps if not s.after_ready] == [   # what the first page (the explorer) shows
+        "loading the checkpoint", "test-split predictions (main)", "Shapley values and word attributions of the first samples"]
+    assert [s.name for s in w.steps if s.after_ready][:3] == [
+        "loading the comparison checkpoint", "test-split predictions (compare)", "PCA maps of the test split"]
     assert fresh.projection_state("main", "test", "pca") == fresh.projection_state("compare", "test", "pca") == "ready"
     assert fresh.projection_state("main", "test", "umap") in ("idle", "ready")   # UMAP only when asked for
     assert fresh.ready(("shapley", "main", "test")) and fresh.ready(("shapley", "compare", "test"))  # after Ready

@@ -14,20 +14,20 @@ HOLD_S = 600.0  # the stubbed extractor holds each upload until the test release
 
 @pytest.fixture()
 def served(ctx, monkeypatch):
-    """build_demo(ctx) served on a free localhost port; the clip extractor replaced by a slow stub."""
+    """build_demo(ctx) served on a free localhost port; the clip extractor (the worker process's) replaced by a slow
+    stub."""
     import app
-    import fdcmdie.extract as extract
     from fdcmdie.app.serving import free_port
 
     started, release, calls = threading.Event(), threading.Event(), []
 
-    def slow_extract(path, transcript=None, *, config=None):
+    def slow_extract(path, config, *, asr=False):
         calls.append(path)
         started.set()
         release.wait(HOLD_S)
         raise ValueError("stub extractor: this test does not extract clips")
 
-    monkeypatch.setattr(extract, "extract_clip", slow_extract)
+    monkeypatch.setattr(ctx.extractor, "extract", slow_extract)
     demo = app.build_demo(ctx)
     demo.queue(default_concurrency_limit=2)
     port = free_port()

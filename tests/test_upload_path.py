@@ -230,7 +230,8 @@ def test_tone_with_speech_to_text_is_no_speech(tmp_path):
     assert any("no speech recognised — type what is said" in w for w in clip.warnings), clip.warnings
     with pytest.raises(ValueError, match="nothing in this clip can be fed.*no speech recognised — type what is said"):
         mosi_model.predict_clip(clip)
-    ctx = AppContext(AppOptions(asr=True, compare_checkpoint=None, warm_up=False), predictors={"main": mosi_model})
+    ctx = AppContext(AppOptions(asr=True, compare_checkpoint=None, warm_up=False, cache_dir=str(tmp_path / "cache")),
+                     predictors={"main": mosi_model})
     with pytest.raises(ValueError, match="^No speech recognised — type what is said in the transcript box"):
         upload.analyse(ctx, str(tone), None, "", True)
     r = upload.analyse(ctx, str(tone), None, "it was fine", True)   # typed words: predicted from them
@@ -244,7 +245,8 @@ def test_video_without_audio_track_says_so(tmp_path):
 
     mosi_model = Predictor.load(Path(__file__).resolve().parent.parent / DEFAULT_PAIR[0])
     silent = mf.make_clip(tmp_path / "silent.mp4", 2.0, audio=None)
-    ctx = AppContext(AppOptions(asr=True, compare_checkpoint=None, warm_up=False), predictors={"main": mosi_model})
+    ctx = AppContext(AppOptions(asr=True, compare_checkpoint=None, warm_up=False, cache_dir=str(tmp_path / "cache")),
+                     predictors={"main": mosi_model})
     with pytest.raises(ValueError, match="^silent.mp4: this file has no audio track, so there is no speech to recog") as e:
         upload.analyse(ctx, str(silent), None, "", True)
     assert "no speech recognised" not in str(e.value)

@@ -9,11 +9,15 @@ the method's parameters, so a restart reads them back in milliseconds. Maps are 
 that needs one not ready yet starts it in the background and says so (``projection_state``); so are a browse
 checkpoint's first predictions asked for from the status line (``jobs``).
 
-The warm-up (``warmup_steps``) prepares the default lab — the mapped pair's test-split predictions, its maps in the
-projection the space opens on, and the Shapley values and word attributions of the explorer's first samples — and
-says "Ready"; then, in the background, the browse checkpoints load, the pair's whole-split Shapley values (case
-studies, export) and the clip extractor warm up. Other splits, other projections and the browse checkpoints'
-predictions are computed when first asked for.
+The warm-up (``warmup_steps``) prepares what the first page shows — the main checkpoint, its test-split predictions,
+and the Shapley values and word attributions of the explorer's first samples — and says "Ready" (a restart reads them
+from the cache in seconds); then, in the background, the comparison checkpoint, the pair's maps in the projection the
+space opens on, the browse checkpoints, the pair's whole-split Shapley values (case studies, export) and the clip
+extractor (in its worker process) warm up. Other splits, other projections and the browse checkpoints' predictions are
+computed when first asked for.
+
+Uploads (``clip``) are extracted in a low-priority worker process (fdcmdie/extract/worker.py), once per file content
+and extraction settings.
 """
 from __future__ import annotations
 
@@ -28,7 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..cache import Identity, ResultCache, checkpoint_hash, files_hash, register
+from ..cache import Identity, ResultCache, checkpoint_hash, file_hash, files_hash, register
 from ..checkpoint import DEFAULT_PAIR, MOSEI_CHECKPOINT
 
 log = logging.getLogger("fdcmdie.app")
@@ -77,6 +81,12 @@ class AppOptions:
     asr: bool = True
     warm_up: bool = True
     warm_up_extract: bool = True         # also pay the clip extractor's start-up costs in the background
+    # uploads are extracted in one worker process (fdcmdie/extract/worker.py) that adds extract_nice to its nice value
+    # and caps its thread pools at extract_threads, so typed text and sample views keep the cores; False: in the
+    # server process (one at a time)
+    extract_worker: bool = True
+    extract_nice: int = 10
+    extract_threads: int = 1
     device: str = "cpu"
 
 
@@ -219,7 +229,9 @@ class AppContext:
         self.jobs: dict[tuple, Job] = {}     # background computations asked for, by key (status line)
         self._bg_errors: dict = {}
         self.warmup = WarmUp()
-        self.upload_lock = threading.Semaphore(1)   # clip extraction: one at a time on a small CPU
+        from ..extract.worker import ExtractWorker   # light: the extraction libraries load in the worker
+        self.extractor = ExtractWorker(nice=self.options.extract_nice, threads=self.options.extract_threads,
+                                       inline=not self.options.extract_worker)
         self._fit_lock = threading.Lock()            # UMAP fits one at a time (CPU-bound; numba compiles once)
 
     # ------------------------------------------------------------------------------------ plumbing
@@ -443,7 +455,8 @@ class AppContext:
         """The CL-effect numbers of one split (fdcmdie.explain.geometry.space_report), computed once."""
         from ..explain.geometry import space_report
         return self._once(("geometry", key, split),
-                          lambda: space_report(self.split_view(key, split).preds.features["decoupled"]))
+                          lambda: space_report(self.split_view(key, split).preds.features["decoupled"]),
+                          disk=lambda: self.identity("geometry", key, split))
 
     def sample_space(self, key: str, split: str):
         """Nearest-neighbour index of one split's samples in the shared and private spaces (built once)."""
@@ -545,20 +558,29 @@ class AppContext:
         return list(range(min(self.options.first_rows, len(self.split_view(key, split).preds.ids))))
 
     def warmup_steps(self) -> list[tuple[str, object, bool]]:
-        """(name, function, runs after "Ready") of each warm-up step. Before "Ready": the mapped pair loads, its
-        test-split predictions, its maps in the projection the space opens on, and the Shapley values and words of
-        the explorer's first samples. After it, in the background: the browse checkpoints load, the pair's
-        whole-split Shapley values (case studies, export) and the clip extractor's start-up."""
+        """(name, function, runs after "Ready") of each warm-up step. Before "Ready", what the first page (the
+        explorer on the main checkpoint's test split) shows: the main checkpoint loads, its test-split predictions, and
+        the Shapley values and words of the explorer's first samples. After it, in the background: the comparison
+        checkpoint and its test-split predictions, the pair's maps in the projection the space opens on, the browse
+        checkpoints, the pair's whole-split Shapley values (case studies, export) and the clip extractor's start-up.
+        A view that needs what is not ready yet computes it (or, for a map, says it is on its way)."""
         from ..explain.projections import METHODS
         keys = self.map_keys()
+        first, later = keys[:1], keys[1:]
         browse = [k for k in self.slots if k not in keys]
         method = self.options.projection
-        steps: list[tuple[str, object, bool]] = [("loading the checkpoints", lambda: self.load_models(keys), False)]
-        steps += [(f"test-split predictions ({key})", lambda k=key: self.split_view(k, "test"), False) for key in keys]
-        steps += [(f"{METHODS[method]} maps of the test split", lambda: [self._prepare_map(k, "test", method)
-                                                                          for k in keys], False)]
+        steps: list[tuple[str, object, bool]] = []
+        if first:
+            steps += [("loading the checkpoint", lambda: self.load_models(first), False),
+                      (f"test-split predictions ({first[0]})", lambda: self.split_view(first[0], "test"), False),
+                      ("Shapley values and word attributions of the first samples", self._warm_first_page, False)]
+        if later:
+            steps += [("loading the comparison checkpoint", lambda: self.load_models(later), True)]
+            steps += [(f"test-split predictions ({key})", lambda k=key: self.split_view(k, "test"), True)
+                      for key in later]
         if keys:
-            steps.append(("Shapley values and word attributions of the first samples", self._warm_first_page, False))
+            steps.append((f"{METHODS[method]} maps of the test split", lambda: [self._prepare_map(k, "test", method)
+                                                                             for k in keys], True))
         if browse:
             steps.append(("loading the browse checkpoints", lambda: self.load_models(browse), True))
         steps += [(f"test-split Shapley values ({key})", lambda k=key: self.shapley(k, "test"), True) for key in keys]
@@ -598,8 +620,9 @@ class AppContext:
         read = sum(self.cache.hits.values())
         made = sum(self.cache.misses.values())
         from ..explain.projections import METHODS
-        w.ready_note = (f": test-split predictions, {METHODS[self.options.projection]} maps, and the first samples' "
-                        f"Shapley values and words ({read} results read from the cache, {made} computed and cached)")
+        w.ready_note = (f": the explorer's test split and its first samples' Shapley values and words ({read} results "
+                        f"read from the cache, {made} computed and cached); the comparison checkpoint and the "
+                        f"{METHODS[self.options.projection]} maps follow")
         w.ready_at = time.time()
         log.info("warm-up ready in %.1f s (%d results from the cache, %d computed)", w.ready_at - w.started, read,
                  made)
@@ -619,8 +642,53 @@ class AppContext:
         self._once(("umap-compiled",), warm_up_umap)
 
     def _warm_extract(self) -> None:
-        from ..extract import warmup
-        warmup(self.extract_config())
+        self.extractor.warmup(self.extract_config())
+
+    # -------------------------------------------------------------------------------------------- clips
+
+    def clip(self, path: str | Path, typed: str | None = None, *, asr: bool = True):
+        """An uploaded file's ClipFeatures (fdcmdie.extract): the typed transcript when given, else speech-to-text
+        when ``asr`` (and the app allows it). Extracted in the worker process (``self.extractor``) once per file
+        content and extraction settings: the media part (acoustic and visual frames, what the page shows) and what
+        speech-to-text heard are cached apart, in memory and on disk (kinds "clip" and "transcript"), so the same
+        example clicked by a class, or one clip analysed again with an edited transcript, is not extracted again.
+        A file of the same name but another content is another entry (the key is its SHA-256)."""
+        from ..extract.clip import transcript_of, with_transcript
+
+        typed = (typed or "").strip()
+        config = self.extract_config(asr=bool(asr) and self.options.asr and not typed)
+        t0, ran = time.perf_counter(), []   # ran: the extractions this call made
+
+        def extract(want_asr: bool):
+            ran.append(want_asr)
+            return self.extractor.extract(path, config, asr=want_asr)
+
+        sha = file_hash(path)
+        media_id, text_id = clip_identities(sha, config, Path(path).name)
+        media_key, text_key = ("clip", media_id.digest), ("transcript", text_id.digest)
+        heard = None
+        if config.asr:
+            heard = self.cache.peek(text_key)
+            if heard is None:
+                with self.cache.lock(text_key), self.cache.lock(media_key):   # this order everywhere: no deadlock
+                    heard = self.cache.peek(text_key) or (self.cache.load(text_id) if self.cache.disk else None)
+                    if heard is None:
+                        media, heard = extract(True)
+                        self._keep(media_key, media_id, media)
+                        if heard.asr_used:   # a failed speech-to-text (empty, with its warning) is not kept
+                            self._keep(text_key, text_id, heard)
+                    else:
+                        self.cache.put(text_key, heard)
+        media = self._once(media_key, lambda: extract(False)[0], disk=media_id)
+        log.info("clip %s (%s…): %s in %.1f s", Path(path).name, sha[:12], "extracted" if ran else "from the cache",
+                 time.perf_counter() - t0)   # benchmarks/app.py counts these lines
+        return with_transcript(media, heard if heard is not None else transcript_of(media, typed, False, config))
+
+    def _keep(self, key, ident: Identity, value) -> None:
+        """``value`` in the cache under ``key`` (memory) and ``ident`` (disk)."""
+        self.cache.put(key, value)
+        if self.cache.disk:
+            self.cache.save(ident, value)
 
     def extract_config(self, **overrides):
         """Extraction settings for uploads: the main checkpoint's, with the app's limits."""
@@ -634,6 +702,20 @@ class AppContext:
                     "asr": self.options.asr}
         settings.update(overrides)
         return base(**settings)
+
+
+# extraction settings that do not change a clip's features: left out of its cache identity
+NOT_MEDIA = ("asr", "asr_model", "asr_compute_type", "asr_threads", "max_file_mb")
+
+
+def clip_identities(sha: str, config, name: str = "") -> tuple[Identity, Identity]:
+    """(media, transcript): what an uploaded file's extraction is cached by: the file's SHA-256 and the settings each
+    part depends on (the transcript: the speech-to-text model and the seconds analysed)."""
+    settings = dataclasses.asdict(config)
+    media = {k: v for k, v in settings.items() if k not in NOT_MEDIA}
+    heard = {k: settings[k] for k in ("asr_model", "asr_compute_type", "max_duration_s")}
+    return (Identity("clip", {"file": sha, "settings": media}, name=name),
+            Identity("transcript", {"file": sha, "settings": heard}, name=name))
 
 
 def _ids_hash(ctx: AppContext, key: str, split: str) -> str:

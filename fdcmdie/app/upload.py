@@ -87,10 +87,7 @@ def analyse(ctx: AppContext, video: str | None, audio: str | None, transcript: s
         explanations = {key: ctx.predictor(key).predict([typed])[0] for key in ctx.model_keys()}
         extracted = "**Typed text only** — no clip: the model reads the words; voice and face are missing."
     else:
-        from ..extract import extract_clip
-        config = ctx.extract_config(asr=bool(use_asr) and ctx.options.asr and not typed)
-        with ctx.upload_lock:  # one extraction at a time: it uses every core
-            clip = extract_clip(path, typed or None, config=config)
+        clip = ctx.clip(path, typed, asr=bool(use_asr))   # in the low-priority worker, once per file content
         explanations = {}
         for key in ctx.model_keys():
             try:

@@ -1,7 +1,7 @@
 """``extract_clip``: one uploaded file in, the three model inputs (and what the app shows) out."""
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -79,6 +79,50 @@ def extract_clip(path: str | Path, transcript: str | None = None, *, config: Ext
     track …") before anything is decoded, instead of going on with the video alone (the warning :data:`NO_AUDIO`).
     """
     config = config or ExtractConfig()
+    use_asr = config.asr if asr is None else asr
+    typed = (transcript or "").strip()
+    media, y = _media_stage(path, config, require_audio)
+    return with_transcript(media, transcript_of(media, typed, use_asr and not typed, config, y))
+
+
+def extract_parts(path: str | Path, config: ExtractConfig | None = None, *,
+                  asr: bool = False) -> tuple[ClipFeatures, Transcript | None]:
+    """(media, heard): the clip's features without a transcript (``media.transcript`` empty, its warnings those of
+    the decoding and the acoustic / visual analysis) and, with ``asr``, what speech-to-text heard (None without).
+    ``with_transcript(media, heard or Transcript(typed))`` is the ``extract_clip`` result. The app caches the two
+    parts apart (fdcmdie/app/context.py ``AppContext.clip``): a clip analysed again with an edited transcript reuses
+    the media part."""
+    config = config or ExtractConfig()
+    media, y = _media_stage(path, config, False)
+    return media, (transcript_of(media, "", True, config, y) if asr else None)
+
+
+def with_transcript(media: ClipFeatures, text: Transcript) -> ClipFeatures:
+    """``media`` (an ``extract_parts`` result) with the transcript ``text`` and its warnings."""
+    return replace(media, transcript=text.text, words=list(text.words), asr_used=text.asr_used,
+                   warnings=list(dict.fromkeys([*media.warnings, *text.warnings])))
+
+
+def transcript_of(media: ClipFeatures, typed: str, asr: bool, config: ExtractConfig,
+                  y: np.ndarray | None = None) -> Transcript:
+    """The transcript of a clip whose media part is ``media``: the ``typed`` words when given, else speech-to-text
+    of ``y`` (the 16 kHz waveform) when ``asr``, else an empty one with a warning saying why."""
+    text = (typed or "").strip()
+    if text:
+        return Transcript(text)
+    if not asr:
+        return Transcript("", warnings=["no transcript given and speech-to-text is off: text is empty"])
+    if not media.audio_track:
+        return Transcript("", warnings=[f"no transcript given and {NO_AUDIO_TRACK} to transcribe: text is empty"])
+    if not media.speech_detected:
+        return Transcript("", warnings=["no transcript given and no speech to transcribe: text is empty"])
+    if y is None:
+        raise ValueError("speech-to-text needs the clip's waveform: extract it with extract_parts(asr=True)")
+    return transcribe(y, config)
+
+
+def _media_stage(path: str | Path, config: ExtractConfig, require_audio: bool) -> tuple[ClipFeatures, np.ndarray | None]:
+    """(the clip's features with no transcript, its 16 kHz mono waveform or None without an audio track)."""
     reader = open_media(path, config)
     info = reader.info
     if require_audio and not info.has_audio:
@@ -98,17 +142,14 @@ def extract_clip(path: str | Path, transcript: str | None = None, *, config: Ext
     if y is None and reader.frames_decoded == 0:
         raise ExtractionError(f"{info.path.name}: no audio or video could be decoded from it; "
                               "the file looks truncated or corrupt")
-    use_asr = config.asr if asr is None else asr
-    text = _transcript_stage(transcript, y, sound is not None and sound.speech_detected, use_asr, config, warnings)
-
     processed = max(reader.audio_seconds, reader.video_seconds)
-    return ClipFeatures(
+    media = ClipFeatures(
         audio=sound.features if sound else None, vision=vis.features if vis else None,
-        transcript=text.text, words=text.words,
+        transcript="", words=[],
         duration=float(info.duration) if info.duration else processed, processed_duration=processed,
         sample_rate=info.sample_rate, n_frames=reader.frames_decoded, fps=info.fps,
         frames_sampled=vis.frames_sampled if vis else 0, faces_seen=vis.faces_seen if vis else 0,
-        asr_used=text.asr_used, speech_detected=bool(sound and sound.speech_detected),
+        asr_used=False, speech_detected=bool(sound and sound.speech_detected),
         warnings=list(dict.fromkeys(warnings)),
         audio_columns=sound.columns if sound else acoustic.columns(config.acoustic_backend),
         vision_columns=visual.VISION_COLUMNS, audio_hop_s=config.audio_hop_s,
@@ -117,6 +158,7 @@ def extract_clip(path: str | Path, transcript: str | None = None, *, config: Ext
         pitch=sound.pitch if sound else PitchTrack.empty(), face_images=vis.face_images if vis else [],
         audio_track=info.has_audio,
     )
+    return media, y
 
 
 def _acoustic_stage(y: np.ndarray | None, config: ExtractConfig, warnings: list[str]) -> AcousticResult | None:
@@ -146,24 +188,6 @@ def _visual_stage(reader: MediaReader, config: ExtractConfig, warnings: list[str
     elif result.features is None:
         warnings.append(NO_FACE)
     return result
-
-
-def _transcript_stage(typed: str | None, y: np.ndarray | None, speech: bool, use_asr: bool,
-                      config: ExtractConfig, warnings: list[str]) -> Transcript:
-    text = (typed or "").strip()
-    if text:
-        return Transcript(text)
-    if not use_asr:
-        warnings.append("no transcript given and speech-to-text is off: text is empty")
-    elif y is None:
-        warnings.append(f"no transcript given and {NO_AUDIO_TRACK} to transcribe: text is empty")
-    elif not speech:
-        warnings.append("no transcript given and no speech to transcribe: text is empty")
-    else:
-        result = transcribe(y, config)
-        warnings.extend(result.warnings)
-        return result
-    return Transcript("")
 
 
 def warmup(config: ExtractConfig | None = None) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -12,6 +13,7 @@ from safetensors.torch import load_file, save_file
 
 from .config import Config
 from .data import Normalizer
+from .facts import checkpoint_folder
 from .model import FDCMDIE, build_model
 from .text_encoder import encoder_sha256, hidden_size
 
@@ -57,6 +59,27 @@ def read_checkpoint_info(path: str | Path) -> dict:
     if info.get("format") != FORMAT:
         raise ValueError(f"{cfg_file}: unknown checkpoint format {info.get('format')!r} (expected {FORMAT})")
     return info
+
+
+@dataclass(frozen=True)
+class CheckpointInfo:
+    """What a checkpoint's ``config.json`` says, read once and without the weights: the full ``Config`` (its defaults
+    fill what an older checkpoint left out), the normalisation statistics and the meta record (dataset, notes,
+    metrics, encoder hash). A checkpoint folder, or a run folder holding ``checkpoint/``."""
+    path: Path            # the folder holding config.json
+    config: Config
+    normalizer: dict
+    meta: dict
+
+    @classmethod
+    def read(cls, path: str | Path) -> "CheckpointInfo":
+        folder = checkpoint_folder(path)
+        info = read_checkpoint_info(folder)
+        return cls(folder, Config.from_dict(info["config"]), info.get("normalizer", {}), info.get("meta", {}))
+
+    @property
+    def modalities(self) -> list[str]:
+        return list(self.config.model.modalities)
 
 
 def load_checkpoint(path: str | Path, *, device: str | torch.device = "cpu"):

@@ -30,7 +30,7 @@ DEFAULT_PAIR = ("checkpoints/mosi-std-ta-e5-adrop", "checkpoints/mosi-std-ta-e5-
 
 # The MOSEI checkpoint the explorer and case studies offer beside MOSI (AppOptions.browse_checkpoints): text only (the
 # bundle has no MOSEI audio/video vectors), multilingual-e5-small frozen, d = 64 (configs/mosei.yaml), seed 1 of the
-# mosei-t-e5 row, chosen over the MiniLM row mosei-t by validation MAE over 3 seeds (numbers: README, the report).
+# mosei-t-e5 row, chosen over the MiniLM row mosei-t by validation MAE over 3 seeds (numbers: docs/CHECKPOINTS.md, the report).
 MOSEI_CHECKPOINT = "checkpoints/mosei-t-e5"
 
 

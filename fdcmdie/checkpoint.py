@@ -84,15 +84,13 @@ class CheckpointInfo:
 
 def load_checkpoint(path: str | Path, *, device: str | torch.device = "cpu"):
     """(model in eval mode, Config, Normalizer, meta)."""
-    path = Path(path)
-    info = read_checkpoint_info(path)
-    cfg = Config.from_dict(info["config"])
+    info = CheckpointInfo.read(path)
+    path, cfg, meta = info.path, info.config, dict(info.meta)
     m = cfg.model
     if "t" in m.modalities and cfg.data.text_source == "transcript":
         width = hidden_size(m.text_encoder)
         if width != m.text_dim:
             raise ValueError(f"{path}: trained with a {m.text_dim}-d text encoder but {m.text_encoder!r} is {width}-d")
-        meta = info.setdefault("meta", {})
         trained, now = meta.get("text_encoder_sha256"), encoder_sha256(m.text_encoder)
         if trained and now and trained != now:
             note = (f"{path.name} was trained over {m.text_encoder} weights with SHA-256 {trained[:12]}… but this "
@@ -110,7 +108,7 @@ def load_checkpoint(path: str | Path, *, device: str | torch.device = "cpu"):
         if v.shape != state[k].shape:
             raise ValueError(f"{path}: weight {k} has shape {tuple(state[k].shape)}, config expects {tuple(v.shape)}")
     model.load_state_dict(state)
-    return model.to(device).eval(), cfg, Normalizer.from_dict(info.get("normalizer", {})), info.get("meta", {})
+    return model.to(device).eval(), cfg, Normalizer.from_dict(info.normalizer), meta
 
 
 def check_fits(cfg: Config, dims: dict, source: str) -> None:

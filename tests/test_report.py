@@ -264,3 +264,23 @@ def test_how_this_differs_is_read_from_the_default_checkpoint_config(tmp_path, m
     for want in expected_differences(cfg):
         assert want in text, want
     assert "dropped for" not in text and "unlike it: nothing" in text
+
+
+def test_checkpoint_info_reads_config_json_once_for_a_folder_or_its_run(tmp_path):
+    """CheckpointInfo (what the report's "How this differs" reads): the config, meta and normaliser of config.json,
+    from a checkpoint folder or a run folder holding checkpoint/, without the weights; anything else is refused."""
+    import shutil
+
+    from fdcmdie.checkpoint import CheckpointInfo
+    from fdcmdie.config import Config
+
+    raw = json.loads((ROOT / DEFAULT_PAIR[0] / "config.json").read_text())
+    run = tmp_path / "run"
+    shutil.copytree(ROOT / DEFAULT_PAIR[0], run / "checkpoint")
+    for path in (ROOT / DEFAULT_PAIR[0], run):
+        info = CheckpointInfo.read(path)
+        assert info.config == Config.from_dict(raw["config"]) and info.meta == raw["meta"]
+        assert info.modalities == raw["config"]["model"]["modalities"] and info.normalizer == raw["normalizer"]
+    assert CheckpointInfo.read(run).path == run / "checkpoint"
+    with pytest.raises(FileNotFoundError, match="config.json is missing"):
+        CheckpointInfo.read(tmp_path)

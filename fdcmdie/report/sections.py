@@ -136,37 +136,41 @@ def recipe_words(cfg: Config) -> list[str]:
     return [", ".join(same), ", ".join(unlike), "; ".join(extra)]
 
 
+def modalities_words(cfg: Config) -> str:
+    """The modalities a config reads and, for the bundle's data, what its non-text features are."""
+    m, bundle = cfg.model, cfg.data.source in ("mosi", "mosei")
+    words = " + ".join(MODALITY_NAMES[x] for x in m.modalities)
+    feats = [f for x, f in (("a", f"openSMILE {m.audio_dim}-d audio"), ("v", f"3D-CNN {m.vision_dim}-d video"))
+             if x in m.modalities]
+    if feats and bundle:
+        words += (f", the non-text ones as one utterance-level vector per segment from the bc-LSTM release "
+                  f"({', '.join(feats)}), not the COVAREP / Facet frame sequences the paper uses")
+    if "v" not in m.modalities and cfg.data.source == "mosi":
+        words += ("; the video is left out because the bundle's video and text-CNN vectors were trained on Poria's "
+                  "train half and leak on the standard split")
+    return words + "; the paper reads text, visual and acoustic frames"
+
+
 def differences(r: Inputs) -> list[str]:
     """How the shipped default differs from the paper, read from the default's own config."""
     cfg, meta, source = default_config(r)
-    m = cfg.model
     same, unlike, extra = recipe_words(cfg)
-    mods = " + ".join(MODALITY_NAMES[x] for x in m.modalities)
-    feats = [f"openSMILE {m.audio_dim}-d audio" if "a" in m.modalities else "",
-             f"3D-CNN {m.vision_dim}-d video" if "v" in m.modalities else ""]
-    feats = ", ".join(f for f in feats if f)
     data = "; ".join(meta.get("notes") or [f"{cfg.data.source}, {cfg.data.split} split"])
-    lines = [*r.heading("differences"),
-             f"The app's default pair (`{Path(DEFAULT_PAIR[0]).name}` with contrastive learning, "
-             f"`{Path(DEFAULT_PAIR[1]).name}` without), read from {source}; other rows differ from it as their labels "
-             "say, and each row's whole recipe is its command under \"Runs and commands\".", "",
-             f"- **Text encoder**: {text_encoder_words(cfg)}; the paper fine-tunes NeoBERT (768-d) whole, whose weights "
-             "are not obtainable here.",
-             f"- **Modalities**: {mods}" + (f", the non-text ones as one utterance-level vector per segment from the "
-                                            f"bc-LSTM release ({feats}), not the COVAREP / Facet frame sequences the "
-                                            "paper uses" if feats and cfg.data.source in ("mosi", "mosei") else "")
-             + ("; the video is left out because the bundle's video and text-CNN vectors were trained on Poria's "
-                "train half and leak on the standard split" if "v" not in m.modalities and cfg.data.source == "mosi"
-                else "") + "; the paper reads text, visual and acoustic frames.",
-             f"- **Data**: {data}. Other rows: Poria's split (1447/752, validation carved from train by video) with all "
-             "three modalities; MOSEI: transcripts only (16274/1861/4653).",
-             f"- **Recipe**: as in Table 2: {same or 'none'}; unlike it: {unlike or 'nothing'}; not in the paper: "
-             f"{extra}.",
-             *(["- **Paper-recipe rows** (`configs/mosi-paper.yaml`, trained on the lent GPU by "
-                "`scripts/gpu_paper_recipe.py`): the whole MiniLM fine-tuned with the task at Table 2's lr 1e-4, 50 "
-                "epochs, no early stopping; the encoder travelled in float16 with only the embedding rows MOSI's "
-                "transcripts use (`fdcmdie/portable.py`)."] if r.ran("paper-gpu") else [])]
-    return lines
+    return [*r.heading("differences"),
+            f"The app's default pair (`{Path(DEFAULT_PAIR[0]).name}` with contrastive learning, "
+            f"`{Path(DEFAULT_PAIR[1]).name}` without), read from {source}; other rows differ from it as their labels "
+            "say, and each row's whole recipe is its command under \"Runs and commands\".", "",
+            f"- **Text encoder**: {text_encoder_words(cfg)}; the paper fine-tunes NeoBERT (768-d) whole, whose weights "
+            "are not obtainable here.",
+            f"- **Modalities**: {modalities_words(cfg)}.",
+            f"- **Data**: {data}. Other rows: Poria's split (1447/752, validation carved from train by video) with all "
+            "three modalities; MOSEI: transcripts only (16274/1861/4653).",
+            f"- **Recipe**: as in Table 2: {same or 'none'}; unlike it: {unlike or 'nothing'}; not in the paper: "
+            f"{extra}.",
+            *(["- **Paper-recipe rows** (`configs/mosi-paper.yaml`, trained on the lent GPU by "
+               "`scripts/gpu_paper_recipe.py`): the whole MiniLM fine-tuned with the task at Table 2's lr 1e-4, 50 "
+               "epochs, no early stopping; the encoder travelled in float16 with only the embedding rows MOSI's "
+               "transcripts use (`fdcmdie/portable.py`)."] if r.ran("paper-gpu") else [])]
 
 
 def goal_line(results: dict, base: dict, name: str = DEFAULT, goal: dict | None = None) -> list[str]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -12,6 +13,7 @@ from safetensors.torch import load_file, save_file
 
 from .config import Config
 from .data import Normalizer
+from .facts import checkpoint_folder
 from .model import FDCMDIE, build_model
 from .text_encoder import LoraEncoder, encoder_weights_id, hidden_size
 
@@ -34,7 +36,7 @@ DEFAULT_PAIR = ("checkpoints/mosi-std-ta-e5-adrop", "checkpoints/mosi-std-ta-e5-
 
 # The MOSEI checkpoint the explorer and case studies offer beside MOSI (AppOptions.browse_checkpoints): text only (the
 # bundle has no MOSEI audio/video vectors), multilingual-e5-small frozen, d = 64 (configs/mosei.yaml), seed 1 of the
-# mosei-t-e5 row, chosen over the MiniLM row mosei-t by validation MAE over 3 seeds (numbers: README, the report).
+# mosei-t-e5 row, chosen over the MiniLM row mosei-t by validation MAE over 3 seeds (numbers: docs/CHECKPOINTS.md, the report).
 MOSEI_CHECKPOINT = "checkpoints/mosei-t-e5"
 
 
@@ -89,17 +91,36 @@ def read_checkpoint_info(path: str | Path) -> dict:
     return info
 
 
+@dataclass(frozen=True)
+class CheckpointInfo:
+    """What a checkpoint's ``config.json`` says, read once and without the weights: the full ``Config`` (its defaults
+    fill what an older checkpoint left out), the normalisation statistics and the meta record (dataset, notes,
+    metrics, encoder hash). A checkpoint folder, or a run folder holding ``checkpoint/``."""
+    path: Path            # the folder holding config.json
+    config: Config
+    normalizer: dict
+    meta: dict
+
+    @classmethod
+    def read(cls, path: str | Path) -> "CheckpointInfo":
+        folder = checkpoint_folder(path)
+        info = read_checkpoint_info(folder)
+        return cls(folder, Config.from_dict(info["config"]), info.get("normalizer", {}), info.get("meta", {}))
+
+    @property
+    def modalities(self) -> list[str]:
+        return list(self.config.model.modalities)
+
+
 def load_checkpoint(path: str | Path, *, device: str | torch.device = "cpu"):
     """(model in eval mode, Config, Normalizer, meta)."""
-    path = Path(path)
-    info = read_checkpoint_info(path)
-    cfg = Config.from_dict(info["config"])
+    info = CheckpointInfo.read(path)
+    path, cfg, meta = info.path, info.config, dict(info.meta)
     m = cfg.model
     if "t" in m.modalities and cfg.data.text_source == "transcript":
         width = hidden_size(m.text_encoder)
         if width != m.text_dim:
             raise ValueError(f"{path}: trained with a {m.text_dim}-d text encoder but {m.text_encoder!r} is {width}-d")
-        meta = info.setdefault("meta", {})
         trained, now = meta.get(WEIGHTS_KEY), encoder_weights_id(m.text_encoder)
         if trained and now and trained != now:
             note = (f"{path.name} was trained over {m.text_encoder} weights {trained[:28]}… but this machine loads "
@@ -120,7 +141,7 @@ def load_checkpoint(path: str | Path, *, device: str | torch.device = "cpu"):
     enc = model.extract["t"].encoder if "t" in model.extract else None
     if isinstance(enc, LoraEncoder):
         enc.merge()                                  # adapters folded in: inference runs a plain encoder
-    return model.to(device).eval(), cfg, Normalizer.from_dict(info.get("normalizer", {})), info.get("meta", {})
+    return model.to(device).eval(), cfg, Normalizer.from_dict(info.normalizer), meta
 
 
 def check_fits(cfg: Config, dims: dict, source: str) -> None:

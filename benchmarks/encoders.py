@@ -56,7 +56,8 @@ def main() -> int:
     load0 = os.getloadavg()[0]
     rows = [time_one(c, args.repeats) for c in (args.checkpoint or DEFAULTS) if (ROOT / c).is_dir()]
     lines = ["# Typed-sentence latency by text encoder", "",
-             f"Made by `HF_HUB_OFFLINE=1 .venv/bin/python benchmarks/encoders.py --repeats {args.repeats} --write`. "
+             f"Made by `HF_HUB_OFFLINE=1 .venv/bin/python benchmarks/encoders.py "
+             f"{''.join(f'--checkpoint {c} ' for c in args.checkpoint or [])}--repeats {args.repeats} --write`. "
              f"Machine: {describe()}; 1-min load average {load0:.1f} at the start, {os.getloadavg()[0]:.1f} at the end "
              "(other jobs share the cores: times are upper bounds).", "",
              f"{len(SENTENCES)} sentences x {args.repeats} repeats each, `Predictor.predict([sentence])` after a warm-up.", "",

@@ -15,6 +15,7 @@ import numpy as np
 
 from ..explain import MOD_NAMES
 from ..explain import anatomy as A
+from ..explain.contributions import alpha_number, weighing
 from . import links
 from .common import class7_of, class7_text, md_escape, placeholder_figure, short, signed
 from .context import SPLITS, AppContext
@@ -119,12 +120,13 @@ def stage_markdown(trace: A.Trace, stage: str, layer: int = 0) -> str:
         if not trace.layers:
             return "This model has no GAP (trained without CMDIE)."
         rows = "; ".join(f"layer {i + 1}: " + ", ".join(
-            f"{MOD_NAMES[m]} g {lt.gates[j]:.2f} α {lt.alpha[j]:.2f}" if lt.gates is not None
-            else f"{MOD_NAMES[m]} α {lt.alpha[j]:.2f}" for j, m in enumerate(mods)) for i, lt in enumerate(trace.layers))
+            f"{MOD_NAMES[m]} off (α 0)" if lt.alpha[j] <= 0 else
+            f"{MOD_NAMES[m]} g {lt.gates[j]:.2f} α {alpha_number(lt.alpha[j])}" if lt.gates is not None
+            else f"{MOD_NAMES[m]} α {alpha_number(lt.alpha[j])}" for j, m in enumerate(mods)) for i, lt in enumerate(trace.layers))
         one = " With a single modality α is always 1: there is nothing to weigh." if len(mods) == 1 else ""
         return ("**Gated attention pooling** (eq. 25–29). After each layer the enhanced globals G_{X→G} are gated "
                 "(g ∈ [0, 1], eq. 25–26), scored and mixed with weights α = softmax(S) (eq. 27–29) into the next "
-                f"global G_s^[i+1]. {rows}.{one}")
+                f"global G_s^[i+1]. {rows}.{one} In the last layer: {weighing(trace.layers[-1].alpha, mods)}")
     if stage == "prediction":
         return A.prediction_markdown(trace)
     raise ValueError(f"stage must be one of {', '.join(A.STAGES)}, got {stage!r}")

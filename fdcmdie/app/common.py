@@ -141,7 +141,11 @@ def callback(fn, *bound):
 
 
 def signed(x: float | None, digits: int = 2) -> str:
-    return "–" if x is None or not np.isfinite(x) else f"{x:+.{digits}f}".replace("-", "−")
+    if x is None or not np.isfinite(x):
+        return "–"
+    if round(float(x), digits) == 0:
+        return f"{0:.{digits}f}"   # never "−0.00" (a prediction of −0.004 is 0 at this precision)
+    return f"{x:+.{digits}f}".replace("-", "−")
 
 
 polarity_of = polarity   # one home for the polarity and the 7-class score: fdcmdie/facts.py

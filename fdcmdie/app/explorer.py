@@ -13,7 +13,7 @@ import pandas as pd
 from ..data import DataError
 from ..explain import MOD_NAMES
 from ..explain.cases import keep_label, nonverbal_key
-from ..explain.contributions import GapEntry, dominant_modality, gap_figure
+from ..explain.contributions import GapEntry, alpha_text, gap_figure, weighing
 from ..explain.shapley import input_shapley
 from . import why
 from .common import (callback, class7_of, class7_text, md_escape, modality_list, note, placeholder_figure,
@@ -117,9 +117,7 @@ def sample_view(ctx: AppContext, model_key: str, split: str, sample_id: str | No
             extra.append(f"{keep_label(keep)}: {signed(float(values[r]))}")
     lines.append(" · ".join(extra))
     if p.alpha is not None:
-        dom = dominant_modality(p.alpha[r], mods)
-        weights = ", ".join(f"{MOD_NAMES[m]} {a:.2f}" for m, a in zip(mods, p.alpha[r, -1]))
-        lines.append(f"\nLast fusion layer: α = {weights} — the model leaned most on **{dom}**.")
+        lines.append(f"\nLast fusion layer: α = {alpha_text(p.alpha[r, -1], mods)}. {weighing(p.alpha[r], mods)}")
     sv = sample_shapley(ctx, model_key, split, r)
     lines += ["", "#### How far each modality moved the prediction",
               why.contributions_markdown(mods, None if p.alpha is None else p.alpha[r, -1], sv.phi[0],
@@ -129,7 +127,7 @@ def sample_view(ctx: AppContext, model_key: str, split: str, sample_id: str | No
         lines += ["", share]
     fig = why.readable_gap(gap_figure([GapEntry("this sample", p.alpha[r] if p.alpha is not None else None,
                                                 p.gates[r] if p.gates is not None else None)], mods,
-                                      title="How much each modality counted (GAP)"))
+                                      title="How GAP mixed the modalities (α) and gated them (g)"))
     return "\n".join(lines), fig, {"model": model_key, "split": split, "id": sample_id, "row": int(r)}
 
 

@@ -21,8 +21,9 @@ NOTES = {
         "topics in CMU-MOSEI), scored by annotators from −3 (very negative) to +3 (very positive); the model predicts "
         "that score from the inputs it was trained on: the words and the voice for the default pair (a T+V+A "
         "checkpoint also sees the face; the MOSEI one reads the words alone).  \n"
-        "The bars show the fusion weights α (how much each modality counted, summing to 1 per layer) and the gates g "
-        "(how much of each modality's signal was let through) in every fusion layer."),
+        "The bars show the fusion weights α (how GAP mixed the modalities' features, summing to 1 per layer) and the "
+        "gates g (how much of each modality's signal was let through) in every fusion layer. α is a mixing weight, "
+        "not how far a modality moved the prediction: that is the Shapley value in the table."),
     "what_if": (
         "Switch a modality off or change the words, then compare: hatched bars and the second row are the modified "
         "input, solid bars the original.  \n"

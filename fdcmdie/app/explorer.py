@@ -310,13 +310,14 @@ def build(ctx: AppContext, shared: Shared) -> None:
     """The explorer tab; sets ``shared.model`` / ``split`` / ``sample`` (other tabs open samples through them)."""
     with gr.Tab("Sample explorer", id="explorer"):
         gr.HTML(note("explorer"))
-        with gr.Row():
+        with gr.Row():   # the model chooser wide enough for its longest name ("… · CMU-MOSI, standard split · T+V+A")
             model = gr.Dropdown(choices=[(slot.short_label, key) for key, slot in ctx.slots.items()], value="main",
-                                label="model · data it was trained on", elem_id="explorer-model", scale=3)
+                                label="model · data it was trained on", elem_id="explorer-model", scale=4,
+                                min_width=560)
             split = gr.Dropdown(choices=list(SPLITS), value="test", label="split", elem_id="explorer-split", scale=1)
+        with gr.Row():
             label_min = gr.Slider(-3, 3, value=-3, step=0.1, label="label from", scale=2)
             label_max = gr.Slider(-3, 3, value=3, step=0.1, label="label to", scale=2)
-        with gr.Row():
             polarity = gr.Dropdown(POLARITIES, value="any", label="polarity (truth)", scale=2)
             large = gr.Checkbox(label=f"large error only (≥ {LARGE_ERROR})", scale=1)
             disagree = gr.Checkbox(label="text-only vs full prediction differ in sign", scale=1)

@@ -236,11 +236,11 @@ def build(ctx: AppContext, shared: Shared) -> None:
     with gr.Tab("Model card", id="card"):
         gr.HTML(note("card"))
         headline = gr.Markdown(elem_id="card-headline")
-        plot = gr.Plot(label="average GAP weights", elem_id="card-plot")
+        plot = gr.Plot(label="average GAP weights", show_label=False, elem_id="card-plot")
         checkpoints = gr.Markdown(elem_id="card-md")
         robust_md = gr.Markdown(elem_id="card-robustness")
         robust_plot = gr.Plot(label="robustness: Acc-2 (non-0) as a modality is removed or noised, words dropped",
-                              elem_id="card-robustness-plot")
+                              show_label=False, elem_id="card-robustness-plot")   # the figure has its own titles
         with gr.Accordion("All results (docs/RESULTS.md)", open=False) as everything:
             results = gr.Markdown(elem_id="card-results")
     # the full results (~80 kB of Markdown) are rendered when asked for, not on every page load

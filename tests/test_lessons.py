@@ -310,13 +310,15 @@ def test_tab_callbacks_step_through_a_lesson(ctx):
     assert tab.move(lessons, "03-failures", 0, 1) == 1 and tab.move(lessons, "03-failures", 0, -1) == {"__type__": "update"}
     out = tab.apply_view(view)
     assert out[0].selected == "explorer" and out[1:4] == ("main", "test", view["sample"])
-    assert all(o == {"__type__": "update"} for o in out[4:11]) and view["sample"] in out[11]
+    assert all(o == {"__type__": "update"} for o in out[4:13]) and view["sample"] in out[13]
     # an anatomy step sets the anatomy tab's sample and stage, not the explorer's
     anatomy = tab.apply_view({"tab": "anatomy", "model": "main", "split": "test", "sample": "x", "stage": "dipu"})
-    assert anatomy[0].selected == "anatomy" and anatomy[5:10] == ("main", "dataset", "test", "x", "dipu")
+    assert anatomy[0].selected == "anatomy" and anatomy[5:11] == ("main", "dataset", "test", "x", "dipu", 1)
     assert all(o == {"__type__": "update"} for o in anatomy[1:5])
     space = tab.apply_view({"tab": "space", "model": "main", "split": "test", "sample": "x", "map": "pca"})
     assert space[4] == "pca" and space[3] == "x"
+    assert space[11:13] == ("feature", "")   # an earlier step's colouring and search rings are reset (issue 32)
+    assert tab.apply_view({"tab": "anatomy", "model": "main", "sample": "x", "stage": "dipu", "layer": 3})[10] == 3
     # problems are said in place
     assert "cannot be shown" in tab.show_step(ctx, lessons, "no-such-lesson", 0)[5]
     assert tab.apply_view(None)[-1] == "Pick a step first."

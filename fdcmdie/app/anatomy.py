@@ -248,10 +248,13 @@ def sample_ids(ctx: AppContext, model_key: str, split: str):
     return gr.update(choices=list(view_.preds.ids)), gr.skip()
 
 
-def link_of(model_key: str, split: str, sample_id: str | None, source: str, request: gr.Request) -> str:
+def link_of(model_key: str, split: str, sample_id: str | None, source: str, stage: str, layer,
+            request: gr.Request) -> str:
+    """The link that reopens this view: the sample, the stage and the layer (a typed sentence has none)."""
     if source != "dataset" or not sample_id:
         return ""
-    return links.view_link(links.page_url(request), tab="anatomy", model=model_key, split=split, sample=sample_id)
+    return links.view_link(links.page_url(request), tab="anatomy", model=model_key, split=split, sample=sample_id,
+                           stage=stage if stage in A.STAGES else None, layer=int(layer or 1))
 
 
 def open_link(ctx: AppContext, tab_ids: list[str], model_key: str, split: str, sample_id: str | None,
@@ -262,9 +265,15 @@ def open_link(ctx: AppContext, tab_ids: list[str], model_key: str, split: str, s
     link, _ = links.parse_link(getattr(request, "query_params", None), tabs=tab_ids, models=keys)
     choices = gr.update(choices=ctx.model_choices() or [("main checkpoint", "main")])
     if link.get("tab") != "anatomy" or "sample" not in link:
-        return choices, gr.skip(), gr.skip(), gr.skip()
+        return choices, gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip()
+    stage = link.get("stage") if link.get("stage") in A.STAGES else gr.skip()
+    try:
+        layer = max(1, int(link.get("layer") or 1))
+    except ValueError:
+        layer = 1
     return (gr.update(choices=ctx.model_choices() or [("main checkpoint", "main")], value=link.get("model", model_key)),
-            link.get("split", split), gr.update(value=link["sample"]), "dataset")
+            link.get("split", split), gr.update(value=link["sample"]), "dataset", stage,
+            gr.update(value=layer, maximum=max(3, layer)))
 
 
 # ------------------------------------------------------------------------------------------------- layout
@@ -322,16 +331,18 @@ def build(ctx: AppContext, shared: Shared) -> Controls:
                   api_visibility="private").then(run, trace_inputs, trace_outputs, show_progress="minimal")
     gr.on([model.change, split.change], _callback(sample_ids, ctx), [model, split], [sample, status],
           show_progress="hidden", api_visibility="private")
-    gr.on([stage.change, layer.release, which.change, group.change], _callback(restage, ctx),
+    # layer.input: a number typed in the slider's box redraws too (issue 32: it stayed on layer 1); the last of a
+    # drag's values wins
+    gr.on([stage.change, layer.release, layer.input, which.change, group.change], _callback(restage, ctx),
           [model, trace, stage, layer, which, group, sample, source], [diagram, stage_md, figure], show_progress="hidden",
-          api_visibility="private")
-    gr.on([sample.change, split.change, model.change, source.change], _callback(link_of),
-          [model, split, sample, source], [link], show_progress="hidden", api_visibility="private")
+          trigger_mode="always_last", api_visibility="private")
+    gr.on([sample.change, split.change, model.change, source.change, stage.change, layer.change], _callback(link_of),
+          [model, split, sample, source, stage, layer], [link], show_progress="hidden", api_visibility="private")
     controls = Controls(model=model, source=source, split=split, sample=sample, stage=stage, layer=layer)
 
     def wire_link():
         shared.demo.load(_callback(open_link, ctx, list(shared.tab_ids)), [model, split, sample],
-                         [model, split, sample, source], api_visibility="private")
+                         [model, split, sample, source, stage, layer], api_visibility="private")
         shared.demo.load(_callback(sample_ids, ctx), [model, split], [sample, status], api_visibility="private")
 
     shared.after(wire_link)

@@ -265,6 +265,23 @@ def refresh_table(ctx: AppContext, model_key: str, split: str, label_min: float,
     return df, gr.update(choices=ids, value=current if has_sample(ctx, model_key, split, current) else None), msg
 
 
+def pending_view(ctx: AppContext, model_key: str, split: str, sample_id: str | None):
+    """The instant answer to a model or split change, before its predictions are read: when they are not in memory
+    (the first use of a checkpoint computes them, minutes for MOSEI's 4,653 test samples on two cores), the previous
+    checkpoint's table is cleared and the sample view says it is being redrawn, so nothing stale looks current.
+    Returns (table, table status, sample Markdown, sample figure); skips when the predictions are at hand."""
+    key, split = model_key or "main", split or "test"
+    if ctx.ready(("split", key, split)):
+        return gr.skip(), gr.skip(), gr.skip(), gr.skip()
+    slot = ctx.slots.get(key)
+    name = slot.short_label if slot is not None else key
+    msg = (f"⏳ Reading the {split}-split predictions of **{md_escape(name)}** — computed once on first use, then "
+           "kept (the line at the top of the page counts the seconds). The table fills when they are ready.")
+    sample = (f"⏳ *Redrawing sample `{md_escape(sample_id)}` with {md_escape(name)} once its predictions are ready.*"
+              if sample_id else "Pick a sample in the table once it is filled.")
+    return empty_table(), msg, sample, placeholder_figure(f"waiting for the predictions of {name}", 300)
+
+
 def has_sample(ctx: AppContext, model_key: str, split: str, sample_id: str | None) -> bool:
     try:
         return bool(sample_id) and sample_id in ctx.split_view(model_key or "main", split or "test").row_of
@@ -364,9 +381,13 @@ def build(ctx: AppContext, shared: Shared) -> None:
     shared.selected.change(callback(show_sample_words, ctx), [shared.selected],
                            [sample_words_box, sample_words_md, whatif_words_box, whatif_words_md],
                            show_progress="minimal", **LIGHT)
-    gr.on([model.change, split.change], callback(refresh_table, ctx), filters + [sample], shared.table_outputs,
-          show_progress="minimal", **LIGHT).then(callback(show_sample_if_there, ctx), [model, split, sample],
-                                                 sample_outputs, **LIGHT)
+    # a model or split change: the old table cleared at once (no queue) when the new predictions must be computed,
+    # then the table and the sample redrawn (issue 32: the previous checkpoint's table stayed up for minutes)
+    gr.on([model.change, split.change], callback(pending_view, ctx), [model, split, sample],
+          [table, table_status, sample_md, sample_plot], queue=False, show_progress="hidden",
+          api_visibility="private").then(
+        callback(refresh_table, ctx), filters + [sample], shared.table_outputs, show_progress="minimal",
+        **LIGHT).then(callback(show_sample_if_there, ctx), [model, split, sample], sample_outputs, **LIGHT)
     whatif_inputs = [model, split, sample, drop, edit]
     run.click(callback(what_if_view, ctx), whatif_inputs, [whatif_md, whatif_plot], api_name="run_what_if",
               **LIGHT).success(callback(what_if_words, ctx), whatif_inputs, [whatif_words_box, whatif_words_md],

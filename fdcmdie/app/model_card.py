@@ -177,6 +177,9 @@ def average_alpha_figure(ctx: AppContext, split: str = "test"):
         if len(p.modalities) < 2 or (mods is not None and p.modalities != mods):
             continue  # α ≡ 1, or another modality set (not on the same axes)
         if key not in ctx.map_keys() and not ctx.ready(("split", key, split)):
+            # started here (once), so the promise below is kept: the tab redraws this figure when it is opened again
+            ctx.background(("split", key, split), f"{split}-split predictions of {ctx.slots[key].short_label}",
+                           lambda k=key: ctx.split_view(k, split))
             waiting.append(ctx.slots[key].short_label)
             continue
         try:
@@ -190,8 +193,8 @@ def average_alpha_figure(ctx: AppContext, split: str = "test"):
         if no_data:
             return placeholder_figure("average GAP weights need the dataset (see the explorer tab)", 260)
         if waiting:
-            return placeholder_figure(f"average GAP weights of {', '.join(waiting)}: computed in the background, "
-                                      "shown on the next visit", 260)
+            return placeholder_figure(f"average GAP weights of {', '.join(waiting)}: being computed now (status line "
+                                      "at the top); open this tab again when it is done", 260)
         return placeholder_figure("the loaded checkpoints read one modality: its GAP weight α is 1 by construction, "
                                   "so there is nothing to average", 260)
     return average_figure(averages, mods, title=f"Average GAP weight α per modality on the {split} split")
@@ -233,7 +236,7 @@ def full_results(ctx: AppContext) -> str:
 
 
 def build(ctx: AppContext, shared: Shared) -> None:
-    with gr.Tab("Model card", id="card"):
+    with gr.Tab("Model card", id="card") as card_tab:
         gr.HTML(note("card"))
         headline = gr.Markdown(elem_id="card-headline")
         plot = gr.Plot(label="average GAP weights", show_label=False, elem_id="card-plot")
@@ -246,3 +249,5 @@ def build(ctx: AppContext, shared: Shared) -> None:
     # the full results (~80 kB of Markdown) are rendered when asked for, not on every page load
     shared.demo.load(callback(card_view, ctx), None, [headline, plot, checkpoints, robust_md, robust_plot])
     everything.expand(callback(full_results, ctx), None, [results], api_visibility="private")
+    # opened again: the average-α chart redrawn (a checkpoint computed in the background since appears)
+    card_tab.select(callback(average_alpha_figure, ctx), None, [plot], show_progress="hidden", api_visibility="private")

@@ -268,18 +268,38 @@ def refresh_table(ctx: AppContext, model_key: str, split: str, label_min: float,
 def pending_view(ctx: AppContext, model_key: str, split: str, sample_id: str | None):
     """The instant answer to a model or split change, before its predictions are read: when they are not in memory
     (the first use of a checkpoint computes them, minutes for MOSEI's 4,653 test samples on two cores), the previous
-    checkpoint's table is cleared and the sample view says it is being redrawn, so nothing stale looks current.
-    Returns (table, table status, sample Markdown, sample figure); skips when the predictions are at hand."""
+    checkpoint's table is cleared and the sample view says it is being redrawn, so nothing stale looks current
+    (also when they are in memory: on a busy machine the redraw still takes seconds). Returns (table, table status,
+    sample Markdown, sample figure)."""
     key, split = model_key or "main", split or "test"
-    if ctx.ready(("split", key, split)):
-        return gr.skip(), gr.skip(), gr.skip(), gr.skip()
     slot = ctx.slots.get(key)
     name = slot.short_label if slot is not None else key
-    msg = (f"⏳ Reading the {split}-split predictions of **{md_escape(name)}** — computed once on first use, then "
-           "kept (the line at the top of the page counts the seconds). The table fills when they are ready.")
+    if ctx.ready(("split", key, split)):   # at hand: the table is refilled in a moment, still never the old one
+        msg = f"⏳ Reading the {split}-split predictions of **{md_escape(name)}** …"
+    else:
+        msg = (f"⏳ Reading the {split}-split predictions of **{md_escape(name)}** — computed once on first use, then "
+               "kept (the line at the top of the page counts the seconds). The table fills when they are ready.")
     sample = (f"⏳ *Redrawing sample `{md_escape(sample_id)}` with {md_escape(name)} once its predictions are ready.*"
               if sample_id else "Pick a sample in the table once it is filled.")
     return empty_table(), msg, sample, placeholder_figure(f"waiting for the predictions of {name}", 300)
+
+
+def first_sample(ctx: AppContext, model_key: str, split: str) -> tuple[str, str] | None:
+    """(id, why in words) of the sample the explorer opens on without a link: the first "strong positive" case study
+    (the most positive opinion, the model's closest prediction first), else the first "strong negative" — a clear
+    sentence whose prediction, words and GAP bars a class reads at a glance. None without data."""
+    from ..explain.cases import select_cases
+    try:
+        view = ctx.split_view(model_key or "main", split or "test")
+    except (DataError, FileNotFoundError, ValueError):
+        return None
+    cases = select_cases(view.preds, None, per_category=1)
+    for case in cases:
+        if case.category in ("strong positive", "strong negative"):
+            most = "positive" if case.category == "strong positive" else "negative"
+            return case.id, (f"a clear example — the split's most {most} label ({signed(case.label)}), the one of those "
+                             f"the model reads closest ({signed(case.pred)})")
+    return (view.preds.ids[0], "the split's first sample") if len(view.preds.ids) else None
 
 
 def has_sample(ctx: AppContext, model_key: str, split: str, sample_id: str | None) -> bool:

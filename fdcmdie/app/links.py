@@ -75,9 +75,15 @@ def open_view(ctx: AppContext, tab_ids: list[str], model_key: str, split: str, l
     link, problems = parse_link(getattr(request, "query_params", None), tabs=tab_ids, models=keys)
     model_key, split = link.get("model", model_key), link.get("split", split)
     current = link.get("sample", current)
+    chosen = None
+    if not current:   # no link to a sample: the page opens on one chosen on purpose, its plots filled (issue 30)
+        chosen = explorer.first_sample(ctx, model_key, split)
+        current = chosen[0] if chosen else None
     df, sample_update, msg = explorer.refresh_table(ctx, model_key, split, label_min, label_max, polarity, large_error,
                                                     disagree, current)
-    if current and sample_update.get("value") != current:
+    if chosen and sample_update.get("value") == current:
+        msg = f"{msg} Opened on `{current}`: {chosen[1]} — click any row to see another."
+    elif current and sample_update.get("value") != current:
         problems.append(f"the link's sample {current!r} is not in the {split} split")
     if problems:
         msg = f"{msg} ⚠ {'; '.join(problems)}."

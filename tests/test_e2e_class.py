@@ -17,8 +17,7 @@ import time
 
 import pytest
 
-from test_app_support import (CHROMIUM, CHROMIUM_ARGS, TOAST_RECORDER_JS, no_error_toasts, screenshot, text_of,
-                              wait_tab, wait_text)
+from test_app_support import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, TOAST_RECORDER_JS, no_error_toasts, text_of, wait_tab, wait_text
 
 SLOW = 900   # seconds a first use may take on a fresh cache (a split's predictions and Shapley values, two cores)
 NUMBER = re.compile(r"(?<![\w.])[+\-−]?\d+\.\d\d(?![\d%])")
@@ -31,6 +30,12 @@ def numbers(text: str) -> set[str]:
         n = n.replace("−", "-")
         out.add("0.00" if n.lstrip("+-") == "0.00" else n)
     return out
+
+
+def screenshot(page, name: str) -> None:
+    """A full-page screenshot to tests/_artifacts/ (a page still laying out a plot may take a minute on busy cores)."""
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True, timeout=180_000)
 
 
 def visible_tabs(page) -> list[str]:
@@ -128,7 +133,7 @@ def walk_lessons(page, url: str) -> int:
                 shown = text_of(page, "#sample-md")
                 missing = numbers(said) - numbers(shown) - numbers(text_of(page, "#whatif-md"))
                 assert not missing, (lesson, i + 1, sorted(missing), said, shown)
-                for sentence in re.findall(r"GAP (?:weighed|mixed)[^.]*\.", said):
+                for sentence in re.findall(r"GAP (?:weighed|mixed in) [^.]*\.", said):   # the weighing rule's
                     assert sentence in shown, (lesson, i + 1, sentence, shown)
             elif "Model anatomy" in status:
                 wait_tab(page, "Model anatomy")

@@ -38,7 +38,8 @@ TABS = [explorer, upload, space, cases, compare, anatomy, lessons, model_card]
 INTRO = ("# FD-CMDIE — multimodal sentiment lab\n"
          "What does a model that reads **words, voice and face** decide about a speaker's sentiment, and why? "
          "FD-CMDIE splits each modality into a *shared* and a *private* part, lets them interact, and fuses them with "
-         "gated attention pooling (GAP), whose weights α say how much each modality counted.")
+         "gated attention pooling (GAP), whose weights α say how it mixed them (not how far each moved the prediction: "
+         "the Shapley values say that).")
 
 
 def build_demo(ctx: AppContext, tabs: list = TABS) -> gr.Blocks:

@@ -209,6 +209,13 @@ def test_deep_link_opens_the_anatomy_of_a_sample(ctx, sample):
     assert got[1] == "test" and got[2]["value"] == sample.id and got[3] == "dataset" and got[0]["value"] == "compare"
     got = tab.open_link(ctx, tabs, "main", "test", None, _Request({"tab": "explorer", "sample": sample.id}))
     assert all(g == {"__type__": "update"} for g in got[1:])     # gr.skip(): another tab's link leaves this one
-    link = tab.link_of("compare", "test", sample.id, "dataset", _Request({}))
-    assert link == f"http://lab.example:7860/?tab=anatomy&model=compare&split=test&sample={sample.id}"
-    assert tab.link_of("main", "test", None, "typed", _Request({})) == ""
+    link = tab.link_of("compare", "test", sample.id, "dataset", "dipu", 2, _Request({}))
+    assert link == (f"http://lab.example:7860/?tab=anatomy&model=compare&split=test&sample={sample.id}"
+                    "&stage=dipu&layer=2")   # issue 32: the link carries the stage and the layer
+    assert tab.link_of("main", "test", None, "typed", "gap", 1, _Request({})) == ""
+    # and opening it sets them (a stage that is not one is left alone, a layer that is not a number is 1)
+    query = dict(p.split("=") for p in link.split("?")[1].split("&"))
+    got = tab.open_link(ctx, tabs, "main", "test", None, _Request(query))
+    assert got[2]["value"] == sample.id and got[4] == "dipu" and got[5]["value"] == 2
+    got = tab.open_link(ctx, tabs, "main", "test", None, _Request({**query, "stage": "nope", "layer": "x"}))
+    assert got[4] == {"__type__": "update"} and got[5]["value"] == 1

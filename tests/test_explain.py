@@ -161,7 +161,28 @@ def test_average_contributions_and_rows():
     assert G.average_contributions(None) is None
     with pytest.raises(ValueError, match=r"\(N, k, M\)"):
         G.average_contributions(alpha[0])
-    assert G.dominant_modality(alpha[2], ["t", "v", "a"]) == "text"
+
+
+
+def test_weighing_says_a_tie_is_a_tie_and_never_that_alpha_decided():
+    """The one sentence on α: 0.51 / 0.49 is "about equally" (the issue's example), a clear lead is named with both
+    numbers, a switched-off modality (α = 0) is said to be off, and no sentence claims influence."""
+    say = lambda a, mods=("t", "a"): G.weighing(np.array([a]), list(mods))
+    assert say([0.51, 0.49]) == "GAP weighed text and acoustic about equally (α within 0.05 of each other)."
+    assert say([0.50, 0.50]).startswith("GAP weighed text and acoustic about equally")
+    assert say([0.30, 0.70]) == "GAP weighed acoustic most (α 0.70 vs next 0.30)."
+    assert say([0.40, 0.42, 0.18], "tva") == "GAP weighed text and visual about equally and more than acoustic."
+    assert say([1.0, 0.0]) == "GAP mixed in text alone (acoustic switched off: α = 0)."
+    assert G.weighing(None, ["t"]) is None
+    for a in ([0.51, 0.49], [0.3, 0.7], [1.0, 0.0]):
+        assert not any(w in say(a) for w in ("decided", "leaned", "influence", "counted"))
+    assert G.alpha_text([0.514, 0.486], ["t", "a"]) == "text 0.51, acoustic 0.49"
+    # a switched-off modality's gate is not drawn as if it let anything through (issue 32: 0.75 beside α = 0)
+    fig = G.gap_figure([G.GapEntry("x", np.array([[1.0, 0.0]]), np.array([[0.7, 0.63]]))], ["t", "a"])
+    gate_a = [t for t in fig.data if t.xaxis == "x2" and t.name == "acoustic"][0]
+    assert list(gate_a.y) == [0.0] and list(gate_a.text) == ["off"]
+    gate_t = [t for t in fig.data if t.xaxis == "x2" and t.name == "text"][0]
+    assert list(gate_t.y) == [0.7] and list(gate_t.text) == ["0.70"]
 
 
 def test_gap_figure_bars():

@@ -4,6 +4,8 @@ step on real checkpoints with samples that satisfy their rule; a teacher's new l
 callbacks set the live view."""
 from __future__ import annotations
 
+import re
+from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
@@ -236,6 +238,61 @@ def test_shipped_lessons_on_the_default_pair(data_root, tmp_path):
         if lesson.key == "03-failures":
             assert steps[0].view["model"] == "main" and steps[-1].view["model"] == "main"
             assert steps[-1].choice.values["phi_t"] * steps[-1].choice.values["phi_a"] < 0
+    checked = check_every_sample_a_rule_can_choose(lessons, source, ctx)
+    assert checked >= 11 * (1 + L.MAX_SKIP) * 0.8, checked     # nearly every step × rank was really tried
+
+
+APP_SOURCE = "\n".join(p.read_text() for p in (Path(__file__).resolve().parents[1] / "fdcmdie" / "app").glob("*.py"))
+# a claim about GAP's weights: only the one sentence of explain.contributions.weighing ({weighing}) may make it
+WEIGHT_CLAIM = re.compile(r"\b(weigh(s|ed|ing)?|lean(s|ed)?|leaned most|counted most)\b", re.I)
+
+
+def check_step_text(text: str, values: dict, where) -> None:
+    """One filled step text holds for its sample: no placeholder left unfilled (a dash), every “quoted” fragment is
+    in the sample's transcript or is a label the page shows, and no sentence on GAP's weights but the rule's one."""
+    assert " – " not in text and "–)" not in text and "{" not in text.replace("{A→G}", ""), (where, text)
+    transcript = " ".join(str(values.get("text", "")).lower().split())
+    for frag in re.findall(r"“([^”]+)”", text):
+        frag = " ".join(frag.replace("\\", "").lower().split())
+        assert frag in transcript or frag in APP_SOURCE.lower(), (where, frag, transcript)
+    rest = text.replace(values.get("weighing") or "\0", "")
+    assert not WEIGHT_CLAIM.search(rest), (where, WEIGHT_CLAIM.search(rest).group(0), text)
+
+
+def check_every_sample_a_rule_can_choose(lessons, source, ctx) -> int:
+    """Issue 32: a lesson's texts are checked on every sample its rule can choose (ranks 1 … 1 + MAX_SKIP, the
+    samples a step moves on to), not on the one it chose today. Returns how many (step, sample) pairs were checked."""
+    checked = 0
+    for lesson in lessons:
+        for i, step in enumerate(lesson.steps):
+            model = L.step_model(lesson, i, source)
+            spec = step.sample or lesson.sample
+            if not spec:
+                continue
+            for rank in range(1, 2 + L.MAX_SKIP):
+                try:
+                    choice = L.choose({**spec, "rank": rank}, source, model, lesson.split)
+                except ValueError:
+                    break                                     # the rule has no further sample
+                values = {**choice.values, "model": tab.model_name(ctx, model)}
+                for part in (step.text, step.question, step.answer):
+                    check_step_text(L.fill(part, values), values, (lesson.key, i + 1, rank, choice.sample_id))
+                checked += 1
+    return checked
+
+
+def test_step_text_check_catches_what_issue_32_found():
+    """The check above fails on the sentences the issue found: words quoted that the sample does not hold, and a
+    claim on GAP's weights of the lesson's own."""
+    values = {"text": "i did like transformers 2 even though a lot of people didnt like that",
+              "weighing": "GAP weighed text and acoustic about equally (α within 0.05 of each other)."}
+    check_step_text("it adds up the words (“like”), whatever negates them. " + values["weighing"], values, "ok")
+    with pytest.raises(AssertionError):
+        check_step_text("it is adding up sentiment words (“funny”, “good”)", values, "negation")
+    with pytest.raises(AssertionError):
+        check_step_text("which is why GAP learns to weigh the text most", values, "last step")
+    with pytest.raises(AssertionError):
+        check_step_text("the voice by – (Shapley values)", values, "missing")
 
 
 # ------------------------------------------------------------------------------------------------- the tab
@@ -253,13 +310,15 @@ def test_tab_callbacks_step_through_a_lesson(ctx):
     assert tab.move(lessons, "03-failures", 0, 1) == 1 and tab.move(lessons, "03-failures", 0, -1) == {"__type__": "update"}
     out = tab.apply_view(view)
     assert out[0].selected == "explorer" and out[1:4] == ("main", "test", view["sample"])
-    assert all(o == {"__type__": "update"} for o in out[4:11]) and view["sample"] in out[11]
+    assert all(o == {"__type__": "update"} for o in out[4:13]) and view["sample"] in out[13]
     # an anatomy step sets the anatomy tab's sample and stage, not the explorer's
     anatomy = tab.apply_view({"tab": "anatomy", "model": "main", "split": "test", "sample": "x", "stage": "dipu"})
-    assert anatomy[0].selected == "anatomy" and anatomy[5:10] == ("main", "dataset", "test", "x", "dipu")
+    assert anatomy[0].selected == "anatomy" and anatomy[5:11] == ("main", "dataset", "test", "x", "dipu", 1)
     assert all(o == {"__type__": "update"} for o in anatomy[1:5])
     space = tab.apply_view({"tab": "space", "model": "main", "split": "test", "sample": "x", "map": "pca"})
     assert space[4] == "pca" and space[3] == "x"
+    assert space[11:13] == ("feature", "")   # an earlier step's colouring and search rings are reset (issue 32)
+    assert tab.apply_view({"tab": "anatomy", "model": "main", "sample": "x", "stage": "dipu", "layer": 3})[10] == 3
     # problems are said in place
     assert "cannot be shown" in tab.show_step(ctx, lessons, "no-such-lesson", 0)[5]
     assert tab.apply_view(None)[-1] == "Pick a step first."

@@ -15,6 +15,7 @@ import numpy as np
 
 from ..explain import MOD_NAMES
 from ..explain import anatomy as A
+from ..explain.contributions import alpha_number, weighing
 from . import links
 from .common import class7_of, class7_text, md_escape, placeholder_figure, short, signed
 from .context import SPLITS, AppContext
@@ -119,12 +120,13 @@ def stage_markdown(trace: A.Trace, stage: str, layer: int = 0) -> str:
         if not trace.layers:
             return "This model has no GAP (trained without CMDIE)."
         rows = "; ".join(f"layer {i + 1}: " + ", ".join(
-            f"{MOD_NAMES[m]} g {lt.gates[j]:.2f} α {lt.alpha[j]:.2f}" if lt.gates is not None
-            else f"{MOD_NAMES[m]} α {lt.alpha[j]:.2f}" for j, m in enumerate(mods)) for i, lt in enumerate(trace.layers))
+            f"{MOD_NAMES[m]} off (α 0)" if lt.alpha[j] <= 0 else
+            f"{MOD_NAMES[m]} g {lt.gates[j]:.2f} α {alpha_number(lt.alpha[j])}" if lt.gates is not None
+            else f"{MOD_NAMES[m]} α {alpha_number(lt.alpha[j])}" for j, m in enumerate(mods)) for i, lt in enumerate(trace.layers))
         one = " With a single modality α is always 1: there is nothing to weigh." if len(mods) == 1 else ""
         return ("**Gated attention pooling** (eq. 25–29). After each layer the enhanced globals G_{X→G} are gated "
                 "(g ∈ [0, 1], eq. 25–26), scored and mixed with weights α = softmax(S) (eq. 27–29) into the next "
-                f"global G_s^[i+1]. {rows}.{one}")
+                f"global G_s^[i+1]. {rows}.{one} In the last layer: {weighing(trace.layers[-1].alpha, mods)}")
     if stage == "prediction":
         return A.prediction_markdown(trace)
     raise ValueError(f"stage must be one of {', '.join(A.STAGES)}, got {stage!r}")
@@ -246,10 +248,13 @@ def sample_ids(ctx: AppContext, model_key: str, split: str):
     return gr.update(choices=list(view_.preds.ids)), gr.skip()
 
 
-def link_of(model_key: str, split: str, sample_id: str | None, source: str, request: gr.Request) -> str:
+def link_of(model_key: str, split: str, sample_id: str | None, source: str, stage: str, layer,
+            request: gr.Request) -> str:
+    """The link that reopens this view: the sample, the stage and the layer (a typed sentence has none)."""
     if source != "dataset" or not sample_id:
         return ""
-    return links.view_link(links.page_url(request), tab="anatomy", model=model_key, split=split, sample=sample_id)
+    return links.view_link(links.page_url(request), tab="anatomy", model=model_key, split=split, sample=sample_id,
+                           stage=stage if stage in A.STAGES else None, layer=int(layer or 1))
 
 
 def open_link(ctx: AppContext, tab_ids: list[str], model_key: str, split: str, sample_id: str | None,
@@ -260,9 +265,15 @@ def open_link(ctx: AppContext, tab_ids: list[str], model_key: str, split: str, s
     link, _ = links.parse_link(getattr(request, "query_params", None), tabs=tab_ids, models=keys)
     choices = gr.update(choices=ctx.model_choices() or [("main checkpoint", "main")])
     if link.get("tab") != "anatomy" or "sample" not in link:
-        return choices, gr.skip(), gr.skip(), gr.skip()
+        return choices, gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip()
+    stage = link.get("stage") if link.get("stage") in A.STAGES else gr.skip()
+    try:
+        layer = max(1, int(link.get("layer") or 1))
+    except ValueError:
+        layer = 1
     return (gr.update(choices=ctx.model_choices() or [("main checkpoint", "main")], value=link.get("model", model_key)),
-            link.get("split", split), gr.update(value=link["sample"]), "dataset")
+            link.get("split", split), gr.update(value=link["sample"]), "dataset", stage,
+            gr.update(value=layer, maximum=max(3, layer)))
 
 
 # ------------------------------------------------------------------------------------------------- layout
@@ -320,16 +331,18 @@ def build(ctx: AppContext, shared: Shared) -> Controls:
                   api_visibility="private").then(run, trace_inputs, trace_outputs, show_progress="minimal")
     gr.on([model.change, split.change], _callback(sample_ids, ctx), [model, split], [sample, status],
           show_progress="hidden", api_visibility="private")
-    gr.on([stage.change, layer.release, which.change, group.change], _callback(restage, ctx),
+    # layer.input: a number typed in the slider's box redraws too (issue 32: it stayed on layer 1); the last of a
+    # drag's values wins
+    gr.on([stage.change, layer.release, layer.input, which.change, group.change], _callback(restage, ctx),
           [model, trace, stage, layer, which, group, sample, source], [diagram, stage_md, figure], show_progress="hidden",
-          api_visibility="private")
-    gr.on([sample.change, split.change, model.change, source.change], _callback(link_of),
-          [model, split, sample, source], [link], show_progress="hidden", api_visibility="private")
+          trigger_mode="always_last", api_visibility="private")
+    gr.on([sample.change, split.change, model.change, source.change, stage.change, layer.change], _callback(link_of),
+          [model, split, sample, source, stage, layer], [link], show_progress="hidden", api_visibility="private")
     controls = Controls(model=model, source=source, split=split, sample=sample, stage=stage, layer=layer)
 
     def wire_link():
         shared.demo.load(_callback(open_link, ctx, list(shared.tab_ids)), [model, split, sample],
-                         [model, split, sample, source], api_visibility="private")
+                         [model, split, sample, source, stage, layer], api_visibility="private")
         shared.demo.load(_callback(sample_ids, ctx), [model, split], [sample, status], api_visibility="private")
 
     shared.after(wire_link)

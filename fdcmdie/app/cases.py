@@ -6,7 +6,7 @@ import gradio as gr
 import pandas as pd
 
 from ..data import DataError
-from ..explain.cases import CATEGORY_HELP, case_rows, select_cases
+from ..explain.cases import case_rows, category_help, select_cases
 from ..explain.shapley import NOTE as SHAPLEY_NOTE
 from .common import callback, fit_widths, note
 from .context import AppContext
@@ -25,7 +25,7 @@ def case_table(ctx: AppContext, model_key: str = "main", split: str = "test", pe
     shapley = ctx.shapley(model_key, split)
     cases = select_cases(view.preds, view.ablations, per_category=per_category, shapley=shapley)
     df = pd.DataFrame(case_rows(cases, view.preds, view.ablations, p.modalities, shapley=shapley))
-    legend = "\n".join(f"- **{k}**: {v}" for k, v in CATEGORY_HELP.items())
+    legend = "\n".join(f"- **{k}**: {v}" for k, v in category_help(p.modalities).items())
     legend += f"\n\n{SHAPLEY_NOTE}"
     return df, f"{len(df)} cases from the {split} split, predicted by {ctx.slots[model_key].label}.\n\n{legend}"
 

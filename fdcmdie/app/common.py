@@ -21,8 +21,9 @@ NOTES = {
         "topics in CMU-MOSEI), scored by annotators from −3 (very negative) to +3 (very positive); the model predicts "
         "that score from the inputs it was trained on: the words and the voice for the default pair (a T+V+A "
         "checkpoint also sees the face; the MOSEI one reads the words alone).  \n"
-        "The bars show the fusion weights α (how much each modality counted, summing to 1 per layer) and the gates g "
-        "(how much of each modality's signal was let through) in every fusion layer."),
+        "The bars show the fusion weights α (how GAP mixed the modalities' features, summing to 1 per layer) and the "
+        "gates g (how much of each modality's signal was let through) in every fusion layer. α is a mixing weight, "
+        "not how far a modality moved the prediction: that is the Shapley value in the table."),
     "what_if": (
         "Switch a modality off or change the words, then compare: hatched bars and the second row are the modified "
         "input, solid bars the original.  \n"
@@ -141,7 +142,11 @@ def callback(fn, *bound):
 
 
 def signed(x: float | None, digits: int = 2) -> str:
-    return "–" if x is None or not np.isfinite(x) else f"{x:+.{digits}f}".replace("-", "−")
+    if x is None or not np.isfinite(x):
+        return "–"
+    if round(float(x), digits) == 0:
+        return f"{0:.{digits}f}"   # never "−0.00" (a prediction of −0.004 is 0 at this precision)
+    return f"{x:+.{digits}f}".replace("-", "−")
 
 
 polarity_of = polarity   # one home for the polarity and the 7-class score: fdcmdie/facts.py

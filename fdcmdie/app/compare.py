@@ -28,7 +28,7 @@ def _pair(ctx: AppContext, split: str):
     if len(ra) == 0:
         raise ValueError(f"the two checkpoints share no {split} samples (they were trained on different data or "
                          "splits), so they cannot be compared sample by sample")
-    names = {k: f"{'A' if k == 'main' else 'B'}: {ctx.slots[k].short_label}" for k in keys}
+    names = {k: "A" if k == "main" else "B" for k in keys}   # columns and bars say A / B; the text says who they are
     return names, views, {"main": ra, "compare": rb}
 
 
@@ -71,8 +71,10 @@ def compare_view(ctx: AppContext, split: str = "test", kind: str = "polarity", m
     if undefined:
         reading.append(f"Corr is n/a on {', '.join(undefined)}: its labels (or a model's predictions) are all the "
                        "same value, and a correlation needs both to vary.")
+    who = {names["main"]: ctx.slots["main"].short_label, names["compare"]: ctx.slots["compare"].short_label}
     lines = [f"**{len(ids)} {split} samples** scored by both checkpoints — "
-             + "; ".join(f"{n}: Acc-2 (non-0) {m['acc2_non0']:.2f}, MAE {m['mae']:.3f}" for n, m in overall.items())
+             + "; ".join(f"**{n}** = `{who[n]}`: Acc-2 (non-0) {m['acc2_non0']:.2f}, MAE {m['mae']:.3f}"
+                         for n, m in overall.items())
              + ".", "", " ".join(reading), "",
              f"Below: the {min(top, len(ids))} samples where A and B differ most — click one to open it in the explorer."]
     return "\n".join(lines), df, fig, dis
@@ -103,7 +105,13 @@ def readable_bars(fig):
     """Value labels turned upright-vertical, and hidden where a bar is too narrow for them, so neighbouring labels
     never run together ("97.097.0")."""
     fig.update_traces(textangle=-90, textposition="outside", textfont_size=11, constraintext="none")
-    fig.update_layout(uniformtext=dict(minsize=9, mode="hide"), margin=dict(t=70))
+    ys = [float(y) for t in fig.data for y in (t.y or ()) if y is not None and np.isfinite(y)]
+    top, low = max(ys, default=1.0), min(ys + [0.0])
+    # room above the tallest bar for its upright label (it was cut at the top); the legend above the plot area, left
+    # of nothing, so it never covers a bar's value
+    fig.update_layout(uniformtext=dict(minsize=9, mode="hide"), margin=dict(t=90),
+                      yaxis=dict(range=[low * 1.25, top * 1.25 if top > 0 else 0.1]),
+                      legend=dict(orientation="h", yanchor="bottom", y=1.08, x=0, xanchor="left"))
     return fig
 
 

@@ -13,7 +13,7 @@ import pandas as pd
 from ..data import DataError
 from ..explain import MOD_NAMES
 from ..explain.cases import keep_label, nonverbal_key
-from ..explain.contributions import GapEntry, dominant_modality, gap_figure
+from ..explain.contributions import GapEntry, alpha_text, gap_figure, weighing
 from ..explain.shapley import input_shapley
 from . import why
 from .common import (callback, class7_of, class7_text, md_escape, modality_list, note, placeholder_figure,
@@ -117,9 +117,7 @@ def sample_view(ctx: AppContext, model_key: str, split: str, sample_id: str | No
             extra.append(f"{keep_label(keep)}: {signed(float(values[r]))}")
     lines.append(" · ".join(extra))
     if p.alpha is not None:
-        dom = dominant_modality(p.alpha[r], mods)
-        weights = ", ".join(f"{MOD_NAMES[m]} {a:.2f}" for m, a in zip(mods, p.alpha[r, -1]))
-        lines.append(f"\nLast fusion layer: α = {weights} — the model leaned most on **{dom}**.")
+        lines.append(f"\nLast fusion layer: α = {alpha_text(p.alpha[r, -1], mods)}. {weighing(p.alpha[r], mods)}")
     sv = sample_shapley(ctx, model_key, split, r)
     lines += ["", "#### How far each modality moved the prediction",
               why.contributions_markdown(mods, None if p.alpha is None else p.alpha[r, -1], sv.phi[0],
@@ -129,7 +127,7 @@ def sample_view(ctx: AppContext, model_key: str, split: str, sample_id: str | No
         lines += ["", share]
     fig = why.readable_gap(gap_figure([GapEntry("this sample", p.alpha[r] if p.alpha is not None else None,
                                                 p.gates[r] if p.gates is not None else None)], mods,
-                                      title="How much each modality counted (GAP)"))
+                                      title="How GAP mixed the modalities (α) and gated them (g)"))
     return "\n".join(lines), fig, {"model": model_key, "split": split, "id": sample_id, "row": int(r)}
 
 
@@ -267,6 +265,43 @@ def refresh_table(ctx: AppContext, model_key: str, split: str, label_min: float,
     return df, gr.update(choices=ids, value=current if has_sample(ctx, model_key, split, current) else None), msg
 
 
+def pending_view(ctx: AppContext, model_key: str, split: str, sample_id: str | None):
+    """The instant answer to a model or split change, before its predictions are read: when they are not in memory
+    (the first use of a checkpoint computes them, minutes for MOSEI's 4,653 test samples on two cores), the previous
+    checkpoint's table is cleared and the sample view says it is being redrawn, so nothing stale looks current
+    (also when they are in memory: on a busy machine the redraw still takes seconds). Returns (table, table status,
+    sample Markdown, sample figure)."""
+    key, split = model_key or "main", split or "test"
+    slot = ctx.slots.get(key)
+    name = slot.short_label if slot is not None else key
+    if ctx.ready(("split", key, split)):   # at hand: the table is refilled in a moment, still never the old one
+        msg = f"⏳ Reading the {split}-split predictions of **{md_escape(name)}** …"
+    else:
+        msg = (f"⏳ Reading the {split}-split predictions of **{md_escape(name)}** — computed once on first use, then "
+               "kept (the line at the top of the page counts the seconds). The table fills when they are ready.")
+    sample = (f"⏳ *Redrawing sample `{md_escape(sample_id)}` with {md_escape(name)} once its predictions are ready.*"
+              if sample_id else "Pick a sample in the table once it is filled.")
+    return empty_table(), msg, sample, placeholder_figure(f"waiting for the predictions of {name}", 300)
+
+
+def first_sample(ctx: AppContext, model_key: str, split: str) -> tuple[str, str] | None:
+    """(id, why in words) of the sample the explorer opens on without a link: the first "strong positive" case study
+    (the most positive opinion, the model's closest prediction first), else the first "strong negative" — a clear
+    sentence whose prediction, words and GAP bars a class reads at a glance. None without data."""
+    from ..explain.cases import select_cases
+    try:
+        view = ctx.split_view(model_key or "main", split or "test")
+    except (DataError, FileNotFoundError, ValueError):
+        return None
+    cases = select_cases(view.preds, None, per_category=1)
+    for case in cases:
+        if case.category in ("strong positive", "strong negative"):
+            most = "positive" if case.category == "strong positive" else "negative"
+            return case.id, (f"a clear example — the split's most {most} label ({signed(case.label)}), the one of those "
+                             f"the model reads closest ({signed(case.pred)})")
+    return (view.preds.ids[0], "the split's first sample") if len(view.preds.ids) else None
+
+
 def has_sample(ctx: AppContext, model_key: str, split: str, sample_id: str | None) -> bool:
     try:
         return bool(sample_id) and sample_id in ctx.split_view(model_key or "main", split or "test").row_of
@@ -312,13 +347,14 @@ def build(ctx: AppContext, shared: Shared) -> None:
     """The explorer tab; sets ``shared.model`` / ``split`` / ``sample`` (other tabs open samples through them)."""
     with gr.Tab("Sample explorer", id="explorer"):
         gr.HTML(note("explorer"))
-        with gr.Row():
+        with gr.Row():   # the model chooser wide enough for its longest name ("… · CMU-MOSI, standard split · T+V+A")
             model = gr.Dropdown(choices=[(slot.short_label, key) for key, slot in ctx.slots.items()], value="main",
-                                label="model · data it was trained on", elem_id="explorer-model", scale=3)
+                                label="model · data it was trained on", elem_id="explorer-model", scale=4,
+                                min_width=560)
             split = gr.Dropdown(choices=list(SPLITS), value="test", label="split", elem_id="explorer-split", scale=1)
+        with gr.Row():
             label_min = gr.Slider(-3, 3, value=-3, step=0.1, label="label from", scale=2)
             label_max = gr.Slider(-3, 3, value=3, step=0.1, label="label to", scale=2)
-        with gr.Row():
             polarity = gr.Dropdown(POLARITIES, value="any", label="polarity (truth)", scale=2)
             large = gr.Checkbox(label=f"large error only (≥ {LARGE_ERROR})", scale=1)
             disagree = gr.Checkbox(label="text-only vs full prediction differ in sign", scale=1)
@@ -365,9 +401,13 @@ def build(ctx: AppContext, shared: Shared) -> None:
     shared.selected.change(callback(show_sample_words, ctx), [shared.selected],
                            [sample_words_box, sample_words_md, whatif_words_box, whatif_words_md],
                            show_progress="minimal", **LIGHT)
-    gr.on([model.change, split.change], callback(refresh_table, ctx), filters + [sample], shared.table_outputs,
-          show_progress="minimal", **LIGHT).then(callback(show_sample_if_there, ctx), [model, split, sample],
-                                                 sample_outputs, **LIGHT)
+    # a model or split change: the old table cleared at once (no queue) when the new predictions must be computed,
+    # then the table and the sample redrawn (issue 32: the previous checkpoint's table stayed up for minutes)
+    gr.on([model.change, split.change], callback(pending_view, ctx), [model, split, sample],
+          [table, table_status, sample_md, sample_plot], queue=False, show_progress="hidden",
+          api_visibility="private").then(
+        callback(refresh_table, ctx), filters + [sample], shared.table_outputs, show_progress="minimal",
+        **LIGHT).then(callback(show_sample_if_there, ctx), [model, split, sample], sample_outputs, **LIGHT)
     whatif_inputs = [model, split, sample, drop, edit]
     run.click(callback(what_if_view, ctx), whatif_inputs, [whatif_md, whatif_plot], api_name="run_what_if",
               **LIGHT).success(callback(what_if_words, ctx), whatif_inputs, [whatif_words_box, whatif_words_md],

@@ -136,24 +136,26 @@ def move(lessons: list[L.Lesson], key: str | None, index, delta: int):
 
 def apply_view(view: dict | None, *, has_space: bool = True, has_anatomy: bool = True) -> tuple:
     """The live view a step sets: updates of (tabs, explorer model, split, sample, space map method, anatomy model,
-    anatomy source, anatomy split, anatomy sample, anatomy stage, anatomy layer, status). Components the step does
-    not touch are skipped."""
+    anatomy source, anatomy split, anatomy sample, anatomy stage, anatomy layer, space colour-by, space search,
+    status). What an earlier step (or the class) changed on the step's own tab is reset, so the view opens as the
+    step describes it: the map coloured by feature set with no search rings, the anatomy at the step's layer (1
+    unless it names one). Components of other tabs are skipped."""
     skip = gr.skip()
     if not view:
-        return (skip,) * 11 + ("Pick a step first.",)
+        return (skip,) * 13 + ("Pick a step first.",)
     tab = view.get("tab", "lessons")
     model, split, sample = view.get("model"), view.get("split"), view.get("sample")
     explorer = (model or skip, split or skip, sample or skip) if tab != "anatomy" and sample else (skip,) * 3
     method = view["map"] if has_space and view.get("map") else skip
+    space = ("feature", "") if has_space and tab == "space" else (skip, skip)   # default colours, no search rings
     if tab == "anatomy" and has_anatomy and sample:
         stage = view.get("stage") or skip
-        layer = int(view["layer"]) if view.get("layer") else skip
-        anatomy = (model or skip, "dataset", split or skip, sample, stage, layer)
+        anatomy = (model or skip, "dataset", split or skip, sample, stage, int(view.get("layer") or 1))
     else:
         anatomy = (skip,) * 6
     where = TAB_NAMES.get(tab, tab)
     status = f"Opened **{where}** on sample `{sample}`." if sample else f"Opened **{where}**."
-    return (gr.Tabs(selected=tab), *explorer, method, *anatomy, status)
+    return (gr.Tabs(selected=tab), *explorer, method, *anatomy, *space, status)
 
 
 def find_component(demo: gr.Blocks, elem_id: str):
@@ -206,7 +208,9 @@ def build(ctx: AppContext, shared: Shared, folder=None) -> None:
         anatomy = getattr(shared, "anatomy", None)
         outs = [shared.tabs, shared.model, shared.split, shared.sample, method,
                 *((anatomy.model, anatomy.source, anatomy.split, anatomy.sample, anatomy.stage, anatomy.layer)
-                  if anatomy else [None] * 6), status]
+                  if anatomy else [None] * 6),
+                find_component(shared.demo, "space-color") if method is not None else None,
+                find_component(shared.demo, "space-query") if method is not None else None, status]
         keep = [i for i, c in enumerate(outs) if c is not None]
 
         def go(view):

@@ -13,7 +13,7 @@ from .common import callback
 from .context import SPLITS, AppContext
 from .shared import Shared
 
-KEYS = ("tab", "model", "split", "sample")
+KEYS = ("tab", "model", "split", "sample", "stage", "layer")
 
 
 def parse_link(query: Mapping[str, str] | None, *, tabs: list[str], models: list[str]) -> tuple[dict, list[str]]:
@@ -33,6 +33,9 @@ def parse_link(query: Mapping[str, str] | None, *, tabs: list[str], models: list
     if sample:
         view["sample"] = sample
         view.setdefault("tab", "explorer")
+    for key in ("stage", "layer"):   # the anatomy's; checked there (they depend on the model)
+        if (query.get(key) or "").strip():
+            view[key] = query[key].strip()
     return view, problems
 
 
@@ -49,8 +52,9 @@ def page_url(request) -> str:
 
 
 def view_link(base: str, *, tab: str = "explorer", model: str | None = None, split: str | None = None,
-              sample: str | None = None) -> str:
-    """``base`` + the query that reopens this view (model only when not the main checkpoint)."""
+              sample: str | None = None, **more) -> str:
+    """``base`` + the query that reopens this view (model only when not the main checkpoint; ``more``: a tab's own
+    state, e.g. the anatomy's stage and layer)."""
     query = {"tab": tab}
     if model and model != "main":
         query["model"] = model
@@ -58,6 +62,7 @@ def view_link(base: str, *, tab: str = "explorer", model: str | None = None, spl
         query["split"] = split
     if sample:
         query["sample"] = sample
+    query.update({k: str(v) for k, v in more.items() if v not in (None, "")})
     return f"{base}?{urlencode(query)}"
 
 
@@ -70,9 +75,15 @@ def open_view(ctx: AppContext, tab_ids: list[str], model_key: str, split: str, l
     link, problems = parse_link(getattr(request, "query_params", None), tabs=tab_ids, models=keys)
     model_key, split = link.get("model", model_key), link.get("split", split)
     current = link.get("sample", current)
+    chosen = None
+    if not current:   # no link to a sample: the page opens on one chosen on purpose, its plots filled (issue 30)
+        chosen = explorer.first_sample(ctx, model_key, split)
+        current = chosen[0] if chosen else None
     df, sample_update, msg = explorer.refresh_table(ctx, model_key, split, label_min, label_max, polarity, large_error,
                                                     disagree, current)
-    if current and sample_update.get("value") != current:
+    if chosen and sample_update.get("value") == current:
+        msg = f"{msg} Opened on `{current}`: {chosen[1]} — click any row to see another."
+    elif current and sample_update.get("value") != current:
         problems.append(f"the link's sample {current!r} is not in the {split} split")
     if problems:
         msg = f"{msg} ⚠ {'; '.join(problems)}."

@@ -9,6 +9,7 @@ import numpy as np
 
 from ..explain import MOD_NAMES
 from ..explain.attributions import LEGEND, word_attributions
+from ..explain.contributions import alpha_number
 from ..explain.shapley import NOTE as SHAPLEY_NOTE
 from .common import md_escape, signed
 
@@ -48,7 +49,7 @@ def contributions_markdown(modalities: list[str], alpha_last, phi, baseline: flo
     present = [True] * len(modalities) if present is None else list(present)
     rows = ["| modality | GAP weight α (last layer) | Shapley value (moved the prediction by) |", "|---|---:|---:|"]
     for j, m in enumerate(modalities):
-        a = "–" if alpha_last is None else f"{float(alpha_last[j]):.2f}"
+        a = "–" if alpha_last is None else alpha_number(alpha_last[j])
         v = signed(float(phi[j])) if present[j] else "missing (0)"
         rows.append(f"| {MOD_NAMES[m]} | {a} | {v} |")
     total = float(np.sum(phi))

@@ -216,25 +216,39 @@ def attention_figure(trace: Trace, layer: int = 0, which: str = "cross1"):
             titles += [f"{g_name} over itself (DIPU of {X})", f"{X}' over itself"]
         else:
             titles += [f"{X}→G: the global reads {MOD_NAMES[m]}", f"G→{X}: {MOD_NAMES[m]} reads the global"]
-    fig = make_subplots(rows=len(mods), cols=2, subplot_titles=titles, horizontal_spacing=0.14,
-                        vertical_spacing=0.3 / max(1, len(mods)))    # room for the slanted key labels
-    tick = lambda labels: dict(tickmode="array", tickvals=list(range(len(labels))), ticktext=labels,
-                               tickfont=dict(size=9 if len(labels) < 30 else 7), automargin=True)
-    for r, m in enumerate(mods, start=1):
+    # each panel is coloured from 0 (white) to its own largest weight (dark), written in its title: one colour bar
+    # for all of them stopped at the first panel's maximum (0.16) while a one-step voice panel was all 1.0
+    panels = []
+    for m in mods:
         to_global, to_mod = att[m][which]
         xs = trace.steps[m]
-        pairs = ((to_global, trace.global_steps if which == "self" else xs, trace.global_steps),
-                 (to_mod, xs if which == "self" else trace.global_steps, xs))
-        for c, (z, cols, rows) in enumerate(pairs, start=1):
-            fig.add_trace(go.Heatmap(z=z, x=list(range(len(cols))), y=list(range(len(rows))), zmin=0,
-                                     zmax=float(max(1e-6, z.max())) if z.size else 1.0, colorscale="Blues",
-                                     showscale=(r == 1 and c == 2), colorbar=dict(title="weight", thickness=12),
-                                     customdata=[[f"{q} → {k}" for k in cols] for q in rows],
-                                     hovertemplate="query %{customdata}: %{z:.3f}<extra></extra>"), row=r, col=c)
-            # no x-axis title: under slanted labels it ran into the next row's subplot title (the figure's title
-            # says rows are queries, columns keys)
-            fig.update_xaxes(tick(cols), tickangle=-60 if len(cols) > 6 else 0, row=r, col=c)
-            fig.update_yaxes(tick(rows), autorange="reversed", row=r, col=c)
+        panels += [(m, to_global, trace.global_steps if which == "self" else xs, trace.global_steps),
+                   (m, to_mod, xs if which == "self" else trace.global_steps, xs)]
+    top = [float(max(1e-6, np.max(z))) if np.size(z) else 1.0 for _, z, _, _ in panels]
+    titles = [f"{t}<br><span style='font-size:10px'>white 0 … dark {zmax:.2f}</span>" for t, zmax in zip(titles, top)]
+    fig = make_subplots(rows=len(mods), cols=2, subplot_titles=titles, horizontal_spacing=0.14,
+                        vertical_spacing=0.3 / max(1, len(mods)))    # room for the slanted key labels
+
+    def tick(labels):
+        """Every label up to 40 steps; beyond, every k-th one, at a readable size (no 7-px labels)."""
+        step = max(1, int(np.ceil(len(labels) / 40)))
+        return dict(tickmode="array", tickvals=list(range(0, len(labels), step)), ticktext=list(labels)[::step],
+                    tickfont=dict(size=10 if len(labels) < 30 else 9), automargin=True)
+
+    for i, ((m, z, cols, rows), zmax) in enumerate(zip(panels, top)):
+        r, c = i // 2 + 1, i % 2 + 1
+        fig.add_trace(go.Heatmap(z=z, x=list(range(len(cols))), y=list(range(len(rows))), zmin=0,
+                                 zmax=zmax, colorscale="Blues", showscale=False,
+                                 customdata=[[f"{q} → {k}" for k in cols] for q in rows],
+                                 hovertemplate="query %{customdata}: %{z:.3f}<extra></extra>"), row=r, col=c)
+        if len(cols) == 1:   # one key: softmax gives it the whole weight, every row is 1.0 (a solid block)
+            fig.add_annotation(text=f"one {MOD_NAMES[m]} step: every query<br>gives it all its weight (1.0)",
+                               x=0, y=(len(rows) - 1) / 2, showarrow=False, font=dict(size=11, color="white"),
+                               bgcolor="rgba(0,0,0,0.35)", row=r, col=c)
+        # no x-axis title: under slanted labels it ran into the next row's subplot title (the figure's title
+        # says rows are queries, columns keys)
+        fig.update_xaxes(tick(cols), tickangle=-60 if len(cols) > 6 else 0, row=r, col=c)
+        fig.update_yaxes(tick(rows), autorange="reversed", row=r, col=c)
     side = max(len(trace.global_steps), max(len(trace.steps[m]) for m in mods))
     fig.update_layout(height=min(1400, len(mods) * max(300, 120 + 13 * side)) + 40, plot_bgcolor="white",
                       margin=dict(l=10, r=10, t=60, b=10),

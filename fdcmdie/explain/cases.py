@@ -22,11 +22,44 @@ CATEGORIES = ("strong positive", "strong negative", "flat delivery", "text vs vo
 CATEGORY_HELP = {
     "strong positive": "the most positive opinions (label ≥ +2)",
     "strong negative": "the most negative opinions (label ≤ −2)",
-    "flat delivery": "near-neutral segments (|label| ≤ 0.5): little sentiment in words, voice or face",
-    "text vs voice/face": "the words and the voice/face push the prediction in opposite directions (their Shapley "
+    "flat delivery": "near-neutral segments (|label| ≤ 0.5): little sentiment in {reads}",
+    "text vs voice/face": "the words and {others} push the prediction in opposite directions (their Shapley "
                           "values have opposite signs; the strongest such pairs first)",
     "largest error": "where the model is furthest from the annotators",
 }
+_READS = {"t": "the words", "v": "the face", "a": "the voice"}
+
+
+def _and(words: list[str], last: str = "and") -> str:
+    return words[0] if len(words) == 1 else ", ".join(words[:-1]) + f" {last} " + words[-1]
+
+
+def category_name(category: str, modalities: list[str]) -> str:
+    """A category as a checkpoint's table shows it: "text vs voice" for one that hears but does not see."""
+    if category == "text vs voice/face":
+        others = [m for m in MODALITIES if m in modalities and m != "t"]
+        if len(others) == 1:
+            return f"text vs {_READS[others[0]][4:]}"
+    return category
+
+
+def category_help(modalities: list[str]) -> dict[str, str]:
+    """{shown category name: what it holds}, in the words of what the checkpoint reads (no face for a text + voice
+    model); the disagreement category only for a checkpoint that reads the words and something else."""
+    mods = [m for m in MODALITIES if m in modalities]
+    others = [_READS[m] for m in mods if m != "t"]
+    out = {}
+    for k, v in CATEGORY_HELP.items():
+        if k == "text vs voice/face" and ("t" not in mods or not others):
+            continue
+        out[category_name(k, mods)] = v.format(reads=_and([_READS[m] for m in mods], "or"),
+                                               others=_and(others, "or") if others else "")
+    return out
+
+
+def number(x: float) -> str:
+    """"+1.25", "−0.40", and "0.00" for anything that rounds to zero (never "−0.00")."""
+    return "0.00" if round(float(x), 2) == 0 else f"{float(x):+.2f}".replace("-", "−")
 
 
 def keep_label(keep: str) -> str:
@@ -123,7 +156,7 @@ def select_cases(preds, ablations: dict[str, np.ndarray] | None = None, *, per_c
                 break
 
     rows = np.arange(n)
-    truth = lambda r: f"label {label[r]:+.2f}, predicted {pred[r]:+.2f}"
+    truth = lambda r: f"label {number(label[r])}, predicted {number(pred[r])}"
     pos = rows[label >= 2.0]
     take("strong positive", pos[np.lexsort((err[pos], -label[pos]))], truth)
     neg = rows[label <= -2.0]
@@ -138,14 +171,16 @@ def select_cases(preds, ablations: dict[str, np.ndarray] | None = None, *, per_c
         strength = np.minimum(np.abs(t), np.abs(o))
         dis = rows[(np.sign(t) != np.sign(o)) & (strength >= disagree_margin)]
         take("text vs voice/face", dis[np.argsort(-strength[dis], kind="stable")],
-             lambda r: f"Shapley: text {t[r]:+.2f}, {others} {o[r]:+.2f}; full {pred[r]:+.2f} (label {label[r]:+.2f})")
+             lambda r: f"Shapley: text {number(t[r])}, {others} {number(o[r])}; full {number(pred[r])} "
+                       f"(label {number(label[r])})")
     elif "t" in ablations and nv is not None:
         t, o = np.asarray(ablations["t"], np.float64), np.asarray(ablations[nv], np.float64)
         dis = rows[disagreement(preds, ablations, kind="text vs nonverbal", margin=disagree_margin)]
         take("text vs voice/face", dis[np.argsort(-np.abs(t[dis] - o[dis]), kind="stable")],
-             lambda r: f"text alone {t[r]:+.2f}, {keep_label(nv)} {o[r]:+.2f}; full {pred[r]:+.2f} (label {label[r]:+.2f})")
+             lambda r: f"text alone {number(t[r])}, {keep_label(nv)} {number(o[r])}; full {number(pred[r])} "
+                       f"(label {number(label[r])})")
     take("largest error", rows[np.argsort(-err, kind="stable")],
-         lambda r: f"off by {err[r]:.2f} (label {label[r]:+.2f}, predicted {pred[r]:+.2f})")
+         lambda r: f"off by {err[r]:.2f} (label {number(label[r])}, predicted {number(pred[r])})")
     return out
 
 
@@ -156,7 +191,7 @@ def case_rows(cases: list[Case], preds, ablations: dict[str, np.ndarray] | None,
     ablations = ablations or {}
     rows = []
     for c in cases:
-        row = {"case": c.category, "id": c.id, "transcript": c.text, "label": round(c.label, 2),
+        row = {"case": category_name(c.category, modalities), "id": c.id, "transcript": c.text, "label": round(c.label, 2),
                "prediction": round(c.pred, 2)}
         for keep, values in ablations.items():
             row[keep_label(keep)] = round(float(values[c.row]), 2)

@@ -46,12 +46,49 @@ def average_contributions(alpha: np.ndarray | None, present: np.ndarray | None =
     return alpha.mean(axis=0)
 
 
-def dominant_modality(alpha: np.ndarray | None, modalities: list[str]) -> str | None:
-    """Name of the modality with the largest α in the last layer."""
+# Two modalities whose last-layer α differ by less than this are "weighed about equally": 0.51 vs 0.49 is a tie, not
+# a preference (α comes out of a softmax over scores that differ by noise there).
+ALPHA_TIE = 0.05
+
+
+def alpha_number(a: float) -> str:
+    """One α as every view writes it (tables, sentences, bar labels, lessons' ``{alpha_t:.2f}``): two decimals."""
+    return f"{float(a):.2f}"
+
+
+def alpha_text(alpha_last, modalities: list[str]) -> str:
+    """"text 0.51, acoustic 0.49": the last layer's α per modality, in the model's order."""
+    return ", ".join(f"{MOD_NAMES[m]} {alpha_number(a)}" for m, a in zip(modalities, np.asarray(alpha_last).ravel()))
+
+
+def weighing(alpha: np.ndarray | None, modalities: list[str], *, tie: float = ALPHA_TIE) -> str | None:
+    """The one sentence every view says about GAP's last-layer α (None without GAP): which modality it weighed most,
+    or that it weighed several about equally (within ``tie``); a switched-off modality (α = 0) is said to be off. It
+    says *weighed* (mixed into the next global feature), never *decided*: α is not how far a modality moved the
+    prediction (that is the Shapley value; lesson 1)."""
     if alpha is None:
         return None
-    last = np.atleast_2d(np.asarray(alpha))[-1]
-    return MOD_NAMES[modalities[int(np.argmax(last))]]
+    last = np.atleast_2d(np.asarray(alpha, np.float64))[-1]
+    names = [MOD_NAMES[m] for m in modalities]
+    on = [j for j, a in enumerate(last) if a > 0]
+    off = [names[j] for j, a in enumerate(last) if a <= 0]
+    tail = f" ({' and '.join(off)} switched off: α = 0)" if off else ""
+    if len(on) <= 1:
+        only = names[on[0]] if on else "no modality"
+        return f"GAP mixed in {only} alone{tail}."
+    top = max(last[j] for j in on)
+    near = [j for j in on if top - last[j] < tie]
+    if len(near) == len(on):
+        return (f"GAP weighed {_and([names[j] for j in on])} about equally (α within {tie:.2f} of each other){tail}.")
+    if len(near) > 1:
+        rest = _and([names[j] for j in on if j not in near])
+        return f"GAP weighed {_and([names[j] for j in near])} about equally and more than {rest}{tail}."
+    second = max(last[j] for j in on if j not in near)
+    return (f"GAP weighed {names[near[0]]} most (α {alpha_number(top)} vs next {alpha_number(second)}){tail}.")
+
+
+def _and(words: list[str]) -> str:
+    return words[0] if len(words) == 1 else ", ".join(words[:-1]) + " and " + words[-1]
 
 
 def gap_figure(entries: list[GapEntry], modalities: list[str], *, title: str = "", height: int = 330,
@@ -77,14 +114,17 @@ def gap_figure(entries: list[GapEntry], modalities: list[str], *, title: str = "
             if values is None:
                 continue
             values = np.atleast_2d(np.asarray(values, np.float64))
+            off = np.atleast_2d(np.asarray(e.alpha, np.float64)) <= 0   # a switched-off modality: α = 0, no gate
             for mi, m in enumerate(modalities):
+                shown = np.where(off[:, mi], 0.0, values[:, mi]) if axis else values[:, mi]
+                labels = ["off" if axis and o else alpha_number(v) for v, o in zip(values[:, mi], off[:, mi])]
                 traces.append(go.Bar(
-                    x=layers, y=values[:, mi], xaxis=f"x{axis}", yaxis=f"y{axis}",
+                    x=layers, y=shown, xaxis=f"x{axis}", yaxis=f"y{axis}",
                     name=f"{MOD_NAMES[m]} · {e.label}" if len(entries) > 1 else MOD_NAMES[m],
                     legendgroup=f"{m}-{j}", showlegend=not axis, offsetgroup=f"{mi}-{j}",
                     marker=dict(color=MOD_COLORS[m], pattern=dict(shape=PATTERNS[j % len(PATTERNS)], solidity=0.45),
                                 line=dict(color="black", width=0.6 if j else 0)),
-                    text=[f"{v:.2f}" for v in values[:, mi]], textposition="outside", textfont=dict(size=10),
+                    text=labels, textposition="outside", textfont=dict(size=10),
                     cliponaxis=False,
                     hovertemplate=f"{e.label}<br>%{{x}} · {MOD_NAMES[m]}: %{{y:.3f}}<extra></extra>"))
     axis = dict(range=[0, 1.12], gridcolor="#eee", zeroline=False)
@@ -97,7 +137,8 @@ def gap_figure(entries: list[GapEntry], modalities: list[str], *, title: str = "
                                    yanchor="bottom", showarrow=False, font=dict(size=14))
     if gates:
         layout.update(xaxis2=dict(domain=[0.66, 1], anchor="y2"), yaxis2=dict(axis, anchor="x2"),
-                      annotations=[heading("GAP weight α (share of each modality)", 0.29), heading("gate g", 0.83)])
+                      annotations=[heading("GAP weight α (how it mixed the modalities)", 0.29),
+                                   heading("gate g (off: switched off)", 0.83)])
     return go.Figure(data=traces, layout=layout)
 
 

@@ -40,6 +40,10 @@ from typing import Callable
 import numpy as np
 
 from . import MOD_NAMES
+from .contributions import weighing
+
+# what a model reads, in a class's words ({reads}: "the words and the voice")
+READS = {"t": "the words", "v": "the face", "a": "the voice"}
 
 LESSON_DIR = Path(__file__).resolve().parents[2] / "lessons"
 TABS = ("explorer", "space", "anatomy", "cases", "compare", "card", "upload", "lessons")
@@ -49,7 +53,8 @@ SPLITS = ("test", "valid", "train")
 NEGATION = ("not", "no", "never", "nothing", "nobody", "none", "neither", "nor", "without", "n't", "dont", "didnt",
             "doesnt", "isnt", "wasnt", "cant", "wont", "couldnt", "shouldnt", "wouldnt", "arent", "werent")
 # every placeholder a rule may fill (a lesson citing another name is refused when it is loaded)
-VALUES = ("id", "text", "label", "pred", "error", "split", "model", "reason", "cue", "rank", "strength",
+VALUES = ("id", "text", "label", "pred", "error", "split", "model", "reason", "cue", "rank", "strength", "reads",
+          "weighing", "right",
           "cos_with", "cos_without", "cos_change", "cos_with_mean", "cos_without_mean", "pred_other", "other_model",
           *(f"{k}_{m}" for k in ("phi", "alpha", "gate") for m in "tva"), "baseline")
 
@@ -91,8 +96,11 @@ def _base(source, model: str, split: str, row: int, reason: str, **extra) -> Cho
     values = {"id": p.ids[row], "text": p.texts[row], "label": label, "pred": pred, "error": abs(pred - label),
               "split": split, "model": model, "reason": reason}
     mods = source.modalities(model)
+    reads = [READS[m] for m in mods]
+    values["reads"] = reads[0] if len(reads) == 1 else ", ".join(reads[:-1]) + " and " + reads[-1]
     if p.alpha is not None:
         values.update({f"alpha_{m}": float(a) for m, a in zip(mods, p.alpha[row, -1])})
+        values["weighing"] = weighing(p.alpha[row], mods)   # the one sentence on α (explain.contributions)
     if p.gates is not None:
         values.update({f"gate_{m}": float(g) for m, g in zip(mods, p.gates[row, -1])})
     values.update(extra)
@@ -188,8 +196,12 @@ def modalities_disagree(source, model: str, split: str, *, a: str = "t", b: str 
     row = _ranked(order, rank, f"in no {split} sample do {MOD_NAMES[a]} and {MOD_NAMES[b]} push opposite ways")
     why = (f"{len(rows)} of the {len(pa)} {split} samples have {MOD_NAMES[a]} and {MOD_NAMES[b]} pushing in opposite "
            f"directions; here both push hardest ({MOD_NAMES[a]} {pa[row]:+.2f}, {MOD_NAMES[b]} {pb[row]:+.2f})")
+    label = float(source.predictions(model, split).label[row])
+    # {right}: which push has the annotators' sign (a label of exactly 0 agrees with neither)
+    right = (READS[a] if np.sign(pa[row]) == np.sign(label) else
+             READS[b] if np.sign(pb[row]) == np.sign(label) else "neither (the label is 0)")
     return _with_shapley(source, model, split, row, _base(source, model, split, row, why, strength=float(strength[row]),
-                                                          rank=rank))
+                                                          rank=rank, right=right))
 
 
 @rule("confident_opposite", "the sample the model puts most firmly on the wrong side (label and prediction of opposite "

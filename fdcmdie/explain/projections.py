@@ -522,15 +522,17 @@ def projection_figure(proj: Projection, *, ids=None, texts=None, labels=None, pr
             if x:
                 fig.add_trace(go.Scatter(x=x, y=y, mode="lines", hoverinfo="skip", showlegend=False,
                                          line=dict(color="black", width=1.5, dash=dash)))
-    for points, name, style in ((selected, selected_name, dict(color="rgba(255,255,255,0.6)", size=15,
-                                                                 line=dict(color="black", width=2.5))),
-                                (upload, "your upload", dict(color="#e41a1c", size=16, symbol="star",
-                                                             line=dict(color="black", width=1)))):
+    # the sample's labels above its rings, the upload's below its stars: the two never print over each other when a
+    # sample and an upload land close together (issue 32)
+    for points, name, style, where in ((selected, selected_name, dict(color="rgba(255,255,255,0.6)", size=15,
+                                                                        line=dict(color="black", width=2.5)), "top center"),
+                                       (upload, "your upload", dict(color="#e41a1c", size=16, symbol="star",
+                                                                    line=dict(color="black", width=1)), "bottom center")):
         if points:
             names = [f for f in FEATURES if f in points]
             xy = np.stack([points[f] for f in names])
             fig.add_trace(go.Scatter(x=xy[:, 0], y=xy[:, 1], mode="markers+text", name=name,
-                                     text=[f"{f[0]}<sub>{f[1]}</sub>" for f in names], textposition="top center",
+                                     text=[f"{f[0]}<sub>{f[1]}</sub>" for f in names], textposition=where,
                                      hovertext=[f"{name}: {FEATURE_LABELS[f]}" for f in names], hoverinfo="text",
                                      marker=style, textfont=dict(size=13, color="black")))
     fig.update_layout(title=dict(text=title, x=0.01, font=dict(size=15)), height=height,

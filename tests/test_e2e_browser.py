@@ -10,7 +10,7 @@ from __future__ import annotations
 import pytest
 
 import media_fixtures as mf
-from test_app_support import no_error_toasts, screenshot, text_of, wait_tab, wait_text
+from test_app_support import no_error_toasts, screenshot, settle, text_of, wait_tab, wait_text
 
 
 @pytest.mark.slow
@@ -23,6 +23,7 @@ def test_browser_end_to_end(served_app, page, tmp_path):
 
     # ---- explorer: pick a sample, see its prediction and the GAP bars, run a what-if
     wait_text(page, "#table-status", "samples match", 300)
+    settle(page)              # the page opens on a sample of its own; clicks wait until it is drawn (issue 30)
     first = page.locator("#sample-table .body-cell").first
     sample_id = first.inner_text().strip()
     first.click()

@@ -14,10 +14,15 @@ from __future__ import annotations
 
 import re
 import time
+from pathlib import Path
 
 import pytest
+import yaml
 
-from test_app_support import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, TOAST_RECORDER_JS, no_error_toasts, text_of, wait_tab, wait_text
+from test_app_support import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, TOAST_RECORDER_JS, no_error_toasts, settle, text_of, wait_tab,
+                              wait_text
+
+ROOT = Path(__file__).resolve().parents[1]
 
 SLOW = 900   # seconds a first use may take on a fresh cache (a split's predictions and Shapley values, two cores)
 NUMBER = re.compile(r"(?<![\w.])[+\-−]?\d+\.\d\d(?![\d%])")
@@ -41,21 +46,6 @@ def screenshot(page, name: str) -> None:
 def visible_tabs(page) -> list[str]:
     return page.evaluate("() => [...document.querySelectorAll('button[role=tab]')]"
                          ".filter(e => e.offsetParent !== null).map(e => e.innerText.trim())")
-
-
-def settle(page, timeout_s: float = 300) -> None:
-    """Wait until the page's first view is drawn (the sample's bars and words) and its main thread answers within a
-    second: on two busy cores Chromium spends tens of seconds laying the first page out, and a click sent meanwhile
-    times out."""
-    page.wait_for_selector("#sample-plot .js-plotly-plot .bars", timeout=timeout_s * 1000)
-    wait_text(page, "#sample-words-md", "Strongest words", timeout_s)
-    t_end = time.time() + timeout_s
-    while time.time() < t_end:
-        t0 = time.time()
-        page.evaluate("1")
-        if time.time() - t0 < 1.0:
-            return
-    raise AssertionError("the page stayed busy")
 
 
 def choose(page, selector: str, option: str) -> None:
@@ -245,7 +235,8 @@ def test_first_page_shows_a_sample(served_app, page):
 @pytest.mark.slow
 def test_every_lesson_step_quotes_what_the_page_shows(served_app, page):
     mark = served_app.mark()
-    assert walk_lessons(page, served_app.url) == 11
+    steps = sum(len(yaml.safe_load(f.read_text())["steps"]) for f in (ROOT / "lessons").glob("*.yaml"))
+    assert walk_lessons(page, served_app.url) == steps
     assert "Traceback" not in served_app.log_since(mark)
 
 

@@ -268,17 +268,17 @@ def refresh_table(ctx: AppContext, model_key: str, split: str, label_min: float,
 def pending_view(ctx: AppContext, model_key: str, split: str, sample_id: str | None):
     """The instant answer to a model or split change, before its predictions are read: when they are not in memory
     (the first use of a checkpoint computes them, minutes for MOSEI's 4,653 test samples on two cores), the previous
-    checkpoint's table is cleared and the sample view says it is being redrawn, so nothing stale looks current
-    (also when they are in memory: on a busy machine the redraw still takes seconds). Returns (table, table status,
-    sample Markdown, sample figure)."""
+    checkpoint's table is cleared and the sample view says it is being redrawn, so nothing stale looks current.
+    When they are in memory the table is refilled in a moment: only the status line says so, and the table and the
+    sample view are left to the refill (clearing them too made every page load draw its first view twice, and the
+    page's first seconds unresponsive). Returns (table, table status, sample Markdown, sample figure)."""
     key, split = model_key or "main", split or "test"
     slot = ctx.slots.get(key)
     name = slot.short_label if slot is not None else key
-    if ctx.ready(("split", key, split)):   # at hand: the table is refilled in a moment, still never the old one
-        msg = f"⏳ Reading the {split}-split predictions of **{md_escape(name)}** …"
-    else:
-        msg = (f"⏳ Reading the {split}-split predictions of **{md_escape(name)}** — computed once on first use, then "
-               "kept (the line at the top of the page counts the seconds). The table fills when they are ready.")
+    if ctx.ready(("split", key, split)):   # at hand: the table is refilled in a moment
+        return gr.skip(), f"⏳ Reading the {split}-split predictions of **{md_escape(name)}** …", gr.skip(), gr.skip()
+    msg = (f"⏳ Reading the {split}-split predictions of **{md_escape(name)}** — computed once on first use, then "
+           "kept (the line at the top of the page counts the seconds). The table fills when they are ready.")
     sample = (f"⏳ *Redrawing sample `{md_escape(sample_id)}` with {md_escape(name)} once its predictions are ready.*"
               if sample_id else "Pick a sample in the table once it is filled.")
     return empty_table(), msg, sample, placeholder_figure(f"waiting for the predictions of {name}", 300)

@@ -19,8 +19,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from test_app_support import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, TOAST_RECORDER_JS, no_error_toasts, settle, text_of, wait_tab,
-                              wait_text
+from test_app_support import (ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, TOAST_RECORDER_JS, no_error_toasts, settle, text_of,
+                               wait_tab, wait_text)
 
 ROOT = Path(__file__).resolve().parents[1]
 

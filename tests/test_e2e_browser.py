@@ -27,6 +27,7 @@ def test_browser_end_to_end(served_app, page, tmp_path):
     first = page.locator("#sample-table .body-cell").first
     sample_id = first.inner_text().strip()
     first.click()
+    wait_text(page, "#sample-md", sample_id, 120)      # the clicked sample replaces the one the page opened on
     wait_text(page, "#sample-md", "truth", 120)
     md = text_of(page, "#sample-md")
     assert sample_id in md and "prediction" in md

@@ -66,12 +66,17 @@ def save_checkpoint(path: str | Path, model: FDCMDIE, cfg: Config, normalizer: N
     return path
 
 
+def lora_encoder(model: FDCMDIE) -> LoraEncoder | None:
+    """The model's text encoder when it is tuned through LoRA adapters, else None."""
+    enc = model.extract["t"].encoder if "t" in model.extract else None
+    return enc if isinstance(enc, LoraEncoder) else None
+
+
 def stored_state(model: FDCMDIE) -> dict[str, torch.Tensor]:
     """What a checkpoint stores: the model's state, less a LoRA encoder's frozen pretrained weights (they come from
     the encoder itself at load time, so a checkpoint holds the FD-CMDIE model and the adapters only)."""
     state = model.state_dict()
-    enc = model.extract["t"].encoder if "t" in model.extract else None
-    if not isinstance(enc, LoraEncoder):
+    if lora_encoder(model) is None:
         return state
     return {k: v for k, v in state.items() if not k.startswith(TEXT_ENCODER) or LoraEncoder.adapter_key(k)}
 
@@ -138,8 +143,7 @@ def load_checkpoint(path: str | Path, *, device: str | torch.device = "cpu"):
         if v.shape != state[k].shape:
             raise ValueError(f"{path}: weight {k} has shape {tuple(state[k].shape)}, config expects {tuple(v.shape)}")
     model.load_state_dict(state, strict=len(own) == len(model.state_dict()))   # LoRA: the frozen weights stay
-    enc = model.extract["t"].encoder if "t" in model.extract else None
-    if isinstance(enc, LoraEncoder):
+    if (enc := lora_encoder(model)) is not None:
         enc.merge()                                  # adapters folded in: inference runs a plain encoder
     return model.to(device).eval(), cfg, Normalizer.from_dict(info.normalizer), meta
 

@@ -90,33 +90,25 @@ def load_text_init(model: torch.nn.Module, path: str | Path) -> int:
     encoder's, so a stage 1 that trained only those n blocks fits best). Returns the number of tensors copied.
     """
     state, enc = load_file(str(text_init_file(path))), model.extract["t"].encoder
-    prefix = TEXT_ENCODER
-    if isinstance(enc, LoraEncoder):                                   # adapters of a LoRA checkpoint of the same recipe
+    prefix, own = TEXT_ENCODER, enc.state_dict()
+    if any(k.startswith(prefix) for k in state):                     # an FD-CMDIE checkpoint of the same text recipe
         sub = {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}
-        own = {k: v for k, v in enc.state_dict().items() if LoraEncoder.adapter_key(k)}
-        missing = sorted(set(own) - set(sub))
-        bad = [k for k in own if k in sub and sub[k].shape != own[k].shape]
-        if missing or bad:
-            raise ValueError(f"train.text_init={str(path)!r} holds no LoRA adapters of this rank and these targets "
-                             f"(missing {missing[:3]}, shape mismatch {bad[:3]})")
-        enc.load_state_dict({k: sub[k] for k in own}, strict=False)
-        return len(own)
-    if any(k.startswith(prefix) for k in state):                     # an FD-CMDIE checkpoint
-        sub = {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}
-    elif isinstance(enc, FullEncoder):                                 # a whole saved encoder
+    elif isinstance(enc, FullEncoder) and not isinstance(enc, LoraEncoder):   # a whole saved encoder
         sub = {f"model.{k}": v for k, v in state.items()}
     else:                                                              # its top n blocks -> TopLayers
         blocks = {int(k.split(".")[2]) for k in state if k.startswith("encoder.layer.")}
-        first = max(blocks, default=-1) + 1 - len(enc.layers)
+        first = max(blocks, default=-1) + 1 - len(getattr(enc, "layers", ()))
         sub = {f"layers.{int(k.split('.')[2]) - first}.{k.split('.', 3)[3]}": v for k, v in state.items()
                if k.startswith("encoder.layer.") and int(k.split(".")[2]) >= first}
-    own = enc.state_dict()
+    if isinstance(enc, LoraEncoder):                                   # only the adapters: the frozen weights are e5's
+        own = {k: v for k, v in own.items() if LoraEncoder.adapter_key(k)}
     missing = sorted(set(own) - set(sub))
     bad = [k for k in own if k in sub and sub[k].shape != own[k].shape]
     if missing or bad:
-        raise ValueError(f"train.text_init={str(path)!r} does not fit this text encoder "
-                         f"(missing {missing[:3]}, shape mismatch {bad[:3]})")
-    enc.load_state_dict({k: sub[k] for k in own})
+        what = "holds no LoRA adapters of this rank and these targets" if isinstance(enc, LoraEncoder) else \
+            "does not fit this text encoder"
+        raise ValueError(f"train.text_init={str(path)!r} {what} (missing {missing[:3]}, shape mismatch {bad[:3]})")
+    enc.load_state_dict({k: sub[k] for k in own}, strict=not isinstance(enc, LoraEncoder))
     return len(own)
 
 

@@ -149,3 +149,31 @@ def test_lora_checkpoint_round_trip_keeps_predictions(tmp_path):
     assert [e.pred for e in merged] == [e.pred for e in again]                # the same checkpoint, the same predictions
     for a, b in zip(unmerged, merged):                                       # fp16 storage of the weights
         assert b.pred == pytest.approx(a.pred, abs=2e-2)
+
+
+def test_lora_text_init_copies_the_adapters_and_refuses_another_rank(tmp_path):
+    """Stage 2 from a LoRA checkpoint (train.text_init): the adapters arrive equal, the frozen weights stay e5's own;
+    a checkpoint of another rank is refused with the reason."""
+    from fdcmdie.checkpoint import save_checkpoint
+    from fdcmdie.data import Normalizer
+    from fdcmdie.model import build_model
+    from fdcmdie.train import load_text_init
+
+    cfg = lora_config(rank=4)
+    source = trained_lora_model(cfg)
+    path = save_checkpoint(tmp_path / "stage1", source, cfg, Normalizer({}))
+    torch.manual_seed(1)
+    fresh = build_model(cfg.model)
+    enc = fresh.extract["t"].encoder
+    frozen = {k: v.clone() for k, v in enc.state_dict().items() if not te.LoraEncoder.adapter_key(k)}
+    n = load_text_init(fresh, path)
+    want = {k: v for k, v in source.extract["t"].encoder.state_dict().items() if te.LoraEncoder.adapter_key(k)}
+    assert n == len(want) > 0
+    for k, v in enc.state_dict().items():
+        if k in want:                                          # the checkpoint stores fp16: equal to that precision
+            torch.testing.assert_close(v, want[k].half().float(), atol=0, rtol=0)
+        else:
+            assert torch.equal(v, frozen[k])
+    other = build_model(lora_config(rank=8).model)
+    with pytest.raises(ValueError, match="no LoRA adapters of this rank"):
+        load_text_init(other, path)

@@ -1,7 +1,8 @@
 """The experiment plan (``configs/experiments.yaml``) and the ``experiments`` command that trains its missing runs.
 
 A run is finished when ``runs/<name>-s<seed>/log.jsonl`` ends with its test record; finished runs are skipped,
-so the command can be stopped and started again. ``ship: true`` copies seed 1's checkpoint to ``checkpoints/<name>``.
+so the command can be stopped and started again; a run stopped mid-way goes on from its last finished epoch
+(``runs/<name>-s<seed>/resume.pt``, fdcmdie/train.py). ``ship: true`` copies seed 1's checkpoint to ``checkpoints/<name>``.
 """
 from __future__ import annotations
 

@@ -4,6 +4,10 @@ One loop for every variant (ablations are config switches). Per epoch: refresh t
 over the whole training set (docs/MODEL.md §4), then for each step take n anchors plus members of their similar and
 different sets, and minimise L = MAE + λ_cl · L_cl (eq. 32). The best epoch is the one with the lowest
 validation MAE; its weights are tested and saved. One JSONL log per run.
+
+A run can be stopped and started again: after every epoch the run folder holds ``resume.pt`` (what the model and
+optimiser learnt, the schedule, the best epoch so far and every random state), and the same command goes on from
+the next epoch, with the same result as a run that never stopped; the file is removed when the run finishes.
 """
 from __future__ import annotations
 
@@ -22,7 +26,7 @@ import torch
 from safetensors.torch import load_file
 from tqdm.auto import tqdm
 
-from .checkpoint import TEXT_ENCODER, WEIGHTS_KEY, save_checkpoint
+from .checkpoint import TEXT_ENCODER, WEIGHTS_KEY, save_checkpoint, stored_state
 from .config import Config, load_config, model_dims
 from .data import load_dataset, prepare
 from .data.mmsa import EXTRACT_NOTE
@@ -34,6 +38,9 @@ from .memory import Shapes, cap_heap_growth, preflight, to_record
 from .metrics import format_metrics
 from .model import build_model
 from .text_encoder import FullEncoder, LoraEncoder, hidden_size
+
+
+RESUME = "resume.pt"   # in the run folder: the state after the last finished epoch (removed when the run finishes)
 
 
 def set_seed(seed: int) -> None:
@@ -115,8 +122,12 @@ def load_text_init(model: torch.nn.Module, path: str | Path) -> int:
 class Run:
     """Everything one training run holds: data, model, optimiser, log."""
 
-    def __init__(self, cfg: Config, *, progress: bool = True, log_path: str | Path | None = None):
+    def __init__(self, cfg: Config, *, progress: bool = True, log_path: str | Path | None = None,
+                 resume_path: str | Path | None = None):
         self.cfg, self.progress = cfg, progress
+        # a stopped run of this config goes on from here (None: never saved); refused when the config differs
+        self.resume_path = Path(resume_path) if resume_path else None
+        self.resumed = self.read_resume()
         if cfg.train.text_init:
             text_init_file(cfg.train.text_init)                           # a missing stage 1 fails before the data
         if cfg.train.threads:
@@ -164,6 +175,12 @@ class Run:
                                 trainable_params=sum(p.numel() for p in self.model.parameters() if p.requires_grad),
                                 world=self.world)
         self.log_path = Path(log_path) if log_path and self.rank == 0 else None
+        if self.log_path and self.resumed:                 # keep the finished epochs' lines, drop any later one
+            kept = [line for line in self.log_path.read_text().splitlines() if line.strip()
+                    and json.loads(line).get("epoch", 0) <= self.resumed["epoch"] and json.loads(line)["event"] != "test"]
+            self.log_path.write_text("".join(line + "\n" for line in kept))
+            self.log({"event": "resume", "after_epoch": self.resumed["epoch"]})
+            return
         if self.log_path:
             self.log_path.parent.mkdir(parents=True, exist_ok=True)
             self.log_path.write_text("")
@@ -171,6 +188,51 @@ class Run:
                   "sizes": {k: len(v) for k, v in self.sets.items()}, "device": str(self.device),
                   "params": sum(p.numel() for p in self.model.parameters())})
         self.log({"event": "memory", **to_record(*self.memory)})
+
+    # -- stop and go on: the state after each finished epoch (fp32, the model's stored part: a LoRA encoder's frozen
+    #    weights come from the encoder itself, as in a checkpoint)
+    def read_resume(self) -> dict | None:
+        if self.resume_path is None or not self.resume_path.is_file():
+            return None
+        st = torch.load(self.resume_path, map_location="cpu", weights_only=False)
+        if st["config"] != self.cfg.to_dict():
+            diff = sorted(f"{sec}.{k}" for sec, vals in self.cfg.to_dict().items() if isinstance(vals, dict)
+                          for k, v in vals.items() if st["config"].get(sec, {}).get(k) != v)
+            raise ValueError(f"{self.resume_path} was saved by a run of another config (differs in {diff[:5]}): "
+                             "delete it to start this run afresh, or run the config it was saved with")
+        return st
+
+    def save_resume(self, epoch: int, best: tuple, since_best: int, elapsed: float) -> None:
+        if self.resume_path is None or self.rank != 0:
+            return
+        keep = set(stored_state(self.model))
+        st = {"config": self.cfg.to_dict(), "epoch": epoch, "since_best": since_best, "elapsed": elapsed,
+              "model": {k: v for k, v in self.model.state_dict().items() if k in keep},
+              "best": (best[0], best[1], {k: v for k, v in best[2].items() if k in keep}),
+              "opt": self.opt.state_dict(), "sched": self.sched.state_dict(),
+              "random": {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state(),
+                         "run": self.rng.bit_generator.state}}
+        tmp = self.resume_path.with_suffix(".tmp")
+        torch.save(st, tmp)
+        tmp.replace(self.resume_path)                       # a kill while writing leaves the previous epoch's state
+
+    def restore(self, st: dict) -> tuple[int, tuple, int, float]:
+        """Load a resume state into the model, optimiser, schedule and random generators; (epoch, best, since_best,
+        seconds so far)."""
+        def into_model(part: dict) -> dict:
+            full = self.model.state_dict()
+            full.update(part)
+            return full
+        self.model.load_state_dict(into_model(st["model"]))
+        self.opt.load_state_dict(st["opt"])
+        self.sched.load_state_dict(st["sched"])
+        r = st["random"]
+        random.setstate(r["python"])
+        np.random.set_state(r["numpy"])
+        torch.set_rng_state(r["torch"])
+        self.rng.bit_generator.state = r["run"]
+        mae, epoch, best = st["best"]
+        return st["epoch"], (mae, epoch, into_model(best) if best is not None else None), st["since_best"], st["elapsed"]
 
     def log(self, record: dict) -> None:
         if self.log_path:
@@ -310,8 +372,14 @@ class Run:
         cfg = self.cfg
         best = (float("inf"), -1, None)
         t0 = time.time()
-        since_best = 0
-        for epoch in range(1, cfg.train.epochs + 1):
+        since_best, done = 0, 0
+        if self.resumed:
+            done, best, since_best, elapsed = self.restore(self.resumed)
+            t0 -= elapsed
+            if self.rank == 0:
+                print(f"resuming after epoch {done} (best so far: epoch {best[1]}, valid MAE {best[0]:.4f})", flush=True)
+        stop = self.resumed is not None and bool(cfg.train.patience) and since_best >= cfg.train.patience
+        for epoch in range(done + 1, (cfg.train.epochs if not stop else done) + 1):
             te = time.time()
             train = self.train_epoch(epoch)
             valid = predict(self.model, self.sets["valid"], cfg, device=self.device, keep_features=False).metrics()
@@ -327,14 +395,17 @@ class Run:
                     on_improve(epoch, valid)
             else:
                 since_best += 1
-                if cfg.train.patience and since_best >= cfg.train.patience:
-                    break
+            self.save_resume(epoch, best, since_best, time.time() - t0)
+            if cfg.train.patience and since_best >= cfg.train.patience:
+                break
         self.model.load_state_dict(best[2])
         test = predict(self.model, self.sets["test"], cfg, device=self.device, keep_features=False).metrics()
         valid = predict(self.model, self.sets["valid"], cfg, device=self.device, keep_features=False).metrics()
         result = {"event": "test", "best_epoch": best[1], "valid": valid, "test": test, "wall_s": time.time() - t0,
                   "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
         self.log(result)
+        if self.resume_path is not None and self.rank == 0:
+            self.resume_path.unlink(missing_ok=True)
         return result
 
 
@@ -369,7 +440,8 @@ def main(args) -> int:
         cfg.train.device = args.device
     out = Path(args.out) if args.out else Path(cfg.train.out_dir) / run_name(cfg, args.config)
     dry = getattr(args, "dry_run", False)
-    run = Run(cfg, progress=not args.no_progress, log_path=None if dry else out / "log.jsonl")
+    run = Run(cfg, progress=not args.no_progress, log_path=None if dry else out / "log.jsonl",
+              resume_path=None if dry else out / RESUME)
     est, budget, what = run.memory
     print(f"memory: estimated peak {est.describe()}; budget {budget / 1e9:.1f} GB ({what})", flush=True)
     if dry:

@@ -120,3 +120,39 @@ def test_modality_dropout_drops_only_the_chosen_modalities():
     assert run.modality_dropout(Recorder()).dropped == ["v"]
     run.cfg = load_config(None, ["model.modalities=[t,v,a]", "loss.modality_dropout=0.5"])
     assert run.modality_dropout(Recorder()).dropped == ["v", "a"]
+
+
+def test_a_stopped_run_goes_on_to_the_same_result(data_root, tmp_path):
+    """resume.pt: a run stopped after epoch 1 and started again ends exactly where an unstopped run ends (same
+    weights, same log of epochs, same test), and the state is removed when the run finishes; another config is refused."""
+    import torch
+    from fdcmdie.train import RESUME
+    overrides = SMALL + ["train.epochs=3", f"data.root={data_root}", "model.lstm_layers=1", "train.limit_train=192",
+                         "loss.modality_dropout=0.3", "loss.dropout_modalities=[a]"]
+    cfg = lambda *extra: load_config("configs/mosi.yaml", overrides + list(extra))
+
+    straight = Run(cfg(), progress=False, log_path=tmp_path / "a" / "log.jsonl", resume_path=tmp_path / "a" / RESUME)
+    want = straight.fit()
+    assert not (tmp_path / "a" / RESUME).exists()
+
+    class Stop(Exception):
+        pass
+
+    first = Run(cfg(), progress=False, log_path=tmp_path / "b" / "log.jsonl", resume_path=tmp_path / "b" / RESUME)
+    real = first.train_epoch
+    first.train_epoch = lambda epoch: real(epoch) if epoch < 2 else (_ for _ in ()).throw(Stop())   # killed in epoch 2
+    with pytest.raises(Stop):
+        first.fit()
+    assert torch.load(tmp_path / "b" / RESUME, weights_only=False)["epoch"] == 1
+    with pytest.raises(ValueError, match="another config"):
+        Run(cfg("train.lr=0.002"), progress=False, resume_path=tmp_path / "b" / RESUME)
+    again = Run(cfg(), progress=False, log_path=tmp_path / "b" / "log.jsonl", resume_path=tmp_path / "b" / RESUME)
+    got = again.fit()
+    assert got["test"] == want["test"] and got["valid"] == want["valid"] and got["best_epoch"] == want["best_epoch"]
+    for k, v in straight.model.state_dict().items():
+        assert torch.equal(v, again.model.state_dict()[k]), k
+    epochs = lambda d: [{k: r[k] for k in ("epoch", "train", "valid")}
+                        for r in map(json.loads, (tmp_path / d / "log.jsonl").read_text().splitlines())
+                        if r["event"] == "epoch"]
+    assert epochs("b") == epochs("a") and len(epochs("a")) == 3
+    assert not (tmp_path / "b" / RESUME).exists()

@@ -453,12 +453,13 @@ def test_blocks_page_builds_and_cli_defaults(ctx):
 
     from fdcmdie.checkpoint import DEFAULT_PAIR
     from fdcmdie.experiments import load_plan
+    from fdcmdie.facts import shipped_path
 
     args = app.parse_args([])
     assert (args.checkpoint, args.compare_checkpoint, args.data) == (*DEFAULT_PAIR, None)  # each checkpoint's own data
     # the default pair is shipped, from a plan pair that differs only in CL, and README names it as the default
     _, plan = load_plan("configs/experiments.yaml")
-    shipped = {f"checkpoints/{e.name}": e for e in plan if e.ship}
+    shipped = {shipped_path(e.name): e for e in plan if e.ship}
     assert all(Path(p, "model.safetensors").is_file() and p in shipped for p in DEFAULT_PAIR)
     assert shipped[DEFAULT_PAIR[1]].name == shipped[DEFAULT_PAIR[0]].name + "-nocl"
     assert f"`{DEFAULT_PAIR[0]}`" in Path("README.md").read_text()

@@ -33,11 +33,12 @@ from pathlib import Path
 import numpy as np
 
 from ..cache import Identity, ResultCache, checkpoint_hash, file_hash, files_hash, register
-from ..checkpoint import DEFAULT_PAIR, MOSEI_CHECKPOINT
+from ..checkpoint import BROWSE_CHECKPOINTS, DEFAULT_PAIR, CheckpointInfo
+from ..facts import VIEW_SPLITS, check_split, checkpoint_name, cl_label
 
 log = logging.getLogger("fdcmdie.app")
 
-SPLITS = ("test", "valid", "train")
+SPLITS = VIEW_SPLITS   # the order the app offers them (test first)
 # Gradio concurrency groups (the events' concurrency_id / concurrency_limit): what takes seconds of every core (clip
 # extraction, speech-to-text, the attributions of an upload) queues apart from what a class clicks through (sample
 # views, typed text, maps, tables), so a typed sentence never waits behind a clip
@@ -54,14 +55,14 @@ class AppOptions:
     """Command-line settings of the app (see app.py)."""
 
     # default pair (fdcmdie/checkpoint.py DEFAULT_PAIR): MOSI standard split, text + voice, e5-small top-2 layers
-    # fine-tuned, d = 128, with / without CL. For the face too pass checkpoints/mosi-honest-tav-e5 (and -nocl; T+V+A,
-    # selected and tested on Poria's test half, where the 3D-CNN video vectors carry almost no signal) as
+    # fine-tuned, d = 128, with / without CL. For the face too pass the face-channel pair (checkpoint.py FACE_PAIR;
+    # T+V+A, selected and tested on Poria's test half, where the 3D-CNN video vectors carry almost no signal) as
     # --checkpoint/--compare-checkpoint
     checkpoint: str = DEFAULT_PAIR[0]
     compare_checkpoint: str | None = DEFAULT_PAIR[1]
     # more checkpoints the explorer and case studies offer (MOSEI: the paper's second dataset); a folder that is not
     # there is left out. Only the main/compare pair is drawn in the representation space.
-    browse_checkpoints: tuple[str, ...] = ("checkpoints/mosi-honest-tav-e5", MOSEI_CHECKPOINT)
+    browse_checkpoints: tuple[str, ...] = BROWSE_CHECKPOINTS
     # --data: None = each checkpoint reads the data it was trained on (MOSI/MOSEI: $FDCMDIE_DATA, else the shipped
     # data/ folder; an MMSA-trained one: the pickle it stored). A folder holding mosi/ and mosei/, or an MMSA pickle
     # (or its folder), replaces it for the checkpoints it fits (fdcmdie/data/location.py data_override)
@@ -96,39 +97,41 @@ class ModelSlot:
     path: str
     predictor: object | None = None
     error: str | None = None
+    _info: list = field(default_factory=list, repr=False)   # [CheckpointInfo | None] once config.json was read
 
     @property
     def short_label(self) -> str:
         """The checkpoint folder's name (a run folder's when the path ends in checkpoint/); needs no loading."""
-        return Path(self.path).name if Path(self.path).name != "checkpoint" else Path(self.path).parent.name
+        return checkpoint_name(self.path)
+
+    @property
+    def config(self):
+        """The checkpoint's Config: the loaded predictor's, else its config.json's (CheckpointInfo, read once, no
+        weights loaded); None when the folder holds no readable checkpoint."""
+        if self.predictor is not None:
+            return self.predictor.cfg
+        if not self._info:
+            self._info.append(CheckpointInfo.maybe(self.path))
+        return self._info[0].config if self._info[0] is not None else None
 
     @property
     def label(self) -> str:
         if self.predictor is None:
             return f"{self.short_label} (not loaded)"
-        cl = "with CL" if self.predictor.cfg.loss.contrastive else "without CL"
-        return f"{self.predictor.name} ({cl})"
+        return f"{self.predictor.name} ({cl_label(self.predictor.cfg.loss.contrastive)})"
 
     @property
     def choice_label(self) -> str:
         """The label plus the data the checkpoint reads, for the model / dataset chooser (from config.json when the
         checkpoint is not loaded yet: the chooser does not load browse checkpoints)."""
-        if self.predictor is not None:
-            cfg = self.predictor.cfg
-            source, split, path, contrastive = cfg.data.source, cfg.data.split, cfg.data.path, cfg.loss.contrastive
-            mods, name = self.predictor.modalities, self.predictor.name
-        else:
-            try:
-                from ..checkpoint import read_checkpoint_info
-                c = read_checkpoint_info(self.path)["config"]
-                source, split, path = c["data"].get("source", "mosi"), c["data"].get("split", ""), c["data"].get("path", "")
-                contrastive, mods, name = c["loss"].get("contrastive", True), c["model"]["modalities"], self.short_label
-            except (OSError, ValueError, KeyError, TypeError):
-                return self.label
-        data = {"mosi": f"CMU-MOSI, {split} split", "mosei": "CMU-MOSEI",
-                "mmsa": f"MMSA pickle {Path(path).name}"}.get(source, source)
-        cl = "with CL" if contrastive else "without CL"
-        return f"{name} ({cl}) · {data} · {'+'.join(m.upper() for m in mods)}"
+        cfg = self.config
+        if cfg is None:
+            return self.label
+        name = self.predictor.name if self.predictor is not None else self.short_label
+        data = {"mosi": f"CMU-MOSI, {cfg.data.split} split", "mosei": "CMU-MOSEI",
+                "mmsa": f"MMSA pickle {Path(cfg.data.path).name}"}.get(cfg.data.source, cfg.data.source)
+        mods = "+".join(m.upper() for m in cfg.model.modalities)
+        return f"{name} ({cl_label(cfg.loss.contrastive)}) · {data} · {mods}"
 
 
 @register
@@ -208,7 +211,8 @@ class Job:
 
 
 class AppContext:
-    """The app's state. ``predictors`` may be given directly (tests); otherwise checkpoints load on first use."""
+    """The app's state. ``predictors`` may be given directly (tests; they keep the cache they were made with);
+    otherwise checkpoints load on first use, keeping their datasets and split predictions in ``self.cache``."""
 
     def __init__(self, options: AppOptions | None = None, *, predictors: dict | None = None):
         self.options = options or AppOptions()
@@ -218,14 +222,14 @@ class AppContext:
             if path:
                 self.slots[key] = ModelSlot(key, str(path))
         for path in self.options.browse_checkpoints or ():
-            key = Path(path).name if Path(path).name != "checkpoint" else Path(path).parent.name
+            key = checkpoint_name(path)
             if key not in self.slots and (Path(path) / "config.json").is_file():
                 self.slots[key] = ModelSlot(key, str(path))
+        cache_dir = self.options.cache_dir
+        self.cache = ResultCache(cache_dir or None, disk=cache_dir != "")
         for key, p in (predictors or {}).items():
             self.slots[key] = ModelSlot(key, str(getattr(p, "path", key)), predictor=p)
         self._loaded = set(predictors or {})
-        cache_dir = self.options.cache_dir
-        self.cache = ResultCache(cache_dir or None, disk=cache_dir != "")
         self.jobs: dict[tuple, Job] = {}     # background computations asked for, by key (status line)
         self._bg_errors: dict = {}
         self.warmup = WarmUp()
@@ -265,7 +269,7 @@ class AppContext:
                 self._loaded.add(key)
                 try:
                     from ..inference import Predictor
-                    slot.predictor = Predictor.load(slot.path, device=self.options.device)
+                    slot.predictor = Predictor.load(slot.path, device=self.options.device, cache=self.cache)
                 except Exception as e:  # missing folder, mismatched weights, … : the app keeps serving
                     slot.error = (f"checkpoint {slot.path!r} could not be loaded: {e}. Pass a checkpoint folder with "
                                   "--checkpoint (train one with `python -m fdcmdie train --config configs/mosi.yaml`)")
@@ -308,14 +312,8 @@ class AppContext:
     def _trained_on(self, key: str) -> tuple[str, str]:
         """(data.source, data.path) of a slot's checkpoint, from its config.json when it is not loaded yet."""
         slot = self.slots.get(key)
-        if slot is not None and slot.predictor is not None:
-            return slot.predictor.cfg.data.source, slot.predictor.cfg.data.path
-        try:
-            from ..checkpoint import read_checkpoint_info
-            data = read_checkpoint_info(slot.path)["config"].get("data", {})
-            return data.get("source", "mosi"), data.get("path", "")
-        except (AttributeError, OSError, ValueError, KeyError):
-            return "mosi", ""
+        cfg = slot.config if slot is not None else None
+        return (cfg.data.source, cfg.data.path) if cfg is not None else ("mosi", "")
 
     def data_help(self, error: Exception | str) -> str:
         return (f"**The dataset is not available**: {error}\n\n"
@@ -351,8 +349,7 @@ class AppContext:
 
     def split_view(self, key: str, split: str) -> SplitView:
         """Predictions + ablations of one split for one model (cached); ValueError/DataError when unavailable."""
-        if split not in SPLITS:
-            raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
+        check_split(split)
         p = self.predictor(key)
 
         def build() -> SplitView:
@@ -369,8 +366,7 @@ class AppContext:
 
     def shapley(self, key: str, split: str):
         """Exact modality Shapley values of every sample of a split (explain.shapley.ModalityShapley), cached."""
-        if split not in SPLITS:
-            raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
+        check_split(split)
         p = self.predictor(key)
 
         def build():

@@ -14,10 +14,10 @@ import tempfile
 import gradio as gr
 import numpy as np
 
-from ..checkpoint import read_checkpoint_info
 from ..data import DataError
 from ..explain.geometry import cl_effect_markdown
 from ..explain.projections import COLOR_BY, METHODS, export_map, matching_rows, projection_figure
+from ..facts import in_order
 from .common import callback, note, placeholder_figure, signed
 from .context import LIGHT, SPLITS, AppContext
 from .shared import Shared
@@ -330,27 +330,17 @@ def export_maps(ctx: AppContext, split: str, method: str, color_by: str, selecte
 
 
 def mapped_modalities(ctx: AppContext) -> set[str]:
-    """The modalities the mapped pair reads (from the checkpoints' config.json when not loaded yet; {} if unreadable)."""
-    mods = set()
-    for key in SLOTS:
-        slot = ctx.slots.get(key)
-        if slot is None:
-            continue
-        if slot.predictor is not None:
-            mods |= set(slot.predictor.modalities)
-            continue
-        try:
-            mods |= set(read_checkpoint_info(slot.path)["config"]["model"]["modalities"])
-        except (OSError, ValueError, KeyError, TypeError):
-            pass
-    return mods
+    """The modalities the mapped pair reads (ModelSlot.config: from the checkpoints' config.json when not loaded yet;
+    {} if unreadable)."""
+    configs = [slot.config for slot in map(ctx.slots.get, SLOTS) if slot is not None]
+    return {m for cfg in configs if cfg is not None for m in cfg.model.modalities}
 
 
 def part_label(ctx: AppContext, part: str) -> str:
     """The neighbour table's label with the mapped pair's own feature sets: "… shared space (T_s, A_s)" for T+A."""
     mods = mapped_modalities(ctx)
     suffix = "s" if part == "shared" else "d"
-    names = ", ".join(f"{m.upper()}_{suffix}" for m in "tva" if m in mods) if mods else f"T_{suffix}, V_{suffix}, A_{suffix}"
+    names = ", ".join(f"{m.upper()}_{suffix}" for m in in_order(mods)) if mods else f"T_{suffix}, V_{suffix}, A_{suffix}"
     return f"nearest samples in the {part} space ({names})"
 
 

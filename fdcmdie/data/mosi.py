@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ..facts import SPLITS
 from .base import DataError, Dataset, Split
 from .location import data_file, resolve_root
 
@@ -136,7 +137,7 @@ def load_mosi(root: str | Path | None = None, *, split: str = "standard", modali
                      vision=vec("video") if uses_video else None,
                      text_feats=vec("text") if uses_cnn else None)
 
-    parts = {name: make(name) for name in ("train", "valid", "test")}
+    parts = {name: make(name) for name in SPLITS}
     notes = [f"CMU-MOSI, {split} split ({'/'.join(str(len(p)) for p in parts.values())} train/valid/test); "
              "features: utterance-level openSMILE audio (73-d)"
              + (", 3D-CNN video (100-d)" if uses_video else "") + (", text-CNN (100-d)" if uses_cnn else "")]

@@ -12,8 +12,7 @@ from typing import Any
 
 import yaml
 
-from .facts import MODALITIES  # text, visual, acoustic — the paper's order T, V, A
-MOSI_SPLITS = ("standard", "poria", "poria-honest", "poria-test-cv")  # see fdcmdie/data/mosi.py
+from .facts import MODALITIES, MOSI_SPLITS  # MODALITIES: text, visual, acoustic — the paper's order T, V, A
 
 
 @dataclass

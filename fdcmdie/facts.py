@@ -15,6 +15,9 @@ import numpy as np
 
 SPLITS = ("train", "valid", "test")   # every dataset's splits, in the order they are made and written
 VIEW_SPLITS = SPLITS[::-1]            # the order the app and the lessons offer them: test first
+# how a MOSI run splits the bundle (config data.split; fdcmdie/data/mosi.py makes each): the standard CMU split,
+# Poria's, Poria's train half with valid/test from its test half, and cross-validation inside the test half
+MOSI_SPLITS = ("standard", "poria", "poria-honest", "poria-test-cv")
 
 
 def check_split(name: str) -> str:
@@ -62,9 +65,10 @@ def class7(pred: float) -> int:
 
 
 
-def cl_label(contrastive: bool) -> str:
-    """How a checkpoint's training is said beside its name: "with CL" / "without CL" (contrastive learning)."""
-    return "with CL" if contrastive else "without CL"
+def cl_label(contrastive: bool, *, words: bool = False) -> str:
+    """How a checkpoint's training is said beside its name: "with CL" / "without CL"; ``words``: "with contrastive
+    learning" / "without contrastive learning"."""
+    return ("with" if contrastive else "without") + (" contrastive learning" if words else " CL")
 
 
 # ------------------------------------------------------------------------------------------- checkpoints

@@ -17,7 +17,7 @@ import numpy as np
 from ..data import DataError
 from ..explain.geometry import cl_effect_markdown
 from ..explain.projections import COLOR_BY, METHODS, export_map, matching_rows, projection_figure
-from ..facts import in_order
+from ..facts import cl_label, in_order
 from .common import callback, note, placeholder_figure, signed
 from .context import LIGHT, SPLITS, AppContext
 from .shared import Shared
@@ -120,13 +120,12 @@ def projection_view(ctx: AppContext, split: str, color_by: str = "feature", sele
         if hits is not None:
             matches = len(hits)
         placement = proj.placement
-        cl = "with" if p.cfg.loss.contrastive else "without"
         figs.append(projection_figure(
             proj, ids=P.ids, texts=P.texts, labels=P.label, preds=P.pred, color_by=color_by or "feature",
             selected=sel, selected_name=f"sample {selected['id']}" if sel else "selected sample", upload=up,
             highlight=hits, highlight_name=f"contains “{query}” ({0 if hits is None else len(hits)})",
             hover=ctx.hover(key, split, method),
-            title=map_title(label, cl, name, proj.n_samples, split)))
+            title=map_title(label, cl_label(p.cfg.loss.contrastive, words=True), name, proj.n_samples, split)))
         figs[-1].update_layout(margin=dict(t=62))   # room for the title's two lines
     if notes:
         status = "\n\n".join(notes)
@@ -140,8 +139,9 @@ def projection_view(ctx: AppContext, split: str, color_by: str = "feature", sele
 
 
 def map_title(label: str, cl: str, method_name: str, n: int, split: str) -> str:
-    """Two short lines, so half the page's width holds them: the checkpoint, then CL, method and samples."""
-    return f"{label}<br><sup>{cl} contrastive learning ({method_name}, {n} {split} samples)</sup>"
+    """Two short lines, so half the page's width holds them: the checkpoint, then CL (facts.cl_label in words),
+    method and samples."""
+    return f"{label}<br><sup>{cl} ({method_name}, {n} {split} samples)</sup>"
 
 
 def placement_sentence(placement: str | None) -> str:
@@ -389,8 +389,8 @@ def build(ctx: AppContext, shared: Shared) -> None:
             export = gr.Button("Export both maps: PNG, SVG, CSV", elem_id="space-export", scale=1)
         status = gr.Markdown(elem_id="space-status")
         with gr.Row():
-            map_main = gr.Plot(label="with contrastive learning", elem_id="map-main")
-            map_compare = gr.Plot(label="without contrastive learning", elem_id="map-compare")
+            map_main = gr.Plot(label=cl_label(True, words=True), elem_id="map-main")
+            map_compare = gr.Plot(label=cl_label(False, words=True), elem_id="map-compare")
         click = gr.Textbox(visible="hidden", elem_id="space-click")  # filled by CLICK_JS
         with gr.Row(equal_height=False):
             with gr.Column(scale=2):

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..facts import SPLITS
+from ..facts import MOSI_SPLITS, SPLITS
 from .base import DataError, Dataset, Split
 from .location import data_file, resolve_root
 
@@ -90,9 +90,6 @@ def _test_half_folds(df: pd.DataFrame, fold: int, folds: int, seed: int) -> pd.S
     return split
 
 
-SPLITS = ("standard", "poria", "poria-honest", "poria-test-cv")
-
-
 def load_mosi(root: str | Path | None = None, *, split: str = "standard", modalities=("t", "a"), text_source: str = "transcript",
               valid_fraction: float = 0.1, fold: int = 0, folds: int = 5, seed: int = 0) -> Dataset:
     """Read the bundle under ``root`` (data.root: None or "" is the default, see location.py) into a Dataset.
@@ -126,7 +123,7 @@ def load_mosi(root: str | Path | None = None, *, split: str = "standard", modali
             raise DataError(f"fold must be in 0..{folds - 1}, got {fold}")
         column = _test_half_folds(df, fold, folds, seed)
     else:
-        raise DataError(f"unknown MOSI split {split!r}: use one of {', '.join(SPLITS)}")
+        raise DataError(f"unknown MOSI split {split!r}: use one of {', '.join(MOSI_SPLITS)}")
 
     def make(name: str) -> Split:
         sel = np.flatnonzero((column == name).to_numpy())

@@ -44,6 +44,10 @@ MOSEI_CHECKPOINT = "checkpoints/mosei-t-e5"
 FACE_PAIR = ("checkpoints/mosi-honest-tav-e5", "checkpoints/mosi-honest-tav-e5-nocl")
 BROWSE_CHECKPOINTS = (FACE_PAIR[0], MOSEI_CHECKPOINT)   # the app's --browse-checkpoint default
 
+# The frozen-MiniLM T+A checkpoint (the first recipe, mosi-std-ta): what the benchmarks and tests compare the e5
+# checkpoints with, and the one the robustness curves of docs/robustness/ start from.
+MINILM_CHECKPOINT = "checkpoints/mosi-std-ta"
+
 
 # What a checkpoint shipped in checkpoints/ may weigh (model.safetensors + config.json): the repository carries them, so
 # a recipe whose checkpoint holds a whole encoder is reported, not shipped (LoRA keeps the adapters only).

@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 
 from fdcmdie import language as L
-from fdcmdie.checkpoint import DEFAULT_PAIR
+from fdcmdie.checkpoint import DEFAULT_PAIR, MINILM_CHECKPOINT
 from fdcmdie.explain import attributions as A
 
 ROOT = Path(__file__).resolve().parent.parent
-E5, MINILM = ROOT / DEFAULT_PAIR[0], ROOT / "checkpoints" / "mosi-std-ta"
+E5, MINILM = ROOT / DEFAULT_PAIR[0], ROOT / MINILM_CHECKPOINT
 
 
 @pytest.fixture(scope="module")

@@ -83,7 +83,6 @@ class Job:
     t0: float = field(default_factory=time.time)
 
 
-
 class Jobs:
     """AppContext's background work (a mixin over ``jobs``, ``_bg_errors``, ``warmup``, ``cache``, ``options``,
     ``slots``, ``extractor`` and the Models, Results and Clips mixins' methods)."""

@@ -31,7 +31,6 @@ class SplitView:
     row_of: dict[str, int]
 
 
-
 class Results:
     """AppContext's computed results (a mixin over ``cache``, ``slots``, ``options``, ``jobs``, ``_bg_errors``,
     ``_fit_lock`` and the Models and Jobs mixins' methods)."""

@@ -13,6 +13,8 @@ from .options import AppOptions
 
 log = logging.getLogger("fdcmdie.app")
 
+PAIR = ("main", "compare")   # the slots of the checkpoint pair compared side by side (and drawn in the space)
+
 
 @dataclass
 class ModelSlot:
@@ -55,7 +57,6 @@ class ModelSlot:
                 "mmsa": f"MMSA pickle {Path(cfg.data.path).name}"}.get(cfg.data.source, cfg.data.source)
         mods = "+".join(m.upper() for m in cfg.model.modalities)
         return f"{name} ({cl_label(cfg.loss.contrastive)}) · {data} · {mods}"
-
 
 
 def make_slots(options: AppOptions, predictors: dict | None = None) -> dict[str, ModelSlot]:
@@ -119,7 +120,7 @@ class Models:
 
     def map_keys(self) -> list[str]:
         """The slots the representation space draws: the main/compare pair (browse checkpoints are not mapped)."""
-        return [k for k in self.slots if k in ("main", "compare")]
+        return [k for k in self.slots if k in PAIR]
 
     def model_choices(self) -> list[tuple[str, str]]:
         """(label, key) of every checkpoint offered, without loading one: a slot whose checkpoint failed to load

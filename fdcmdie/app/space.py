@@ -20,9 +20,10 @@ from ..explain.projections import COLOR_BY, METHODS, export_map, matching_rows, 
 from ..facts import cl_label, in_order
 from .common import callback, note, placeholder_figure, signed
 from .context import LIGHT, SPLITS, AppContext
+from .slots import PAIR
 from .shared import Shared
 
-SLOTS = ("main", "compare")
+SLOTS = PAIR
 MAP_IDS = {"main": "map-main", "compare": "map-compare"}
 COLOR_CHOICES = [(label, key) for key, label in COLOR_BY.items()]
 METHOD_CHOICES = [(label, key) for key, label in METHODS.items()]

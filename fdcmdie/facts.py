@@ -42,6 +42,7 @@ def in_order(modalities) -> list[str]:
     chosen = set(modalities)
     return [m for m in MODALITIES if m in chosen]
 
+
 # ------------------------------------------------------------------------------------------- feature sets
 
 SHARED = {"t": "Ts", "v": "Vs", "a": "As"}       # T_s, V_s, A_s: outputs of the shared encoder E_s (MODEL.md §3)

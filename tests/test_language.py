@@ -189,6 +189,7 @@ def spoken(text: str, voice: str) -> np.ndarray:
     return librosa.resample(y, orig_sr=sr, target_sr=16000)
 
 
+@pytest.mark.slow   # speech-to-text of two clips: 19 s of CPU measured
 def test_a_spanish_clip_is_transcribed_in_spanish_and_english_stays_on_tiny_en(tmp_path, monkeypatch):
     from fdcmdie.extract import transcript as T
     from fdcmdie.extract.common import ExtractConfig

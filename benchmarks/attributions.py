@@ -33,10 +33,10 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from machine import describe, median_s  # noqa: E402
 
-from fdcmdie.checkpoint import DEFAULT_PAIR  # noqa: E402
+from fdcmdie.checkpoint import DEFAULT_PAIR, MINILM_CHECKPOINT  # noqa: E402
 
 ATTRIBUTION_TARGET_S, SHAPLEY_TARGET_S = 0.300, 0.100
-DEFAULT_RUNS = [f"{DEFAULT_PAIR[0]}:ig", "checkpoints/mosi-std-ta:ig"]   # the app's default (e5) vs MiniLM frozen
+DEFAULT_RUNS = [f"{DEFAULT_PAIR[0]}:ig", f"{MINILM_CHECKPOINT}:ig"]   # the app's default (e5) vs MiniLM frozen
 TEXTS = ["i loved every minute of this film", "what a waste of two hours", "it was okay i guess",
          "the acting was great but the story was weak", "honestly one of the worst movies this year"]
 

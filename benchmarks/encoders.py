@@ -20,7 +20,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from fdcmdie.checkpoint import DEFAULT_PAIR  # noqa: E402
+from fdcmdie.checkpoint import DEFAULT_PAIR, MINILM_CHECKPOINT  # noqa: E402
 from fdcmdie.inference import Predictor  # noqa: E402
 
 from machine import describe  # noqa: E402  (benchmarks/machine.py)
@@ -28,7 +28,7 @@ from machine import describe  # noqa: E402  (benchmarks/machine.py)
 SENTENCES = ("i absolutely loved this movie the acting was wonderful",
              "it was not bad actually pretty good",
              "honestly the plot made no sense and i was bored for most of the two hours that it dragged on")
-DEFAULTS = ("checkpoints/mosi-std-ta", DEFAULT_PAIR[0])   # MiniLM (frozen) vs the app's default, e5 (top 2 tuned), T+A
+DEFAULTS = (MINILM_CHECKPOINT, DEFAULT_PAIR[0])   # MiniLM (frozen) vs the app's default, e5 (top 2 tuned), T+A
 
 
 def time_one(path: str, repeats: int) -> dict:

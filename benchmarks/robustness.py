@@ -21,6 +21,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from fdcmdie.checkpoint import MINILM_CHECKPOINT  # noqa: E402
 from machine import describe  # noqa: E402
 
 
@@ -60,7 +61,7 @@ def write(args, rows, load0: float, load1: float) -> None:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--checkpoint", nargs="+", default=["checkpoints/mosi-std-ta"])
+    ap.add_argument("--checkpoint", nargs="+", default=[MINILM_CHECKPOINT])
     ap.add_argument("--split", default="test")
     ap.add_argument("--data-root", default=os.environ.get("FDCMDIE_DATA"))
     ap.add_argument("--runs", type=int, default=1, help="warm runs per checkpoint (median reported)")

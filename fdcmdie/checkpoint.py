@@ -39,6 +39,15 @@ DEFAULT_PAIR = ("checkpoints/mosi-std-ta-e5-adrop", "checkpoints/mosi-std-ta-e5-
 # mosei-t-e5 row, chosen over the MiniLM row mosei-t by validation MAE over 3 seeds (numbers: docs/CHECKPOINTS.md, the report).
 MOSEI_CHECKPOINT = "checkpoints/mosei-t-e5"
 
+# The face-channel pair (T+V+A, selected and tested on Poria's test half by video; docs/CHECKPOINTS.md): the explorer
+# offers its first as a browse checkpoint, and the app's tests run on it (tests/test_app_support.py).
+FACE_PAIR = ("checkpoints/mosi-honest-tav-e5", "checkpoints/mosi-honest-tav-e5-nocl")
+BROWSE_CHECKPOINTS = (FACE_PAIR[0], MOSEI_CHECKPOINT)   # the app's --browse-checkpoint default
+
+# The frozen-MiniLM T+A checkpoint (the first recipe, mosi-std-ta): what the benchmarks and tests compare the e5
+# checkpoints with, and the one the robustness curves of docs/robustness/ start from.
+MINILM_CHECKPOINT = "checkpoints/mosi-std-ta"
+
 
 # What a checkpoint shipped in checkpoints/ may weigh (model.safetensors + config.json): the repository carries them, so
 # a recipe whose checkpoint holds a whole encoder is reported, not shipped (LoRA keeps the adapters only).
@@ -115,6 +124,14 @@ class CheckpointInfo:
     @property
     def modalities(self) -> list[str]:
         return list(self.config.model.modalities)
+
+    @classmethod
+    def maybe(cls, path: str | Path) -> "CheckpointInfo | None":
+        """``read``, or None when ``path`` holds no readable checkpoint (missing, not JSON, another format)."""
+        try:
+            return cls.read(path)
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
 
 
 def load_checkpoint(path: str | Path, *, device: str | torch.device = "cpu"):

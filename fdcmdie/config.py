@@ -12,13 +12,12 @@ from typing import Any
 
 import yaml
 
-from .facts import MODALITIES  # text, visual, acoustic — the paper's order T, V, A
-MOSI_SPLITS = ("standard", "poria", "poria-honest", "poria-test-cv")  # see fdcmdie/data/mosi.py
+from .facts import MODALITIES, MOSI_SPLITS  # MODALITIES: text, visual, acoustic — the paper's order T, V, A
 
 
 @dataclass
 class ModelConfig:
-    modalities: list[str] = field(default_factory=lambda: ["t", "v", "a"])  # which of t/v/a the model uses
+    modalities: list[str] = field(default_factory=lambda: list(MODALITIES))  # which of t/v/a the model uses
     text_encoder: str = "minilm"      # HF name or local folder; "minilm"/"mpnet" = offline packaged weights, "neobert" = chandar-lab/NeoBERT
     text_dim: int = 384               # width d_t of the text features (set from the encoder / data at build time)
     text_finetune_layers: int = 0     # 0: frozen encoder, cached token features; n>0: fine-tune the top n layers; -1: all

@@ -16,6 +16,7 @@ from .data import SampleSet, load_dataset, prepare
 from .data.base import Batch
 from .data.mmsa import layout_mismatch
 from .devices import resolve_device
+from .facts import SPLITS
 from .metrics import compute_metrics, format_metrics
 from .model import FDCMDIE
 
@@ -80,7 +81,7 @@ def predict(model: FDCMDIE, samples: SampleSet, cfg: Config, *, batch_size: int 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--checkpoint", required=True, help="checkpoint folder (model.safetensors + config.json)")
-    p.add_argument("--split", default="test", choices=["train", "valid", "test"])
+    p.add_argument("--split", default="test", choices=SPLITS)
     p.add_argument("--data-root", default=None, help="folder holding mosi/ and mosei/ (default: the checkpoint's)")
     p.add_argument("--data-path", default=None, help="MMSA pickle (for checkpoints trained on one)")
     p.add_argument("--device", default="auto")

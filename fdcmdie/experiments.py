@@ -16,6 +16,8 @@ from pathlib import Path
 
 import yaml
 
+from .facts import shipped_path
+
 
 @dataclass
 class Experiment:
@@ -89,7 +91,7 @@ def main(args) -> int:
                     print(f"failed ({rc}): {exp.run_name(seed)}", file=sys.stderr)
                     continue
             if exp.ship and seed == 1 and (out / "checkpoint").is_dir() and not args.dry_run:
-                dest = Path("checkpoints") / exp.name
+                dest = Path(shipped_path(exp.name))
                 shutil.rmtree(dest, ignore_errors=True)
                 shutil.copytree(out / "checkpoint", dest)
                 print(f"shipped  {dest}")

@@ -1,5 +1,7 @@
-"""Facts the whole project shares, each defined once: the modalities and their order, the names of the feature sets,
-how a prediction reads as a polarity and a 7-class score, and how a checkpoint folder is named.
+"""Facts the whole project shares, each defined once: the splits, the modalities and their order and the batch field
+each is read from, the names of the feature sets, how a prediction reads as a polarity and a 7-class score, how a
+checkpoint's contrastive learning is said, and how a checkpoint folder is named (the shipped checkpoints' own paths
+live with the checkpoints: fdcmdie/checkpoint.py ``DEFAULT_PAIR``, ``MOSEI_CHECKPOINT``, ``FACE_PAIR``).
 
 Nothing here imports the rest of the package (or torch), so every module may import it.
 """
@@ -9,10 +11,37 @@ from pathlib import Path
 
 import numpy as np
 
+# --------------------------------------------------------------------------------------------------- splits
+
+SPLITS = ("train", "valid", "test")   # every dataset's splits, in the order they are made and written
+VIEW_SPLITS = SPLITS[::-1]            # the order the app and the lessons offer them: test first
+# how a MOSI run splits the bundle (config data.split; fdcmdie/data/mosi.py makes each): the standard CMU split,
+# Poria's, Poria's train half with valid/test from its test half, and cross-validation inside the test half
+MOSI_SPLITS = ("standard", "poria", "poria-honest", "poria-test-cv")
+
+
+def check_split(name: str) -> str:
+    """``name`` when it is one of ``SPLITS``, else ValueError saying which are."""
+    if name not in SPLITS:
+        raise ValueError(f"split must be train, valid or test, got {name!r}")
+    return name
+
+
 # ----------------------------------------------------------------------------------------------- modalities
 
 MODALITIES = ("t", "v", "a")     # text, visual, acoustic: the paper's order T, V, A (every (.., M) array follows it)
 MODALITY_NAMES = {"t": "text", "v": "visual", "a": "acoustic"}
+# the data field each modality is read from: Batch.text / .vision / .audio (masks: f"{field}_mask"), the sample
+# dicts and MMSA pickles' "audio" / "vision" arrays, and the extractor record's f"{field}_columns" / f"{field}_len"
+BATCH_FIELD = {"t": "text", "v": "vision", "a": "audio"}
+SEQ_FIELD = {m: BATCH_FIELD[m] for m in ("v", "a")}   # the frame-sequence modalities (text is tokens or vectors)
+
+
+def in_order(modalities) -> list[str]:
+    """``modalities`` (any iterable of t / v / a) in the paper's order T, V, A."""
+    chosen = set(modalities)
+    return [m for m in MODALITIES if m in chosen]
+
 
 # ------------------------------------------------------------------------------------------- feature sets
 
@@ -36,9 +65,22 @@ def class7(pred: float) -> int:
     return int(np.round(np.clip(pred, -3.0, 3.0))) + 0  # + 0 turns -0 into 0
 
 
+
+def cl_label(contrastive: bool, *, words: bool = False) -> str:
+    """How a checkpoint's training is said beside its name: "with CL" / "without CL"; ``words``: "with contrastive
+    learning" / "without contrastive learning"."""
+    return ("with" if contrastive else "without") + (" contrastive learning" if words else " CL")
+
+
 # ------------------------------------------------------------------------------------------- checkpoints
 
 CHECKPOINT_DIR = "checkpoint"   # what a training run writes its best weights to: runs/<name>/checkpoint/
+SHIPPED_DIR = "checkpoints"     # where the repository ships checkpoints: checkpoints/<experiment name>/ (ship: true)
+
+
+def shipped_path(name: str) -> str:
+    """The shipped checkpoint folder of the experiment ``name`` (configs/experiments.yaml), relative to the repository."""
+    return f"{SHIPPED_DIR}/{name}"
 
 
 def checkpoint_folder(path: str | Path) -> Path:

@@ -25,6 +25,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .facts import BATCH_FIELD, in_order
+
 GB = 1e9
 F32 = 4
 
@@ -50,7 +52,7 @@ class Shapes:
     @classmethod
     def of(cls, samples, modalities) -> "Shapes":
         """From a data.SampleSet (its text_feats / text_ids, audio and vision columns)."""
-        col = {"t": "text_feats" if "text_feats" in samples.columns else "text_ids", "v": "vision", "a": "audio"}
+        col = {**BATCH_FIELD, "t": "text_feats" if "text_feats" in samples.columns else "text_ids"}
         return cls({m: np.array([len(x) for x in samples.columns[col[m]]], dtype=np.int64) for m in modalities})
 
     @classmethod
@@ -77,7 +79,7 @@ class Estimate:
 
     def describe(self) -> str:
         s, ln = self.setting, self.setting["lengths"]
-        lens = "/".join(str(ln[m]) for m in ("t", "v", "a") if m in ln)
+        lens = "/".join(str(ln[m]) for m in in_order(ln))
         parts = ", ".join(f"{k} {v / GB:.2f}" for k, v in self.parts.items())
         return (f"{self.peak / GB:.2f} GB ({parts}) for batch {s['batch']} of lengths {s['mods']} {lens}, "
                 f"k={s['k']}, {s['heads']} heads, d={s['d']}, attention={s['attention']}, "
@@ -147,7 +149,7 @@ def estimate(cfg, shapes: Shapes, *, base_bytes: float, trainable_params: int, b
                                          n_data=len(next(iter(shapes.lengths.values()))))
     parts = {"base": float(base_bytes), "optimizer": 3.0 * F32 * trainable_params,
              "saved": saved * F32, "transient": transient * F32}
-    setting = {"batch": batch, "lengths": lengths, "mods": "/".join(x for x in ("t", "v", "a") if x in lengths),
+    setting = {"batch": batch, "lengths": lengths, "mods": "/".join(in_order(lengths)),
                "k": cfg.model.k, "heads": cfg.model.n_heads, "d": cfg.model.d, "attention": attention,
                "checkpoint_dipu": checkpoint}
     return Estimate(peak=sum(parts.values()), parts=parts, setting=setting)

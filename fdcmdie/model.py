@@ -21,7 +21,7 @@ from torch.utils.checkpoint import checkpoint
 
 from .config import ModelConfig
 from .data.base import Batch
-from .facts import ENHANCED, PRIVATE, SHARED  # names of the pooled outputs: Ts..Ad, G_T/G_V/G_A (G_{X→G}^[k], eq. 23)
+from .facts import BATCH_FIELD, ENHANCED, PRIVATE, SHARED  # names of the pooled outputs: Ts..Ad, G_T/G_V/G_A (G_{X→G}^[k], eq. 23)
 
 
 def masked_mean(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -340,7 +340,7 @@ class FDCMDIE(nn.Module):
             mask = batch.mask(m)
             if mask is None:
                 raise ValueError(f"the model uses modality {m!r} but the batch has none")
-            feats[m] = self.extract[m](batch) if m == "t" else self.extract[m](getattr(batch, {"a": "audio", "v": "vision"}[m]), mask)
+            feats[m] = self.extract[m](batch) if m == "t" else self.extract[m](getattr(batch, BATCH_FIELD[m]), mask)
             masks[m] = mask
         return feats, masks
 

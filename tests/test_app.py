@@ -378,9 +378,9 @@ def test_model_card(ctx, tmp_path):
 def test_model_card_of_a_text_only_pair(tmp_path):
     """α is 1 by construction when a checkpoint reads one modality: no chart of 1.00s, and its notes do not list the
     bundle's openSMILE audio it never reads. (The default pair reads text and voice; MOSEI's checkpoint reads text.)"""
-    from fdcmdie.checkpoint import DEFAULT_PAIR, MOSEI_CHECKPOINT, read_checkpoint_info
+    from fdcmdie.checkpoint import DEFAULT_PAIR, MOSEI_CHECKPOINT, CheckpointInfo
 
-    assert {"t", "a"} <= set(read_checkpoint_info(DEFAULT_PAIR[0])["config"]["model"]["modalities"])
+    assert {"t", "a"} <= set(CheckpointInfo.read(DEFAULT_PAIR[0]).modalities)
     text_only = AppContext(AppOptions(checkpoint=MOSEI_CHECKPOINT, compare_checkpoint=None,
                                       browse_checkpoints=(), warm_up=False, results=str(tmp_path / "none.md")))
     fig = model_card.average_alpha_figure(text_only)
@@ -453,12 +453,13 @@ def test_blocks_page_builds_and_cli_defaults(ctx):
 
     from fdcmdie.checkpoint import DEFAULT_PAIR
     from fdcmdie.experiments import load_plan
+    from fdcmdie.facts import shipped_path
 
     args = app.parse_args([])
     assert (args.checkpoint, args.compare_checkpoint, args.data) == (*DEFAULT_PAIR, None)  # each checkpoint's own data
     # the default pair is shipped, from a plan pair that differs only in CL, and README names it as the default
     _, plan = load_plan("configs/experiments.yaml")
-    shipped = {f"checkpoints/{e.name}": e for e in plan if e.ship}
+    shipped = {shipped_path(e.name): e for e in plan if e.ship}
     assert all(Path(p, "model.safetensors").is_file() and p in shipped for p in DEFAULT_PAIR)
     assert shipped[DEFAULT_PAIR[1]].name == shipped[DEFAULT_PAIR[0]].name + "-nocl"
     assert f"`{DEFAULT_PAIR[0]}`" in Path("README.md").read_text()

@@ -12,10 +12,11 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from fdcmdie.checkpoint import FACE_PAIR
 from fdcmdie.config import load_config
 
 ROOT = Path(__file__).resolve().parent.parent
-SHIPPED = (ROOT / "checkpoints" / "mosi-honest-tav-e5", ROOT / "checkpoints" / "mosi-honest-tav-e5-nocl")
+SHIPPED = tuple(ROOT / p for p in FACE_PAIR)
 TINY = ["data.split=poria-honest", "data.valid_fraction=0.3", "model.modalities=[t,v,a]", "model.text_finetune_layers=0", "model.d=32",
         "model.n_heads=2", "model.k=1", "model.lstm_layers=1", "loss.members_per_step=1", "train.epochs=1",
         "train.batch_size=64", "train.lr=0.002", "train.device=cpu"]

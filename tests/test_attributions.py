@@ -11,12 +11,12 @@ import numpy as np
 import pytest
 import torch
 
-from fdcmdie.checkpoint import DEFAULT_PAIR
+from fdcmdie.checkpoint import DEFAULT_PAIR, MINILM_CHECKPOINT
 from fdcmdie.explain import attributions as A
 from fdcmdie.inference.gradients import WordPath
 
 ROOT = Path(__file__).resolve().parent.parent
-FT, FROZEN = ROOT / DEFAULT_PAIR[0], ROOT / "checkpoints" / "mosi-std-ta"    # e5 top 2 tuned; MiniLM frozen
+FT, FROZEN = ROOT / DEFAULT_PAIR[0], ROOT / MINILM_CHECKPOINT    # e5 top 2 tuned; MiniLM frozen
 SENTENCE = "i loved this movie, but the ending was really weak"
 
 class ToyPredictor:

@@ -381,6 +381,7 @@ def test_an_mmsa_run_is_named_after_its_data():
     assert run_name(load_config("configs/mosi.yaml", mmsa_set + ["train.name=mine"]), "configs/mosi.yaml") == "mine"
 
 
+@pytest.mark.slow   # trains and evaluates in 3 processes
 def test_train_prints_the_data_notes_and_evaluate_warns_on_the_other_layout(fixtures, tmp_path):
     import json
     import subprocess

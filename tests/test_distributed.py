@@ -17,6 +17,7 @@ def read_log(path: Path) -> list[dict]:
     return [json.loads(l) for l in path.read_text().splitlines()]
 
 
+@pytest.mark.slow   # trains on the real MOSI in 3 processes
 def test_two_process_ddp_matches_single_process(tmp_path, data_root):
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     common = ARGS + ["--set", f"data.root={data_root}"]

@@ -148,9 +148,9 @@ def test_shipped_checkpoints_load_without_a_weights_warning():
 def test_checkpoint_says_when_loaded_over_other_encoder_weights(tmp_path):
     import json
     import shutil
-    from fdcmdie.checkpoint import WEIGHTS_KEY, load_checkpoint
+    from fdcmdie.checkpoint import MINILM_CHECKPOINT, WEIGHTS_KEY, load_checkpoint
     from fdcmdie import text_encoder as te
-    src = ROOT / "checkpoints" / "mosi-std-ta"                             # a MiniLM checkpoint
+    src = ROOT / MINILM_CHECKPOINT                                          # a MiniLM checkpoint
     dst = tmp_path / "ckpt"
     shutil.copytree(src, dst)
     info = json.loads((dst / "config.json").read_text())
@@ -205,10 +205,10 @@ def test_default_pair_reads_these_typed_sentences_as_positive(sentence):
 
 
 def test_default_pair_is_multimodal_on_e5_and_lean():
-    from fdcmdie.checkpoint import DEFAULT_PAIR, SHIP_LIMIT_BYTES, check_shippable, read_checkpoint_info
+    from fdcmdie.checkpoint import DEFAULT_PAIR, SHIP_LIMIT_BYTES, CheckpointInfo, check_shippable
     for ckpt in DEFAULT_PAIR:
-        info = read_checkpoint_info(ROOT / ckpt)
-        model = info["config"]["model"]
-        assert {"t", "a"} <= set(model["modalities"]) and model["text_encoder"] == "multilingual-e5-small"
+        info = CheckpointInfo.read(ROOT / ckpt)
+        model = info.config.model
+        assert {"t", "a"} <= set(model.modalities) and model.text_encoder == "multilingual-e5-small"
         assert check_shippable(ROOT / ckpt) <= SHIP_LIMIT_BYTES                      # the frozen encoder is not in it
-        assert info["meta"]["text_encoder_weights"]
+        assert info.meta["text_encoder_weights"]

@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 
 from fdcmdie import language as L
-from fdcmdie.checkpoint import DEFAULT_PAIR
+from fdcmdie.checkpoint import DEFAULT_PAIR, MINILM_CHECKPOINT
 from fdcmdie.explain import attributions as A
 
 ROOT = Path(__file__).resolve().parent.parent
-E5, MINILM = ROOT / DEFAULT_PAIR[0], ROOT / "checkpoints" / "mosi-std-ta"
+E5, MINILM = ROOT / DEFAULT_PAIR[0], ROOT / MINILM_CHECKPOINT
 
 
 @pytest.fixture(scope="module")
@@ -189,6 +189,7 @@ def spoken(text: str, voice: str) -> np.ndarray:
     return librosa.resample(y, orig_sr=sr, target_sr=16000)
 
 
+@pytest.mark.slow   # speech-to-text of two clips: 19 s of CPU measured
 def test_a_spanish_clip_is_transcribed_in_spanish_and_english_stays_on_tiny_en(tmp_path, monkeypatch):
     from fdcmdie.extract import transcript as T
     from fdcmdie.extract.common import ExtractConfig

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from fdcmdie.app import lessons as tab
+from fdcmdie.checkpoint import FACE_PAIR
 from fdcmdie.explain import lessons as L
 from fdcmdie.explain.shapley import ModalityShapley
 
@@ -227,7 +228,7 @@ def test_shipped_lessons_on_the_default_pair(data_root, tmp_path):
     from fdcmdie.checkpoint import DEFAULT_PAIR
 
     ctx = AppContext(AppOptions(checkpoint=DEFAULT_PAIR[0], compare_checkpoint=DEFAULT_PAIR[1], data=str(data_root),
-                                browse_checkpoints=("checkpoints/mosi-honest-tav-e5",), cache_dir=str(tmp_path),
+                                browse_checkpoints=FACE_PAIR[:1], cache_dir=str(tmp_path),
                                 warm_up=False, asr=False))
     source = tab.Source(ctx)
     lessons, _ = L.load_lessons()

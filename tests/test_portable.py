@@ -51,6 +51,7 @@ def load_script():
     return mod
 
 
+@pytest.mark.slow   # trains on the real MOSI through the GPU recipe's script
 def test_gpu_recipe_pack_run_collect_on_cpu(tmp_path, data_root, capsys):
     script = load_script()
     bundle = tmp_path / "carry"

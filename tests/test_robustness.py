@@ -12,10 +12,11 @@ import pytest
 
 from fdcmdie.explain.robustness import (curve, drop_words, load_results, robustness_curves, robustness_figure,
                                         summary_rows)
+from fdcmdie.checkpoint import MINILM_CHECKPOINT
 from fdcmdie.inference import Predictor
 
 ROOT = Path(__file__).resolve().parent.parent
-CKPT = ROOT / "checkpoints" / "mosi-std-ta"
+CKPT = ROOT / MINILM_CHECKPOINT
 ROWS = np.arange(64)  # the first 64 test samples: a few seconds per condition on a busy CPU
 
 

@@ -24,6 +24,7 @@ def trained(tmp_path_factory, data_root):
     return run, result, out
 
 
+@pytest.mark.slow   # trains 4 epochs on the real MOSI (module fixture)
 def test_validation_mae_beats_constant_mean(trained):
     run, result, _ = trained
     train_mean = run.dataset.train.labels.mean()
@@ -32,6 +33,7 @@ def test_validation_mae_beats_constant_mean(trained):
     assert result["test"]["acc2_non0"] > 60
 
 
+@pytest.mark.slow   # trains 4 epochs on the real MOSI (module fixture)
 def test_log_has_config_epochs_and_test(trained):
     _, result, out = trained
     records = [json.loads(l) for l in (out / "log.jsonl").read_text().splitlines()]
@@ -44,6 +46,7 @@ def test_log_has_config_epochs_and_test(trained):
     assert records[-1]["best_epoch"] == best["epoch"]
 
 
+@pytest.mark.slow   # trains 4 epochs on the real MOSI (module fixture)
 def test_checkpoint_roundtrip_and_refusals(trained, tmp_path):
     run, result, out = trained
     model, cfg, norm, meta = load_checkpoint(out / "checkpoint")
@@ -65,6 +68,7 @@ def test_checkpoint_roundtrip_and_refusals(trained, tmp_path):
         load_checkpoint(tmp_path)
 
 
+@pytest.mark.slow   # trains 4 epochs on the real MOSI (module fixture)
 def test_evaluate_cli_prints_all_metrics(trained, data_root):
     _, result, out = trained
     p = subprocess.run([sys.executable, "-m", "fdcmdie", "evaluate", "--checkpoint", str(out / "checkpoint"),
@@ -76,6 +80,7 @@ def test_evaluate_cli_prints_all_metrics(trained, data_root):
     assert m["mae"] == pytest.approx(result["test"]["mae"], abs=5e-3)
 
 
+@pytest.mark.slow   # trains twice on the real MOSI
 def test_same_seed_same_run(data_root):
     overrides = SMALL + ["train.epochs=1", f"data.root={data_root}", "model.lstm_layers=1"]
     losses = []

@@ -193,6 +193,7 @@ def test_checkpoint_without_the_record_refuses_clip_frames(clip_model, uploads):
     assert e.used == ["t"] and e.ignored["a"] == support["a"] and e.ignored["v"] == support["v"]
 
 
+@pytest.mark.slow   # its fixture trains on the real MOSI (by the train command)
 def test_mosi_checkpoint_refuses_clip_audio_and_reads_the_text(mosi_model, uploads):
     face, _ = uploads
     assert mosi_model.modalities == ["t", "a"] and mosi_model.cfg.model.audio_dim == 73

@@ -11,6 +11,7 @@ from ..explain.slices import KIND_HELP, KINDS, align, disagreements, slice_figur
 from ..metrics import METRIC_NAMES, compute_metrics
 from .common import callback, fit_widths, note, placeholder_figure, short
 from .context import SPLITS, AppContext
+from .slots import PAIR
 from .shared import Shared
 
 METRICS = ("acc2_non0", "acc7", "mae", "corr")            # shown in the table (all of them, for both models)
@@ -20,7 +21,7 @@ TOP = 20
 
 def _pair(ctx: AppContext, split: str):
     """(names, {name: view}, rows per model) of the two slots on the samples they share."""
-    keys = [k for k in ("main", "compare") if k in ctx.slots]
+    keys = [k for k in PAIR if k in ctx.slots]
     if len(keys) < 2:
         raise ValueError("only one checkpoint is loaded: start the app with --compare-checkpoint DIR to compare two")
     views = {k: ctx.split_view(k, split) for k in keys}
@@ -51,7 +52,7 @@ def compare_view(ctx: AppContext, split: str = "test", kind: str = "polarity", m
     ids, texts, label = [a.ids[r] for r in ra], [a.texts[r] for r in ra], np.asarray(a.label)[ra]
     part = ctx.predictor("main").dataset(ctx.data_root()).split(split)
     video_ids = [part.video_ids[r] for r in ra] if part.video_ids and len(part.video_ids) == len(a.ids) else None
-    preds = {names[k]: np.asarray(views[k].preds.pred)[rows[k]] for k in ("main", "compare")}
+    preds = {names[k]: np.asarray(views[k].preds.pred)[rows[k]] for k in PAIR}
     sl = slices(ids, texts, label, video_ids, kinds=[kind])
     table = slice_table(sl, label, preds, metrics=METRICS)
     undefined = corr_undefined(sl, label, preds, table)

@@ -12,6 +12,7 @@ import pandas as pd
 
 from ..data import DataError
 from ..explain import MOD_NAMES
+from ..facts import in_order
 from ..explain.cases import keep_label, nonverbal_key
 from ..explain.contributions import GapEntry, alpha_text, gap_figure, weighing
 from ..explain.shapley import input_shapley
@@ -230,7 +231,7 @@ def what_if_view(ctx: AppContext, model_key: str, split: str, sample_id: str | N
     original, modified = p.what_if(text, audio, vision, drop=drop, edited_text=edited)
     changes = []
     if drop:
-        changes.append("switched off: " + ", ".join(MOD_NAMES[m] for m in sorted(drop, key="tva".index)))
+        changes.append("switched off: " + ", ".join(MOD_NAMES[m] for m in in_order(drop)))
     if edited is not None:
         changes.append(f"transcript edited to “{md_escape(short(edited, 120))}”")
     rows = ["| | score | polarity | 7-class | modalities used |", "|---|---:|---|---|---|"]

@@ -14,15 +14,16 @@ import tempfile
 import gradio as gr
 import numpy as np
 
-from ..checkpoint import read_checkpoint_info
 from ..data import DataError
 from ..explain.geometry import cl_effect_markdown
 from ..explain.projections import COLOR_BY, METHODS, export_map, matching_rows, projection_figure
+from ..facts import cl_label, in_order
 from .common import callback, note, placeholder_figure, signed
 from .context import LIGHT, SPLITS, AppContext
+from .slots import PAIR
 from .shared import Shared
 
-SLOTS = ("main", "compare")
+SLOTS = PAIR
 MAP_IDS = {"main": "map-main", "compare": "map-compare"}
 COLOR_CHOICES = [(label, key) for key, label in COLOR_BY.items()]
 METHOD_CHOICES = [(label, key) for key, label in METHODS.items()]
@@ -120,13 +121,12 @@ def projection_view(ctx: AppContext, split: str, color_by: str = "feature", sele
         if hits is not None:
             matches = len(hits)
         placement = proj.placement
-        cl = "with" if p.cfg.loss.contrastive else "without"
         figs.append(projection_figure(
             proj, ids=P.ids, texts=P.texts, labels=P.label, preds=P.pred, color_by=color_by or "feature",
             selected=sel, selected_name=f"sample {selected['id']}" if sel else "selected sample", upload=up,
             highlight=hits, highlight_name=f"contains “{query}” ({0 if hits is None else len(hits)})",
             hover=ctx.hover(key, split, method),
-            title=map_title(label, cl, name, proj.n_samples, split)))
+            title=map_title(label, cl_label(p.cfg.loss.contrastive, words=True), name, proj.n_samples, split)))
         figs[-1].update_layout(margin=dict(t=62))   # room for the title's two lines
     if notes:
         status = "\n\n".join(notes)
@@ -140,8 +140,9 @@ def projection_view(ctx: AppContext, split: str, color_by: str = "feature", sele
 
 
 def map_title(label: str, cl: str, method_name: str, n: int, split: str) -> str:
-    """Two short lines, so half the page's width holds them: the checkpoint, then CL, method and samples."""
-    return f"{label}<br><sup>{cl} contrastive learning ({method_name}, {n} {split} samples)</sup>"
+    """Two short lines, so half the page's width holds them: the checkpoint, then CL (facts.cl_label in words),
+    method and samples."""
+    return f"{label}<br><sup>{cl} ({method_name}, {n} {split} samples)</sup>"
 
 
 def placement_sentence(placement: str | None) -> str:
@@ -330,27 +331,17 @@ def export_maps(ctx: AppContext, split: str, method: str, color_by: str, selecte
 
 
 def mapped_modalities(ctx: AppContext) -> set[str]:
-    """The modalities the mapped pair reads (from the checkpoints' config.json when not loaded yet; {} if unreadable)."""
-    mods = set()
-    for key in SLOTS:
-        slot = ctx.slots.get(key)
-        if slot is None:
-            continue
-        if slot.predictor is not None:
-            mods |= set(slot.predictor.modalities)
-            continue
-        try:
-            mods |= set(read_checkpoint_info(slot.path)["config"]["model"]["modalities"])
-        except (OSError, ValueError, KeyError, TypeError):
-            pass
-    return mods
+    """The modalities the mapped pair reads (ModelSlot.config: from the checkpoints' config.json when not loaded yet;
+    {} if unreadable)."""
+    configs = [slot.config for slot in map(ctx.slots.get, SLOTS) if slot is not None]
+    return {m for cfg in configs if cfg is not None for m in cfg.model.modalities}
 
 
 def part_label(ctx: AppContext, part: str) -> str:
     """The neighbour table's label with the mapped pair's own feature sets: "… shared space (T_s, A_s)" for T+A."""
     mods = mapped_modalities(ctx)
     suffix = "s" if part == "shared" else "d"
-    names = ", ".join(f"{m.upper()}_{suffix}" for m in "tva" if m in mods) if mods else f"T_{suffix}, V_{suffix}, A_{suffix}"
+    names = ", ".join(f"{m.upper()}_{suffix}" for m in in_order(mods)) if mods else f"T_{suffix}, V_{suffix}, A_{suffix}"
     return f"nearest samples in the {part} space ({names})"
 
 
@@ -399,8 +390,8 @@ def build(ctx: AppContext, shared: Shared) -> None:
             export = gr.Button("Export both maps: PNG, SVG, CSV", elem_id="space-export", scale=1)
         status = gr.Markdown(elem_id="space-status")
         with gr.Row():
-            map_main = gr.Plot(label="with contrastive learning", elem_id="map-main")
-            map_compare = gr.Plot(label="without contrastive learning", elem_id="map-compare")
+            map_main = gr.Plot(label=cl_label(True, words=True), elem_id="map-main")
+            map_compare = gr.Plot(label=cl_label(False, words=True), elem_id="map-compare")
         click = gr.Textbox(visible="hidden", elem_id="space-click")  # filled by CLICK_JS
         with gr.Row(equal_height=False):
             with gr.Column(scale=2):

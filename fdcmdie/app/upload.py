@@ -14,13 +14,13 @@ import numpy as np
 from ..explain import MOD_NAMES
 from ..explain.contributions import GapEntry, gap_figure
 from ..explain.shapley import input_shapley
+from ..facts import MODALITIES
 from ..language import note as language_note
 from . import why
 from .common import callback, class7_text, md_escape, modality_list, note, placeholder_figure, short, signed
 from .context import HEAVY, LIGHT, WORDS, AppContext
 from .shared import Shared
 
-ORDER = ("t", "v", "a")
 MB = 1024 * 1024   # one MB as the browser's size refusal counts it (Gradio: 1024², "Mb"): the page says the same limit
 EXAMPLE_CLIP = Path(__file__).resolve().parents[2] / "assets" / "example-review.mp4"
 EXAMPLES = ([[str(EXAMPLE_CLIP), ""]] if EXAMPLE_CLIP.is_file() else []) + [
@@ -101,7 +101,7 @@ def analyse(ctx: AppContext, video: str | None, audio: str | None, transcript: s
         extracted = describe_clip(clip, path.name)
     e = explanations["main"]
     text, audio_in, vision_in = (typed, None, None) if clip is None else used_inputs(main, clip, e)
-    shapley = input_shapley(main, text, audio_in, vision_in, drop={m for m in ORDER if m not in e.used})
+    shapley = input_shapley(main, text, audio_in, vision_in, drop={m for m in MODALITIES if m not in e.used})
     word_value, word_md = why.words(main, text, audio_in, vision_in) if words else ([], WORDS_FOLLOW)
     result = UploadResult(
         extracted_md=extracted,
@@ -216,7 +216,7 @@ def support_markdown(predictor, e, clip) -> str:
     """Which modalities the checkpoint used for this input and why it ignored the others."""
     support = predictor.clip_support()
     rows = []
-    for m in ORDER:
+    for m in MODALITIES:
         if m in e.used:
             if m == "t":
                 src = "the speech-to-text transcript" if clip is not None and clip.asr_used else "the typed transcript"

@@ -11,6 +11,7 @@ import numpy as np
 import torch
 
 from ..config import Config
+from ..facts import SPLITS
 from .base import Batch, DataError, Dataset, Split, collate
 
 __all__ = ["Batch", "DataError", "Dataset", "Split", "collate", "load_dataset", "prepare", "Normalizer",
@@ -111,7 +112,7 @@ def prepare(ds: Dataset, cfg: Config, *, normalizer: Normalizer | None = None, p
     mods = cfg.model.modalities
     norm = normalizer or (Normalizer.fit(ds.train) if cfg.data.normalize else Normalizer({}))
     sets = {}
-    for name in ("train", "valid", "test"):
+    for name in SPLITS:
         sp = ds.split(name)
         cols: dict = {}
         if "t" in mods:

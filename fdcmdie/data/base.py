@@ -10,7 +10,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 import torch
 
-MOD_KEYS = {"t": "text", "v": "vision", "a": "audio"}
+from ..facts import BATCH_FIELD, check_split
 
 
 class DataError(ValueError):
@@ -53,9 +53,7 @@ class Dataset:
     notes: list[str] = field(default_factory=list)
 
     def split(self, name: str) -> Split:
-        if name not in ("train", "valid", "test"):
-            raise ValueError(f"split must be train, valid or test, got {name!r}")
-        return getattr(self, name)
+        return getattr(self, check_split(name))
 
 
 @dataclass
@@ -80,7 +78,7 @@ class Batch:
         return len(self.ids)
 
     def mask(self, m: str) -> torch.Tensor:
-        return getattr(self, f"{MOD_KEYS[m]}_mask")
+        return getattr(self, f"{BATCH_FIELD[m]}_mask")
 
     def present(self, modalities) -> torch.Tensor:
         """(n, len(modalities)) bool: which modalities each sample has."""
@@ -88,7 +86,7 @@ class Batch:
 
     def drop(self, m: str, rows: torch.Tensor) -> "Batch":
         """A copy with modality ``m`` marked missing for the rows where ``rows`` (n,) is True."""
-        key = f"{MOD_KEYS[m]}_mask"
+        key = f"{BATCH_FIELD[m]}_mask"
         new = Batch(**self.__dict__)
         setattr(new, key, getattr(self, key) & ~rows[:, None])
         return new

@@ -61,10 +61,8 @@ from typing import Any, Iterable
 import numpy as np
 
 from fdcmdie.data.base import DataError, Dataset, Split
+from fdcmdie.facts import MODALITIES, SEQ_FIELD, SPLITS   # SEQ_FIELD: modality -> array key; lengths: f"{key}_lengths"
 
-SPLITS = ("train", "valid", "test")
-MODALITIES = ("t", "v", "a")
-SEQ_KEYS = {"a": "audio", "v": "vision"}      # modality -> array key; lengths are f"{key}_lengths"
 
 #: Published SHA-256 sums of the MMSA releases -> which file each one is.
 MMSA_SHA256: dict[str, str] = {
@@ -121,7 +119,7 @@ def load_mmsa(path: str | Path, *, modalities: Iterable[str] = MODALITIES, frame
     splits, widths = {}, {}
     for name in SPLITS:
         splits[name], widths[name] = _read_split(path, name, _get_split(path, data, name), mods, notes)
-        for key in SEQ_KEYS.values():
+        for key in SEQ_FIELD.values():
             if getattr(splits[name], key) is not None:
                 setattr(splits[name], key, shorten(getattr(splits[name], key), stride=frame_stride, max_frames=max_frames))
     if frame_stride != 1 or max_frames:
@@ -238,7 +236,7 @@ def _get_split(path: Path, data: dict, name: str) -> dict:
 def _common_dims(path: Path, widths: dict[str, dict[str, int]]) -> dict[str, int]:
     """``{"a": d_a, "v": d_v}`` from the per-split feature widths, checked to agree across splits."""
     dims = {}
-    for m, key in SEQ_KEYS.items():
+    for m, key in SEQ_FIELD.items():
         per_split = {name: w[m] for name, w in widths.items() if m in w}
         if len(set(per_split.values())) > 1:
             raise DataError(f"{path}: '{key}' feature width differs between splits {per_split}")
@@ -298,7 +296,7 @@ def _read_split(path: Path, name: str, raw: dict, mods: tuple[str, ...],
     seqs: dict[str, list[np.ndarray] | None] = {"audio": None, "vision": None}
     widths: dict[str, int] = {}
     aligned = _is_aligned(raw)
-    for m, key in SEQ_KEYS.items():
+    for m, key in SEQ_FIELD.items():
         if m not in mods:
             continue
         padded = r.numeric(key, 3)

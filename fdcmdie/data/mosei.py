@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ..facts import SPLITS
 from .base import Dataset, Split
 from .location import resolve_root
 from .mosi import read_labels
@@ -19,5 +20,5 @@ def load_mosei(root: str | Path | None = None) -> Dataset:
         return Split(ids=part["id"].tolist(), texts=part["text"].tolist(), labels=part["label"].to_numpy("float32"),
                      video_ids=part["video_id"].tolist())
 
-    parts = {n: make(n) for n in ("train", "valid", "test")}
+    parts = {n: make(n) for n in SPLITS}
     return Dataset(name="mosei", notes=["CMU-MOSEI transcripts and labels only: no audio/visual features here"], **parts)

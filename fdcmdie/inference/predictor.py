@@ -26,7 +26,6 @@ an empty text for a text-only checkpoint, ...); the app shows the message.
 from __future__ import annotations
 
 import copy
-import threading
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,13 +34,14 @@ from typing import TYPE_CHECKING, Iterable, Sequence
 import numpy as np
 import torch
 
+from ..cache import ResultCache
 from ..checkpoint import check_fits, load_checkpoint
 from ..config import Config, model_dims
 from ..data import Dataset, Normalizer, SampleSet, load_dataset, prepare, text_inputs
 from ..data.base import Batch
 from ..devices import resolve_device
 from ..evaluate import Predictions, forward_batches, predict
-from ..facts import MODALITIES, checkpoint_folder, checkpoint_name, class7, polarity
+from ..facts import MODALITIES, check_split, checkpoint_folder, checkpoint_name, class7, polarity
 from ..model import FDCMDIE
 from ..text_encoder import load_encoder
 from . import clips
@@ -52,8 +52,6 @@ from .trace import Trace, trace_batch
 
 if TYPE_CHECKING:  # the extractor pulls heavy media libraries; only predict_clip needs its objects
     from ..extract import ClipFeatures, ExtractConfig
-
-SPLITS = ("train", "valid", "test")
 
 
 @dataclass
@@ -91,7 +89,8 @@ class Predictor:
     """A loaded checkpoint ready for single inputs, clips, what-if comparisons, whole splits and analyses."""
 
     def __init__(self, model: FDCMDIE, cfg: Config, normalizer: Normalizer, meta: dict, *, name: str = "",
-                 path: str | Path | None = None, device: str | torch.device = "cpu", threads: int | None = 1):
+                 path: str | Path | None = None, device: str | torch.device = "cpu", threads: int | None = 1,
+                 cache: ResultCache | None = None):
         self.model, self.cfg, self.normalizer, self.meta = model.eval(), cfg, normalizer, meta or {}
         self.threads = threads  # intra-op CPU threads for a few inputs (None: torch's setting); see compute_threads
         self.name = name or (Path(path).name if path else "model")
@@ -100,24 +99,27 @@ class Predictor:
         self.modalities: list[str] = list(cfg.model.modalities)
         self.text_cfg = copy.deepcopy(cfg)
         self.text_cfg.train.cache_dir = None  # single inputs are not written to the on-disk feature cache
-        self._datasets: dict = {}
-        self._splits: dict = {}
-        self._samples: dict = {}
-        self._lock = threading.RLock()
+        # the one cache layer (fdcmdie/cache.py): this predictor's datasets, model-ready splits and split predictions
+        # are kept, once per key behind a per-key lock, in ``cache`` — the app's (AppContext hands its own to the
+        # predictors it loads, so a split's predictions live in one place), or one of its own, in memory
+        self.cache = cache if cache is not None else ResultCache(disk=False)
+        self._token = object()   # this predictor's part of the keys (several predictors share the app's cache)
 
     # ------------------------------------------------------------------------------------------ loading
 
     @classmethod
-    def load(cls, checkpoint_dir: str | Path, *, device: str | torch.device = "cpu",
-             threads: int | None = 1) -> "Predictor":
+    def load(cls, checkpoint_dir: str | Path, *, device: str | torch.device = "cpu", threads: int | None = 1,
+             cache: ResultCache | None = None) -> "Predictor":
         """Read a checkpoint folder (``model.safetensors`` + ``config.json``). A run folder holding
         ``checkpoint/`` is accepted too; the name is the run's. ``threads``: CPU threads for single inputs (one is
         fastest for one sample: several threads on tiny matrices mostly wait for each other, badly so on a busy
-        machine); None leaves torch's setting alone."""
+        machine); None leaves torch's setting alone. ``cache``: where its datasets and split predictions are kept
+        (default: its own, in memory)."""
         path = checkpoint_folder(checkpoint_dir)
         device = resolve_device(device)
         model, cfg, normalizer, meta = load_checkpoint(path, device=device)
-        return cls(model, cfg, normalizer, meta, name=checkpoint_name(path), path=path, device=device, threads=threads)
+        return cls(model, cfg, normalizer, meta, name=checkpoint_name(path), path=path, device=device, threads=threads,
+                   cache=cache)
 
     def warmup(self) -> None:
         """Load the text encoder and run one forward pass, so the first real request is fast."""
@@ -375,38 +377,36 @@ class Predictor:
         """The checkpoint's own data (its config), cached. ``data_root`` replaces ``data.root`` (the folder holding
         mosi/ and mosei/); for an MMSA-pickle checkpoint it is the pickle, or the folder holding a pickle of the
         same name."""
-        key = None if data_root is None else str(data_root)
-        with self._lock:
-            if key not in self._datasets:
-                cfg = self._data_cfg(data_root)
-                ds = load_dataset(cfg)
-                check_fits(cfg, ds.dims, ds.name)
-                self._datasets[key] = ds
-            return self._datasets[key]
+        def load() -> Dataset:
+            cfg = self._data_cfg(data_root)
+            ds = load_dataset(cfg)
+            check_fits(cfg, ds.dims, ds.name)
+            return ds
+
+        return self.cache.get(self._key("dataset", data_root), load)
 
     def split_samples(self, split: str = "test", data_root: str | Path | None = None) -> SampleSet:
         """Model-ready samples of one split of the checkpoint's data (the checkpoint's normaliser), cached."""
-        if split not in SPLITS:
-            raise ValueError(f"split must be train, valid or test, got {split!r}")
-        key = (split, None if data_root is None else str(data_root))
+        check_split(split)
         ds = self.dataset(data_root)
-        with self._lock:
-            if key not in self._samples:
-                part = ds.split(split)
-                empty = part.subset([])
-                only = Dataset(name=ds.name, train=empty, valid=empty, test=part, dims=ds.dims, notes=ds.notes)
-                sets, _ = prepare(only, self._data_cfg(data_root), normalizer=self.normalizer)
-                self._samples[key] = sets["test"]
-            return self._samples[key]
+
+        def build() -> SampleSet:
+            part = ds.split(split)
+            empty = part.subset([])
+            only = Dataset(name=ds.name, train=empty, valid=empty, test=part, dims=ds.dims, notes=ds.notes)
+            sets, _ = prepare(only, self._data_cfg(data_root), normalizer=self.normalizer)
+            return sets["test"]
+
+        return self.cache.get(self._key("samples", data_root, split), build)
 
     def predict_split(self, split: str = "test", data_root: str | Path | None = None) -> Predictions:
         """Predictions (with features, α and gates) for one split of the checkpoint's data, cached per split."""
         samples = self.split_samples(split, data_root)
-        key = (split, None if data_root is None else str(data_root))
-        with self._lock:
-            if key not in self._splits:
-                self._splits[key] = self.run(samples, features=True)
-            return self._splits[key]
+        return self.cache.get(self._key("predictions", data_root, split), lambda: self.run(samples, features=True))
+
+    def _key(self, kind: str, data_root, *rest) -> tuple:
+        """This predictor's cache key of a ``kind`` of result over ``data_root`` (None: its own data)."""
+        return ("predictor", self._token, kind, None if data_root is None else str(data_root), *rest)
 
     def _data_cfg(self, data_root) -> Config:
         cfg = copy.deepcopy(self.cfg)

@@ -587,7 +587,8 @@ class AppContext:
         if self.options.warm_up_extract:
             steps.append(("clip extractor start-up (pitch tracker, face mesh, speech-to-text)", self._warm_extract,
                           True))
-        return steps
+        from .warmup import class_steps   # then, at low priority, what a class's first clicks would wait for
+        return steps + class_steps(self)
 
     def start_warmup(self) -> WarmUp:
         """Run the warm-up steps in a daemon thread; ``self.warmup`` reports progress."""

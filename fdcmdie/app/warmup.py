@@ -17,8 +17,9 @@ Shapley values, words, maps, geometry numbers) is read back on the next start in
 in a thread of its own whose nice value is raised (``LOW_NICE``; on Linux a thread's priority is its own and the
 threads it starts inherit it, so torch's OpenMP team for that thread runs at the same low priority): a typed
 sentence or a sample view, served by the request threads at normal priority, keeps the cores. A user who asks for
-one of these before it is made computes it in the request (the cache's per-key lock: once, shared), with the
-progress the view already shows.
+one of these before the warm-up reaches it computes it in the request (the cache's per-key lock: once, shared); one
+who asks while the warm-up is making it waits for that computation, at the warm-up's priority (a thread's nice value
+cannot be lowered again without privileges), with the step named on the status line and the view's own progress.
 """
 from __future__ import annotations
 
@@ -29,7 +30,7 @@ import time
 
 log = logging.getLogger("fdcmdie.app")
 
-LOW_NICE = 15      # added to the server's nice value for the class warm-up's threads (19 at most)
+LOW_NICE = 10      # added to the server's nice value for the class warm-up's threads (19 at most)
 
 
 def at_low_priority(fn, *, nice: int = LOW_NICE):

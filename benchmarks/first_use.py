@@ -89,9 +89,10 @@ def calls(url: str, app_args: str = "") -> list[tuple[str, float, str]]:
     return rows
 
 
-def run_round(serve, stop, wait_ready, tmp: Path, when: str, app_args: str = "") -> dict:
-    """One fresh start on an empty cache; ``when``: "ready" or "done" (see the module's docstring)."""
-    cache = tmp / f"results-first-use-{when}"
+def run_round(serve, stop, wait_ready, tmp: Path, when: str, app_args: str = "", cache: Path | None = None) -> dict:
+    """One fresh start on an empty cache (``cache``: on that folder instead, e.g. a smoke run on a filled one);
+    ``when``: "ready" or "done" (see the module's docstring)."""
+    cache = cache or tmp / f"results-first-use-{when}"
     proc, url, log, _, t0 = serve(cache)
     try:
         ready = wait_ready(log, t0)

@@ -37,7 +37,11 @@ def test_browse_checkpoint_explorer_view_is_made_after_ready(mosei_ctx):  # noqa
     assert ctx.ready(("words", "mosei-tiny", "test", first, "auto"))
 
 
-def test_class_steps_fill_the_disk_cache_a_restart_reads(ctx, tmp_path):
+def test_class_steps_run_at_low_priority_and_fill_the_disk_cache_a_restart_reads(ctx, tmp_path, monkeypatch):
+    # every step goes through at_low_priority; here it runs in the test's thread (at nice 19 behind the machine's
+    # other jobs a step would take as long as they leave it)
+    lowered = []
+    monkeypatch.setattr(warmup, "at_low_priority", lambda fn, **k: (lowered.append(fn), fn())[1])
     opts = dataclasses.replace(ctx.options, cache_dir=str(tmp_path / "cache"), warm_up=False)
     preds = {k: ctx.predictor(k) for k in ("main", "compare")}
     fresh = AppContext(opts, predictors=preds)
@@ -46,12 +50,12 @@ def test_class_steps_fill_the_disk_cache_a_restart_reads(ctx, tmp_path):
         "UMAP maps of the test split", "t-SNE maps of the test split", "compare's slices", "the lessons' steps"]
     for _, fn, _ in steps:
         fn()
+    assert len(lowered) == len(steps)
     for key in ("main", "compare"):
         assert fresh.projection_state(key, "test", "umap") == fresh.projection_state(key, "test", "tsne") == "ready"
-    made = warmup.lessons_first_use(fresh)
     from fdcmdie.explain import lessons as L
     lessons, _ = L.load_lessons(L.LESSON_DIR)
-    assert made == sum(len(l.steps) for l in lessons)
+    assert warmup.lessons_first_use(fresh) == sum(len(lesson.steps) for lesson in lessons)   # each one made
     # a restart on the same cache folder reads the maps, predictions and Shapley values from disk: nothing recomputed
     again = AppContext(opts, predictors=preds)
     for _, fn, _ in warmup.class_steps(again):

@@ -6,25 +6,12 @@ real clips (tests/media_fixtures.py), real extraction, the app tests' checkpoint
 from __future__ import annotations
 
 import dataclasses
-import shutil
 from collections import Counter
-from pathlib import Path
 
 import pytest
 
-import media_fixtures as mf
 from fdcmdie.app import AppContext, upload
-
-
-@pytest.fixture(scope="module")
-def clips(tmp_path_factory):
-    if not mf.espeak_available():
-        pytest.fail("espeak-ng is required to build the test clips: apt-get install espeak-ng")
-    d = tmp_path_factory.mktemp("upload-cache-media")
-    (d / "a").mkdir(), (d / "b").mkdir()
-    first = mf.make_clip(d / "a" / "review.mp4", 2.0)
-    other = mf.make_clip(d / "b" / "review.mp4", 3.0, text="a second review, longer than the first one")
-    return {"first": first, "same_name": other, "copy": Path(shutil.copy(first, d / "renamed.mp4"))}
+from test_extract_worker import clips  # noqa: F401  (two clips under one name, and a copy of the first)
 
 
 @pytest.fixture
@@ -58,7 +45,7 @@ def shown(r: upload.UploadResult) -> tuple:
     return r.prediction_md, r.words, r.words_md, r.transcript, r.support_md
 
 
-def test_a_clip_is_analysed_once_per_content_transcript_and_checkpoints(ctx, clips, counted, tmp_path):
+def test_a_clip_is_analysed_once_per_content_transcript_and_checkpoints(ctx, clips, counted, tmp_path):  # noqa: F811
     app = lab(ctx, tmp_path / "cache")
     first = upload.analyse(app, clips["first"], None, "i loved it, a wonderful film", False)
     assert counted == ONCE and app.extractor.jobs == 1
@@ -79,7 +66,7 @@ def test_a_clip_is_analysed_once_per_content_transcript_and_checkpoints(ctx, cli
     assert back.state["main"]["pred"] == first.state["main"]["pred"]
 
 
-def test_another_file_with_the_same_name_is_not_served_from_the_cache(ctx, clips, counted, tmp_path):
+def test_another_file_with_the_same_name_is_not_served_from_the_cache(ctx, clips, counted, tmp_path):  # noqa: F811
     app = lab(ctx, tmp_path / "cache")
     a = upload.analyse(app, clips["first"], None, "words of a review", False)
     b = upload.analyse(app, clips["same_name"], None, "words of a review", False)

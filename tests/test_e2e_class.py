@@ -58,8 +58,8 @@ def tab_bar(page) -> list[str]:
 def open_every_tab(page, tabs: list[str]) -> None:
     """Open each tab in turn and wait for its content: the bar stays the same, no second button of any name or id."""
     for name in tabs:
-        page.get_by_role("tab", name=name, exact=True).click()
-        wait_tab(page, name)
+        page.get_by_role("tab", name=name, exact=True).click(timeout=120_000)
+        wait_tab(page, name, 300)      # a tab's first opening draws its content (minutes on busy cores)
         page.wait_for_timeout(1500)
         assert visible_tabs(page) == tabs, (name, visible_tabs(page))
         bar = tab_bar(page)

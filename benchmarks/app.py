@@ -2,7 +2,7 @@
 
     HF_HUB_OFFLINE=1 .venv/bin/python benchmarks/app.py [--checkpoint DIR] [--compare-checkpoint DIR] [--data DIR]
                                                         [--users 30] [--duration 120] [--think 3] [--starts 3]
-                                                        [--runs 5] [--in-process]
+                                                        [--runs 5] [--in-process] [--first-use both]
 
 Subprocess (`python app.py` on a free loopback port, the default pair and data unless told otherwise):
 - start-up, ``--starts`` rounds: a first start on an empty result cache (a new ``--cache-dir``), then a restart on
@@ -14,6 +14,9 @@ Subprocess (`python app.py` on a free loopback port, the default pair and data u
   sample view, the maps, a map click and (10 %) an upload of the example mp4 or its audio track as a wav with
   speech-to-text, reading each answer ``--think`` s on average: calls, errors, median and p95 per action; goals
   0 errors, typed text p95 < 2 s, sample view p95 < 1 s
+- first use (issue 32, benchmarks/first_use.py), ``--first-use both|ready|done|none``: on fresh starts on empty
+  caches, each browse checkpoint in the explorer, the first UMAP and t-SNE maps, compare's first open and each
+  lesson's first Show me, right after Ready and once the background warm-up is done; goal < 5 s each
 ``--in-process`` adds the callbacks timed on an AppContext in this process (sample view, what-if, UMAP, an upload of
 a 10-s clip made with espeak-ng).
 ``--space-only``: the Representation-space tab alone (fits of UMAP / PCA / t-SNE, switching projection or colour on
@@ -42,6 +45,7 @@ os.environ.setdefault("NUMBA_CACHE_DIR", str(ROOT / ".cache" / "numba"))
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
 import numpy as np  # noqa: E402
+import first_use  # noqa: E402
 from machine import cpu_name, describe, median_s  # noqa: E402
 
 from fdcmdie.app.serving import free_port, start_app, wait_http  # noqa: E402
@@ -560,6 +564,15 @@ def main() -> int:
                     help="result cache of the app the users talk to (default: the one the start-up rounds filled, "
                          "else a new one)")
     ap.add_argument("--uploaders", type=int, default=4, help="users who only upload in the 'uploads' scenario")
+    ap.add_argument("--first-use", default="both", choices=["both", "ready", "done", "none"],
+                    help="first-use rounds (fresh starts on empty caches): calls right after Ready, once the "
+                         "background warm-up is done, both, or none")
+    ap.add_argument("--wait-background", type=float, default=3600.0, metavar="S",
+                    help="seconds the class app may take to finish its background warm-up (class warm-up included) "
+                         "before the one-user and class timings start (default 3600)")
+    ap.add_argument("--first-use-cache", default=None, metavar="DIR",
+                    help="start the first-use rounds on this result cache instead of an empty one (a smoke run of the "
+                         "code; its times are not first uses, and the report says so)")
     ap.add_argument("--space-only", action="store_true",
                     help="only the Representation-space cases (writes docs/benchmarks/space.md)")
     args = ap.parse_args()
@@ -576,12 +589,19 @@ def main() -> int:
         in_process(args, rows, notes)
     tmp = Path(tempfile.mkdtemp(prefix="bench-app-serve-"))
     starts = start_times(args, tmp) if args.starts else []
+    first_rounds = {}
+    for when in {"both": ("ready", "done"), "none": ()}.get(args.first_use, (args.first_use,)):
+        first_rounds[when] = first_use.run_round(lambda c: serve(args, tmp, c, warm_extract=False), stop, wait_ready,
+                                                 tmp, when, args.app_args,
+                                                 Path(args.first_use_cache) if args.first_use_cache else None)
+        print(f"first use, {when}: " + "; ".join(f"{w} {s:.1f} s" for w, s, _ in first_rounds[when]["rows"]),
+              flush=True)
     cache = Path(args.cache_dir) if args.cache_dir else tmp / "results-0" if starts else tmp / "results-class"
     proc, url, log, _, t0 = serve(args, tmp, cache)
     try:
         wait_ready(log, t0)
-        while "warm-up finished" not in log.read_text() and time.perf_counter() - t0 < 900:
-            time.sleep(1)   # the background extras (whole-split Shapley values, clip extractor) before the class
+        while "warm-up finished" not in log.read_text() and time.perf_counter() - t0 < args.wait_background:
+            time.sleep(1)   # the background extras (Shapley values, clip extractor, class warm-up) before the class
         from fdcmdie.inference import Predictor
         ids = Predictor.load(args.checkpoint).predict_split("test", data_root=args.data).ids
         files = media(tmp)
@@ -613,7 +633,8 @@ def main() -> int:
              "Made by `benchmarks/app.py` (rerun it to refresh this file):",
              f"`HF_HUB_OFFLINE=1 .venv/bin/python benchmarks/app.py --users {args.users} --duration {args.duration:g} "
              f"--think {args.think:g} --starts {args.starts} --runs {args.runs} --scenarios {args.scenarios} "
-             f"--uploaders {args.uploaders}`.", "",
+             f"--uploaders {args.uploaders} --first-use {args.first_use}"
+             + (f" --first-use-cache {args.first_use_cache}" if args.first_use_cache else "") + "`.", "",
              f"- Machine: {describe()}; shared with other developers' jobs. 1-min load average "
              f"{load0:.1f} at the start, {load_single:.1f} before the single-user timings, {load_class:.1f} before the "
              f"class, {load1:.1f} at the end" + (f"; during the class (every 5 s) median "
@@ -654,6 +675,14 @@ def main() -> int:
             m = med(xs)
             summary.append((goal, f"median {fmt_s(m)} from `python app.py` to ready ({len(xs)} of {len(starts)} "
                                   "rounds reached it)", None if m is None else m < limit))
+    if first_rounds:
+        section, goals = first_use.report(first_rounds, fmt_s)
+        if args.first_use_cache:   # a smoke run: not first uses, so no goal is claimed
+            section[2:2] = [f"**Not first uses**: started on the filled cache `{args.first_use_cache}` "
+                            "(`--first-use-cache`, a smoke run of the code).", ""]
+            goals = []
+        lines += section
+        summary += goals
     lines += ["## One user", "", f"Medians of {args.runs} calls over HTTP (gradio_client) on the warm app, after one "
               "warm-up call.", "", "| interaction | median | goal |", "|---|---:|---|"]
     for name, sec, goal in single:
@@ -723,7 +752,7 @@ def main() -> int:
                           f"{a}: " + ", ".join(f"{n} × {m}" for m, n in Counter(v).most_common())
                           for a, v in run["errors"].items() if v), ""]
     if summary:
-        lines[top:top] = ["## Goals of issue 30", "", "| goal | measured | |", "|---|---|---|",
+        lines[top:top] = ["## Goals of issues 30 and 32", "", "| goal | measured | |", "|---|---|---|",
                           *[f"| {g} | {m} | {'–' if ok is None else 'met ✓' if ok else 'not met ✗'} |"
                             for g, m, ok in summary], ""]
     text = "\n".join(lines) + "\n"

@@ -48,6 +48,24 @@ def visible_tabs(page) -> list[str]:
                          ".filter(e => e.offsetParent !== null).map(e => e.innerText.trim())")
 
 
+def tab_bar(page) -> list[str]:
+    """Every button of the tab bar, shown or not (a duplicate hidden by CSS or in the overflow menu counts), as
+    "label=data-tab-id"."""
+    return page.evaluate("() => [...document.querySelectorAll('button[role=tab]')]"
+                         ".map(e => e.innerText.trim() + '=' + (e.dataset.tabId || ''))")
+
+
+def open_every_tab(page, tabs: list[str]) -> None:
+    """Open each tab in turn and wait for its content: the bar stays the same, no second button of any name or id."""
+    for name in tabs:
+        page.get_by_role("tab", name=name, exact=True).click(timeout=120_000)
+        wait_tab(page, name, 300)      # a tab's first opening draws its content (minutes on busy cores)
+        page.wait_for_timeout(1500)
+        assert visible_tabs(page) == tabs, (name, visible_tabs(page))
+        bar = tab_bar(page)
+        assert len(bar) == len(set(bar)) == len(tabs), (name, bar)
+
+
 def choose(page, selector: str, option: str) -> None:
     """Pick ``option`` in the Gradio dropdown ``selector`` (force: the status line above it redraws every 2 s, so
     Playwright never finds the page "stable" for a normal click)."""
@@ -146,13 +164,18 @@ def walk_lessons(page, url: str) -> int:
 
 
 def switch_checkpoints(page, url: str) -> int:
-    """The explorer on every checkpoint it offers: within a few seconds of the switch the previous table is gone (or
-    the new one is up); then the new table fills; there is never a second tab. Returns how many were visited."""
+    """Every tab opened; then the explorer on every checkpoint it offers: within a few seconds of the switch the
+    previous table is gone (or the new one is up); then the new table fills; then every tab opened again. There is
+    never a second tab of any name. Returns how many checkpoints were visited."""
     page.goto(url)
     page.evaluate(TOAST_RECORDER_JS)
     wait_text(page, "#table-status", "samples match", SLOW)
     settle(page, SLOW)
     tabs = visible_tabs(page)
+    assert len(tabs) == len(set(tabs)) >= 8, tabs
+    open_every_tab(page, tabs)        # issue 32: opening the model card added a second "Model card" button
+    page.get_by_role("tab", name="Sample explorer", exact=True).click()
+    wait_tab(page, "Sample explorer")
     models = options(page, "explorer-model")
     first_rows = lambda: page.evaluate("() => [...document.querySelectorAll('#sample-table .body-cell')]"
                                        ".slice(0, 30).map(r => r.innerText).join('|')")
@@ -170,10 +193,8 @@ def switch_checkpoints(page, url: str) -> int:
         assert visible_tabs(page) == tabs, (name, visible_tabs(page))
         no_error_toasts(page)
         screenshot(page, f"class-explorer-{len(name)}")
-    page.get_by_role("tab", name="Model card").click()
+    open_every_tab(page, tabs)        # and again with every checkpoint's predictions made
     wait_text(page, "#card-md", "Checkpoints", 300)
-    page.wait_for_timeout(1000)
-    assert visible_tabs(page) == tabs, visible_tabs(page)       # issue 32: opening the card added a second one
     return len(models)
 
 

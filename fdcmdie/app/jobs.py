@@ -5,8 +5,9 @@ The warm-up (``warmup_steps``) prepares what the first page shows — the main c
 and the Shapley values and word attributions of the explorer's first samples — and says "Ready" (a restart reads them
 from the cache in seconds); then, in the background, the comparison checkpoint, the pair's maps in the projection the
 space opens on, the browse checkpoints, the pair's whole-split Shapley values (case studies, export) and the clip
-extractor (in its worker process) warm up. Other splits, other projections and the browse checkpoints' predictions are
-computed when first asked for."""
+extractor (in its worker process) warm up; last, at low priority, what a class's first clicks would wait for (each
+browse checkpoint's explorer view, the UMAP and t-SNE maps, compare's slices, the lessons' steps: app/warmup.py).
+Other splits are computed when first asked for."""
 from __future__ import annotations
 
 import contextlib
@@ -168,7 +169,8 @@ class Jobs:
         if self.options.warm_up_extract:
             steps.append(("clip extractor start-up (pitch tracker, face mesh, speech-to-text)", self._warm_extract,
                           True))
-        return steps
+        from .warmup import class_steps   # then, at low priority, what a class's first clicks would wait for
+        return steps + class_steps(self)
 
     def start_warmup(self) -> WarmUp:
         """Run the warm-up steps in a daemon thread; ``self.warmup`` reports progress."""

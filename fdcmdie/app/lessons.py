@@ -190,17 +190,21 @@ def build(ctx: AppContext, shared: Shared, folder=None) -> None:
         with gr.Accordion("Reveal the answer", open=False, visible=False, elem_id="lesson-answer-box") as answer_box:
             answer = gr.Markdown(elem_id="lesson-answer")
         view_state = gr.State(None)
+        # the move buttons' constant inputs, made here: a component made inside gr.Tabs but outside a gr.Tab counts
+        # among the tab bar's children, shifts the order of every later tab and made Gradio draw the model card's
+        # button twice once opened (issue 32)
+        no_step, back, forward = gr.State(None), gr.State(-1), gr.State(1)
 
     cb = _callback
     show_outputs = [body, question, answer, answer_box, view_state, status]
     show_cb = cb(show_step, ctx, lessons)
-    shared.demo.load(cb(open_lesson, lessons), [lesson, gr.State(None)], [summary, step], api_visibility="private")
+    shared.demo.load(cb(open_lesson, lessons), [lesson, no_step], [summary, step], api_visibility="private")
     lesson.input(cb(open_lesson, lessons), [lesson], [summary, step], api_visibility="private").then(
         show_cb, [lesson, step], show_outputs)
     step.input(show_cb, [lesson, step], show_outputs, api_name="lesson_step")
-    prev_button.click(cb(move, lessons), [lesson, step, gr.State(-1)], [step], api_visibility="private").then(
+    prev_button.click(cb(move, lessons), [lesson, step, back], [step], api_visibility="private").then(
         show_cb, [lesson, step], show_outputs)
-    next_button.click(cb(move, lessons), [lesson, step, gr.State(1)], [step], api_visibility="private").then(
+    next_button.click(cb(move, lessons), [lesson, step, forward], [step], api_visibility="private").then(
         show_cb, [lesson, step], show_outputs)
 
     def wire_show():

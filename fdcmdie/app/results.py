@@ -143,7 +143,9 @@ class Results:
         """The fitted map (computes it in this thread when needed: background jobs and tests only)."""
         from ..explain.projections import fit_projection
 
-        def fit():
+        def fit():                                    # a miss in memory and on disk: only then compile and fit
+            if method == "umap":
+                self._warm_umap()
             view = self.split_view(key, split)
             params = {k: v for k, v in self.projection_params(method).items() if k != "tsne_max_iter"}
             with self._fit_lock:
@@ -203,8 +205,6 @@ class Results:
                                   f"({self.slots[key].short_label})", lambda: self._prepare_map(key, split, method))
 
     def _prepare_map(self, key: str, split: str, method: str) -> None:
-        if method == "umap" and not self.ready(self._proj_key(key, split, method)):
-            self._warm_umap()
         self.projection(key, split, method)
         self.hover(key, split, method)
         self.sample_space(key, split)

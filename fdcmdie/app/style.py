@@ -15,7 +15,3 @@ CSS = """
   text-overflow: clip !important; max-width: none !important; }
 """
 
-# Gradio's tab bar registers a tab a second time after the model card opens (a second "Model card" button with the
-# same data-tab-id; seen in Gradio 6.31, cause not found in our code): hide any later button of an id already shown.
-CSS += "\n".join(f'button[role="tab"][data-tab-id="{tab}"] ~ button[role="tab"][data-tab-id="{tab}"] {{ display: none; }}'
-                 for tab in ("explorer", "upload", "space", "cases", "compare", "anatomy", "lessons", "card"))

@@ -12,11 +12,12 @@ import gradio as gr
 import numpy as np
 
 from ..explain import MOD_NAMES
+from ..explain.attributions import word_attributions
 from ..explain.contributions import GapEntry, gap_figure
 from ..explain.shapley import input_shapley
 from ..facts import MODALITIES
 from ..language import note as language_note
-from . import why
+from . import clip_results, why
 from .common import callback, class7_text, md_escape, modality_list, note, placeholder_figure, short, signed
 from .context import HEAVY, LIGHT, WORDS, AppContext
 from .shared import Shared
@@ -86,23 +87,18 @@ def analyse(ctx: AppContext, video: str | None, audio: str | None, transcript: s
         clip = None
         explanations = {key: ctx.predictor(key).predict([typed])[0] for key in ctx.model_keys()}
         extracted = "**Typed text only** — no clip: the model reads the words; voice and face are missing."
+        e = explanations["main"]
+        shapley = input_shapley(main, typed, drop={m for m in MODALITIES if m not in e.used})
+        word_value, word_md = why.words(main, typed) if words else ([], WORDS_FOLLOW)
     else:
         clip = ctx.clip(path, typed, asr=bool(use_asr))   # in the low-priority worker, once per file content
-        explanations = {}
-        for key in ctx.model_keys():
-            try:
-                explanations[key] = ctx.predictor(key).predict_clip(clip, transcript=typed or None)
-            except ValueError:
-                if key == "main":
-                    if not typed and not (clip.transcript or "").strip() and "t" in main.modalities:
-                        raise ValueError(no_words_reason(clip, path.name, main.name)) from None
-                    raise
-                # the comparison checkpoint cannot read this clip: it is left off its map
+        # predictions, Shapley values and words: once per file content, transcript and checkpoints (clip_results)
+        found = clip_results.analysed(ctx, path, clip, typed, lambda: clip_analysis(ctx, clip, typed, path.name))
+        explanations, shapley = found["explanations"], found["shapley"]
         extracted = describe_clip(clip, path.name)
-    e = explanations["main"]
-    text, audio_in, vision_in = (typed, None, None) if clip is None else used_inputs(main, clip, e)
-    shapley = input_shapley(main, text, audio_in, vision_in, drop={m for m in MODALITIES if m not in e.used})
-    word_value, word_md = why.words(main, text, audio_in, vision_in) if words else ([], WORDS_FOLLOW)
+        e = explanations["main"]
+        wa = found["words"]
+        word_value, word_md = why.no_words(ValueError(wa)) if isinstance(wa, str) else why.describe_words(wa)
     result = UploadResult(
         extracted_md=extracted,
         signal_fig=signal_figure(clip) if clip is not None else placeholder_figure("no clip: typed text only", 240),
@@ -119,6 +115,30 @@ def analyse(ctx: AppContext, video: str | None, audio: str | None, transcript: s
     )
     result.seconds = time.perf_counter() - t0
     return result
+
+
+def clip_analysis(ctx: AppContext, clip, typed: str, name: str) -> dict:
+    """An extracted clip's predictions by every loaded checkpoint, the main checkpoint's modality Shapley values and
+    word attributions (or why there are none), as ``clip_results.analysed`` caches them."""
+    main = ctx.predictor("main")
+    explanations = {}
+    for key in ctx.model_keys():
+        try:
+            explanations[key] = ctx.predictor(key).predict_clip(clip, transcript=typed or None)
+        except ValueError:
+            if key == "main":
+                if not typed and not (clip.transcript or "").strip() and "t" in main.modalities:
+                    raise ValueError(no_words_reason(clip, name, main.name)) from None
+                raise
+            # the comparison checkpoint cannot read this clip: it is left off its map
+    e = explanations["main"]
+    text, audio_in, vision_in = used_inputs(main, clip, e)
+    try:
+        wa = word_attributions(main, text, audio_in, vision_in)
+    except ValueError as err:   # no words to attribute: the reason, said in place
+        wa = str(err)
+    return {"explanations": explanations, "words": wa,
+            "shapley": input_shapley(main, text, audio_in, vision_in, drop={m for m in MODALITIES if m not in e.used})}
 
 
 def no_words_reason(clip, name: str, model_name: str) -> str:

@@ -13,7 +13,8 @@ import pandas as pd
 from ..data import DataError
 from ..explain import MOD_NAMES
 from ..explain.cases import keep_label, nonverbal_key
-from ..explain.contributions import GapEntry, alpha_text, gap_figure, weighing
+from ..explain.contributions import GapEntry, alpha_text, weighing
+from .plots.contributions import gap_figure
 from ..explain.shapley import input_shapley
 from . import why
 from .common import (callback, class7_of, class7_text, md_escape, modality_list, note, placeholder_figure,

@@ -16,8 +16,10 @@ import numpy as np
 
 from ..checkpoint import read_checkpoint_info
 from ..data import DataError
-from ..explain.geometry import cl_effect_markdown
-from ..explain.projections import COLOR_BY, METHODS, export_map, matching_rows, projection_figure
+from ..explain.projections import METHODS, matching_rows
+from ..render.maps import COLOR_BY, export_map
+from ..render.space import cl_effect_markdown
+from .plots.projections import projection_figure
 from .common import callback, note, placeholder_figure, signed
 from .context import LIGHT, SPLITS, AppContext
 from .shared import Shared

@@ -12,7 +12,8 @@ import gradio as gr
 import numpy as np
 
 from ..explain import MOD_NAMES
-from ..explain.contributions import GapEntry, gap_figure
+from ..explain.contributions import GapEntry
+from .plots.contributions import gap_figure
 from ..explain.shapley import input_shapley
 from ..language import note as language_note
 from . import why

@@ -58,7 +58,7 @@ def contributions_markdown(modalities: list[str], alpha_last, phi, baseline: flo
 
 
 def readable_gap(fig, *, stacked: bool = False):
-    """A GAP figure (explain.contributions.gap_figure) made readable at half the page's width: value labels upright
+    """A GAP figure (app.plots.contributions.gap_figure) made readable at half the page's width: value labels upright
     at a readable size, never shrunk to a narrow bar. ``stacked`` (two inputs, six bars a layer): the gates in a row
     of their own below α, each panel the full width, and the legend below the layer labels instead of over them."""
     if not fig.data:

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import MOD_NAMES
+from . import MOD_NAMES, and_list as _and
 
 
 @dataclass
@@ -87,5 +87,3 @@ def weighing(alpha: np.ndarray | None, modalities: list[str], *, tie: float = AL
     return (f"GAP weighed {names[near[0]]} most (α {alpha_number(top)} vs next {alpha_number(second)}){tail}.")
 
 
-def _and(words: list[str]) -> str:
-    return words[0] if len(words) == 1 else ", ".join(words[:-1]) + " and " + words[-1]

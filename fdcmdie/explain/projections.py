@@ -1,4 +1,5 @@
-"""2-D maps of the decoupled feature space (paper Fig. 8–9) and their state for the result cache (``projection_state``: arrays and JSON, fdcmdie/cache.py).
+"""2-D maps of the decoupled feature space (paper Fig. 8–9) and their state for the result cache
+(``projection_state``: arrays and JSON, fdcmdie/cache.py).
 
 Each sample of a split gives six pooled vectors (``Predictions.features["decoupled"]``): the shared T_s, V_s, A_s
 (one encoder E_s for all modalities) and the private T_d, V_d, A_d. All of them are stacked into one point cloud

@@ -8,11 +8,13 @@ from __future__ import annotations
 import numpy as np
 
 from ..explain import MOD_NAMES
-from ..explain.attributions import LEGEND, word_attributions
+from ..explain.attributions import word_attributions
 from ..explain.contributions import alpha_number
 from ..explain.shapley import NOTE as SHAPLEY_NOTE
 from .common import md_escape, signed
 
+LEGEND = ("red: the word pushed the prediction up (more positive); purple: down (more negative); stronger colour = "
+          "larger share of the largest effect")   # the colours of the highlighted words (WordAttribution.highlighted)
 WORDS_LABEL = "which words pushed the prediction (" + LEGEND + ")"
 
 

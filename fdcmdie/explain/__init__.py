@@ -27,7 +27,6 @@ from __future__ import annotations
 
 from ..facts import MODALITY_NAMES as MOD_NAMES  # noqa: F401  (the name every interpreter and tab uses)
 
-MOD_COLORS = {"t": "#1f77b4", "v": "#2ca02c", "a": "#ff7f0e"}   # one colour per modality in every figure
 READS = {"t": "the words", "v": "the face", "a": "the voice"}   # what a model reads, in a class's words
 
 

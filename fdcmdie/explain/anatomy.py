@@ -73,11 +73,3 @@ def sequences(trace: Trace, group: str) -> dict[str, np.ndarray]:
     if group not in GROUPS:
         raise ValueError(f"group must be extracted, shared or private, got {group!r}")
     return getattr(trace, GROUPS[group])
-
-
-def gap_of(trace: Trace) -> tuple[np.ndarray | None, np.ndarray | None]:
-    """(α (k, M), gates (k, M) or None) of every CMDIE layer of the trace; (None, None) without CMDIE."""
-    if not trace.layers:
-        return None, None
-    gates = None if any(lt.gates is None for lt in trace.layers) else np.stack([lt.gates for lt in trace.layers])
-    return np.stack([lt.alpha for lt in trace.layers]), gates

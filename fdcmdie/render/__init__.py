@@ -8,3 +8,5 @@ matplotlib figures (the report's docs and the app's PNG / SVG downloads). They t
 - ``shapley``: how much each modality carries (``share_markdown`` of a ``ModalityShapley``)
 - ``robustness``: the robustness tables (Markdown) and the docs' PNG of the curves
 """
+
+MOD_COLORS = {"t": "#1f77b4", "v": "#2ca02c", "a": "#ff7f0e"}   # one colour per modality in every figure

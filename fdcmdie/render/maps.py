@@ -12,10 +12,10 @@ from pathlib import Path
 
 import numpy as np
 
-from ..explain import MOD_COLORS
 from ..explain.projections import FEATURE_LABELS, MODALITY, Projection, coordinates_table
 from ..explain.slices import video_of
 from ..facts import PRIVATE_SETS as PRIVATE, SHARED_SETS as SHARED
+from . import MOD_COLORS
 
 FEATURE_COLORS = {"Ts": "#1f4e9c", "Vs": "#1b7d3a", "As": "#c45a00",   # shared: dark shades
                   "Td": "#7fb2f0", "Vd": "#8fd694", "Ad": "#ffbb66"}   # private: light shades

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from ...explain import MOD_COLORS, MOD_NAMES
-from ...explain.anatomy import (ATTENTION, LETTER, MAX_DIMS, STAGES, Trace, decoupling_cosines, gap_of,
-                                sequences)
+from ...explain import MOD_NAMES
+from ...explain.anatomy import ATTENTION, LETTER, MAX_DIMS, STAGES, Trace, decoupling_cosines, sequences
 from ...explain.contributions import GapEntry
+from ...render import MOD_COLORS
 from ..common import class7_of, class7_text, signed
 from .contributions import gap_figure
 
@@ -137,8 +137,7 @@ def gap_stage_figure(trace: Trace):
     """GAP's α and gates g of every layer of this sample (the bars the explorer shows)."""
     if not trace.layers:
         return gap_figure([], trace.modalities)
-    alpha, gates = gap_of(trace)
-    return gap_figure([GapEntry("this sample", alpha, gates)], trace.modalities,
+    return gap_figure([GapEntry("this sample", trace.alpha, trace.gates)], trace.modalities,
                       title="GAP per layer: gate g (eq. 25) and weight α (eq. 28)")
 
 

@@ -7,8 +7,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from ...explain import MOD_COLORS, MOD_NAMES
+from ...explain import MOD_NAMES
 from ...explain.contributions import GapEntry, alpha_number
+from ...render import MOD_COLORS
 
 PATTERNS = ("", "/", ".", "x", "-", "+")
 

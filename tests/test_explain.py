@@ -244,6 +244,21 @@ def test_disagreement_and_variants():
     assert C.keep_label("t") == "text only" and C.keep_label("va") == "visual + acoustic"
 
 
+def test_one_wrong_sign_rule_reads_zero_as_the_caller_says():
+    """explain.cases.opposite_sign, the rule of the explorer's "sign predicted wrong" filter, the case studies and the
+    lessons: opposite sides of 0, 0 on neither side unless Acc-2's negative / non-negative split is asked for."""
+    x = np.array([1.0, -1.0, 0.0, 0.0, 0.2, -2.0])
+    y = np.array([-0.5, -0.5, -1.0, 1.0, -0.1, 1.0])
+    assert C.opposite_sign(x, y).tolist() == [True, False, False, False, True, True]
+    assert C.opposite_sign(x, y, zero_positive=True).tolist() == [True, False, True, False, True, True]
+    assert C.opposite_sign(x, y, margin=0.15).tolist() == [True, False, False, False, False, True]
+    # the explorer's filter before the fold: (label >= 0) != (pred >= 0), on a real-looking spread with exact zeros
+    rng = np.random.default_rng(0)
+    label, pred = np.round(rng.uniform(-3, 3, 500), 1), rng.normal(0, 1.5, 500)
+    label[:40] = 0.0
+    assert (C.opposite_sign(label, pred, zero_positive=True) == ((label >= 0) != (pred >= 0))).all()
+
+
 def test_split_ablations_match_the_predictor(app_checkpoints, data_root):
     """Masking a modality for the whole split gives what Predictor gives for that input with the modality dropped."""
     from fdcmdie.inference import Predictor

@@ -11,7 +11,7 @@ from ..explain import MOD_NAMES
 from ..explain.robustness import curve, dropout_pairs, summary_rows
 from ..metrics import METRIC_NAMES
 
-PALETTE = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#17becf")
+PALETTE = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#17becf")  # per checkpoint
 
 
 def _pct(metric: str) -> bool:

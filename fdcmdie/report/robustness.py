@@ -17,6 +17,7 @@ from ..inference import Predictor
 from ..metrics import METRIC_KEYS
 from ..render.robustness import save_figure
 
+
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--checkpoint", required=True, nargs="+",
                    help="checkpoint folder(s); with several, a figure comparing them is written too")

@@ -218,7 +218,9 @@ def space_benchmark(args) -> int:
                                 args.runs)
     rows.append(("switch projection on cached maps (both maps drawn, a selected sample's constellation)", med,
                  SWITCH_TARGET_S, f"max {worst * 1000:.0f} ms"))
-    colours = list(projections.COLOR_BY)
+    from fdcmdie.render.maps import COLOR_BY
+
+    colours = list(COLOR_BY)
     cycle = itertools.cycle(colours)
     med, worst, _ = median_time(lambda: space.projection_view(ctx, "test", next(cycle), pick(), None, "umap"),
                                 args.runs)

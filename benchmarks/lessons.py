@@ -53,7 +53,7 @@ def main(argv=None) -> int:
     from fdcmdie.app import anatomy as anatomy_tab
     from fdcmdie.app import lessons as lessons_tab
     from fdcmdie.explain import anatomy as A
-    from fdcmdie.explain import lessons as L
+    from fdcmdie.app import lesson_files as L
 
     os.chdir(ROOT)
     ctx = AppContext(AppOptions(checkpoint=DEFAULT_PAIR[0], compare_checkpoint=DEFAULT_PAIR[1], data=args.data,

@@ -15,7 +15,7 @@ COMMANDS = {
     "extract": ("fdcmdie.extract.batch", "turn a folder of raw clips into an MMSA-format feature pickle"),
     "experiments": ("fdcmdie.experiments", "train the missing runs of configs/experiments.yaml (resumable)"),
     "report": ("fdcmdie.report", "build docs/RESULTS.md from run logs"),
-    "robustness": ("fdcmdie.explain.robustness", "metrics as modalities are removed or noised and words dropped"),
+    "robustness": ("fdcmdie.report.robustness", "metrics as modalities are removed or noised and words dropped"),
 }
 
 

@@ -14,6 +14,7 @@ import torch
 
 from fdcmdie.app import anatomy as tab
 from fdcmdie.checkpoint import DEFAULT_PAIR
+from fdcmdie.app.plots import anatomy as AP
 from fdcmdie.explain import anatomy as A
 from fdcmdie.text_encoder import load_encoder
 
@@ -42,7 +43,7 @@ def test_trace_agrees_with_the_split_predictions(ctx, view, sample):
         L = A.LETTER[m]
         np.testing.assert_allclose(shared[m], p.features["decoupled"][f"{L}s"][r], atol=1e-4)
         np.testing.assert_allclose(private[m], p.features["decoupled"][f"{L}d"][r], atol=1e-4)
-        np.testing.assert_allclose(tr.pooled("extracted")[m], p.features["extracted"][m][r], atol=1e-4)
+        np.testing.assert_allclose(tr.pooled("unimodal")[m], p.features["extracted"][m][r], atol=1e-4)
 
 
 def test_global_steps_are_the_shared_sequences_one_after_another(ctx, sample):
@@ -100,19 +101,19 @@ def test_decoupling_cosines_by_hand(sample):
 
 def test_figures_of_each_stage(sample):
     tr = sample.trace
-    fig = A.attention_figure(tr, 1, "cross2")
+    fig = AP.attention_figure(tr, 1, "cross2")
     heat = [t for t in fig.data if t.type == "heatmap"]
     assert len(heat) == 2 * len(tr.modalities)
     assert np.asarray(heat[0].z).shape == tr.layers[1].attention[tr.modalities[0]]["cross2"][0].shape
     assert "X→G" not in fig.layout.annotations[0].text and "T→G" in fig.layout.annotations[0].text
     with pytest.raises(ValueError, match="layer must be"):
-        A.attention_figure(tr, len(tr.layers), "cross1")
+        AP.attention_figure(tr, len(tr.layers), "cross1")
     with pytest.raises(ValueError, match="attention must be"):
-        A.attention_figure(tr, 0, "nonsense")
-    feats = A.features_figure(tr, "private")
+        AP.attention_figure(tr, 0, "nonsense")
+    feats = AP.features_figure(tr, "private")
     assert np.asarray(feats.data[0].z).shape == (sum(len(tr.steps[m]) for m in tr.modalities),
                                                 min(A.MAX_DIMS, tr.private["t"].shape[1]))
-    gap = A.gap_stage_figure(tr)
+    gap = AP.gap_stage_figure(tr)
     alpha_bars = [t for t in gap.data if t.yaxis in (None, "y")]
     assert len(alpha_bars) == len(tr.modalities)
     np.testing.assert_allclose(alpha_bars[0].y, [lt.alpha[0] for lt in tr.layers], atol=1e-9)
@@ -120,15 +121,15 @@ def test_figures_of_each_stage(sample):
 
 def test_diagram_highlights_the_stage():
     for stage, boxes in (("decoupling", 3), ("dipu", 1), ("prediction", 1), ("features", 3)):
-        html = A.architecture_svg(["t", "v", "a"], 3, stage)
+        html = AP.architecture_svg(["t", "v", "a"], 3, stage)
         svg = ET.fromstring(html[html.index("<svg"): html.rindex("</svg>") + 6])   # well-formed XML
         lit = [r for r in svg.iter("{http://www.w3.org/2000/svg}rect") if r.get("fill") == "#ffe9a8"]
         assert len(lit) == boxes, stage
         assert "× 3 layers" in html
-    html = A.architecture_svg(["t"], 2, None)
+    html = AP.architecture_svg(["t"], 2, None)
     assert "#ffe9a8" not in html and "DIPU × 1" in html
     with pytest.raises(ValueError, match="stage must be"):
-        A.architecture_svg(["t"], 2, "head")
+        AP.architecture_svg(["t"], 2, "head")
 
 
 def test_default_pair_typed_sentence():

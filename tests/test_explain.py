@@ -8,7 +8,10 @@ import pytest
 from fdcmdie.evaluate import Predictions
 from fdcmdie.explain import cases as C
 from fdcmdie.explain import contributions as G
+from fdcmdie.app.plots import contributions as GF
+from fdcmdie.app.plots import projections as PF
 from fdcmdie.explain import projections as P
+from fdcmdie.explain.geometry import feature_cosines
 
 
 def clustered(n: int = 40, d: int = 16, seed: int = 0) -> dict[str, np.ndarray]:
@@ -36,7 +39,7 @@ def fake_predictions(label, pred, alpha=None) -> Predictions:
 def test_feature_cosines_known_geometry():
     e = np.eye(4, dtype=np.float32)
     one = {"Ts": e[0], "Vs": e[0] * 2, "As": e[0], "Td": e[1], "Vd": e[2], "Ad": e[3]}
-    c = P.feature_cosines(one)
+    c = feature_cosines(one)
     assert c["n"] == 1
     assert c["shared_shared"] == pytest.approx(1.0)
     assert c["shared_private"] == pytest.approx(0.0)
@@ -49,10 +52,10 @@ def test_feature_cosines_skips_missing_and_absent_sets():
     feats = clustered(10)
     feats["Vs"][:5] = 0  # visual missing for half the samples
     del feats["Ad"], feats["As"]  # a t+v model
-    c = P.feature_cosines(feats)
+    c = feature_cosines(feats)
     assert c["shared_shared"] > 0.9 and c["shared_private"] < 0.5
     assert set(c["pairs"]) == {"Ts·Vs", "Ts·Td", "Ts·Vd", "Vs·Td", "Vs·Vd", "Td·Vd"}
-    assert P.feature_cosines({"Ts": np.ones((3, 4))})["shared_shared"] is None
+    assert feature_cosines({"Ts": np.ones((3, 4))})["shared_shared"] is None
 
 
 # ----------------------------------------------------------------------------------------------- UMAP
@@ -125,7 +128,7 @@ def test_type_colouring_names_only_the_feature_sets_of_the_map():
     """A text + voice checkpoint has four feature sets: the legend says so (no V_s, V_d)."""
     feats = {f: v for f, v in clustered(30).items() if f[0] in "TA"}
     proj = P.fit_projection(feats, method="pca")
-    fig = P.projection_figure(proj, color_by="type", ids=[f"s{i}" for i in range(30)], texts=["a fine film"] * 30,
+    fig = PF.projection_figure(proj, color_by="type", ids=[f"s{i}" for i in range(30)], texts=["a fine film"] * 30,
                               labels=np.zeros(30), preds=np.zeros(30))
     assert [t.name for t in fig.data] == ["shared (T_s, A_s)", "private (T_d, A_d)"]
 
@@ -136,18 +139,18 @@ def test_projection_figure_colourings_and_highlights(small_map):
     meta = dict(ids=[f"s{i}" for i in range(n)], texts=["a fine film"] * n, labels=np.linspace(-3, 3, n),
                 preds=np.zeros(n))
     names = lambda fig: [t.name for t in fig.data]
-    fig = P.projection_figure(proj, color_by="feature", **meta)
+    fig = PF.projection_figure(proj, color_by="feature", **meta)
     assert len(fig.data) == 6 and "s0" in fig.data[0].text[0] and "label" in fig.data[0].text[0]
-    assert names(P.projection_figure(proj, color_by="type", **meta)) == ["shared (T_s, V_s, A_s)",
+    assert names(PF.projection_figure(proj, color_by="type", **meta)) == ["shared (T_s, V_s, A_s)",
                                                                           "private (T_d, V_d, A_d)"]
-    assert len(P.projection_figure(proj, color_by="modality", **meta).data) == 6
-    lab = P.projection_figure(proj, color_by="label", **meta)
+    assert len(PF.projection_figure(proj, color_by="modality", **meta).data) == 6
+    lab = PF.projection_figure(proj, color_by="label", **meta)
     assert len(lab.data) == 2 and lab.data[0].marker.colorscale is not None
     up = proj.transform({f: v[1] for f, v in feats.items()})
-    fig = P.projection_figure(proj, selected=proj.points_of(0), selected_name="sample s0", upload=up, **meta)
+    fig = PF.projection_figure(proj, selected=proj.points_of(0), selected_name="sample s0", upload=up, **meta)
     assert names(fig)[-2:] == ["sample s0", "your upload"] and len(fig.data[-1].x) == 6
     with pytest.raises(ValueError, match="color_by"):
-        P.projection_figure(proj, color_by="mood")
+        PF.projection_figure(proj, color_by="mood")
 
 
 # ------------------------------------------------------------------------------------------ contributions
@@ -178,7 +181,7 @@ def test_weighing_says_a_tie_is_a_tie_and_never_that_alpha_decided():
         assert not any(w in say(a) for w in ("decided", "leaned", "influence", "counted"))
     assert G.alpha_text([0.514, 0.486], ["t", "a"]) == "text 0.51, acoustic 0.49"
     # a switched-off modality's gate is not drawn as if it let anything through (issue 32: 0.75 beside α = 0)
-    fig = G.gap_figure([G.GapEntry("x", np.array([[1.0, 0.0]]), np.array([[0.7, 0.63]]))], ["t", "a"])
+    fig = GF.gap_figure([G.GapEntry("x", np.array([[1.0, 0.0]]), np.array([[0.7, 0.63]]))], ["t", "a"])
     gate_a = [t for t in fig.data if t.xaxis == "x2" and t.name == "acoustic"][0]
     assert list(gate_a.y) == [0.0] and list(gate_a.text) == ["off"]
     gate_t = [t for t in fig.data if t.xaxis == "x2" and t.name == "text"][0]
@@ -188,14 +191,14 @@ def test_weighing_says_a_tie_is_a_tie_and_never_that_alpha_decided():
 def test_gap_figure_bars():
     a = np.array([[0.5, 0.3, 0.2], [0.7, 0.2, 0.1], [0.9, 0.05, 0.05]])  # k = 3
     g = np.full((3, 3), 0.5)
-    fig = G.gap_figure([G.GapEntry("original", a, g), G.GapEntry("modified", a[:, ::-1], g)], ["t", "v", "a"])
+    fig = GF.gap_figure([G.GapEntry("original", a, g), G.GapEntry("modified", a[:, ::-1], g)], ["t", "v", "a"])
     assert len(fig.data) == 2 * 3 * 2  # entries × modalities × (α, g)
     assert list(fig.data[0].x) == ["layer 1", "layer 2", "layer 3"]
     assert fig.data[0].name == "text · original" and fig.data[6].marker.pattern.shape == "/"
-    assert len(G.gap_figure([G.GapEntry("x", a)], ["t", "v", "a"]).data) == 3  # no gates: α only
-    empty = G.gap_figure([G.GapEntry("w/o GAP", None)], ["t"])
+    assert len(GF.gap_figure([G.GapEntry("x", a)], ["t", "v", "a"]).data) == 3  # no gates: α only
+    empty = GF.gap_figure([G.GapEntry("w/o GAP", None)], ["t"])
     assert not empty.data and "no GAP weights" in empty.layout.annotations[0].text
-    assert len(G.average_figure({"A": a, "B": a}, ["t", "v", "a"]).data) == 6
+    assert len(GF.average_figure({"A": a, "B": a}, ["t", "v", "a"]).data) == 6
 
 
 # ----------------------------------------------------------------------------------------------- cases
@@ -241,6 +244,21 @@ def test_disagreement_and_variants():
     assert C.keep_label("t") == "text only" and C.keep_label("va") == "visual + acoustic"
 
 
+def test_one_wrong_sign_rule_reads_zero_as_the_caller_says():
+    """explain.cases.opposite_sign, the rule of the explorer's "sign predicted wrong" filter, the case studies and the
+    lessons: opposite sides of 0, 0 on neither side unless Acc-2's negative / non-negative split is asked for."""
+    x = np.array([1.0, -1.0, 0.0, 0.0, 0.2, -2.0])
+    y = np.array([-0.5, -0.5, -1.0, 1.0, -0.1, 1.0])
+    assert C.opposite_sign(x, y).tolist() == [True, False, False, False, True, True]
+    assert C.opposite_sign(x, y, zero_positive=True).tolist() == [True, False, True, False, True, True]
+    assert C.opposite_sign(x, y, margin=0.15).tolist() == [True, False, False, False, False, True]
+    # the explorer's filter before the fold: (label >= 0) != (pred >= 0), on a real-looking spread with exact zeros
+    rng = np.random.default_rng(0)
+    label, pred = np.round(rng.uniform(-3, 3, 500), 1), rng.normal(0, 1.5, 500)
+    label[:40] = 0.0
+    assert (C.opposite_sign(label, pred, zero_positive=True) == ((label >= 0) != (pred >= 0))).all()
+
+
 def test_split_ablations_match_the_predictor(app_checkpoints, data_root):
     """Masking a modality for the whole split gives what Predictor gives for that input with the modality dropped."""
     from fdcmdie.inference import Predictor
@@ -257,3 +275,61 @@ def test_split_ablations_match_the_predictor(app_checkpoints, data_root):
         np.testing.assert_allclose([e.pred for e in got], abl[keep][rows], atol=1e-4)
     full = p.predict([part.texts[0]], audio=[part.audio[0]], vision=[part.vision[0]])[0]
     assert full.pred == pytest.approx(float(preds.pred[0]), abs=1e-4)
+
+
+# ------------------------------------------------------------------------------------------- interpreters only
+
+
+def _imports(path) -> set[str]:
+    """Every module a source file imports, at the top or inside a function (``import a.b`` and ``from a.b import c``
+    give "a.b"; relative imports are resolved against the package)."""
+    import ast
+
+    pkg = path.parent.relative_to(path.parents[2]).as_posix().replace("/", ".")   # fdcmdie.explain
+    out = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            out |= {a.name for a in node.names}
+        elif isinstance(node, ast.ImportFrom):
+            base = pkg.split(".")[:len(pkg.split(".")) - node.level + 1] if node.level else []
+            module = ".".join(base + ([node.module] if node.module else []))
+            out.add(module)
+            out |= {f"{module}.{a.name}" for a in node.names}
+    return out
+
+
+def test_interpreters_neither_draw_nor_write_markup():
+    """No module of fdcmdie/explain imports gradio, plotly or matplotlib (the app's and the report's renderers do),
+    nor the app or the renderers, and none writes HTML tags or Markdown emphasis in its strings (docstrings aside)."""
+    import ast
+    import importlib
+    from pathlib import Path
+
+    import fdcmdie.explain as pkg
+
+    folder = Path(pkg.__file__).parent
+    modules = sorted(folder.glob("*.py"))
+    assert len(modules) >= 11
+    banned = ("gradio", "plotly", "matplotlib", "fdcmdie.app", "fdcmdie.render", "fdcmdie.report")
+    for path in modules:
+        importlib.import_module(f"fdcmdie.explain.{path.stem}" if path.stem != "__init__" else "fdcmdie.explain")
+        bad = sorted(m for m in _imports(path) if any(m == b or m.startswith(b + ".") for b in banned))
+        assert not bad, f"{path.name} imports {bad}"
+        tree = ast.parse(path.read_text())
+        docs = {id(n.body[0].value) for n in ast.walk(tree)
+                if isinstance(n, (ast.Module, ast.FunctionDef, ast.ClassDef)) and n.body
+                and isinstance(n.body[0], ast.Expr) and isinstance(n.body[0].value, ast.Constant)}
+        strings = [n.value for n in ast.walk(tree)
+                   if isinstance(n, ast.Constant) and isinstance(n.value, str) and id(n) not in docs]
+        marks = ("<div", "<br", "<b>", "<i>", "<span", "<svg", "**", "|---")   # HTML tags, Markdown bold, tables
+        markup = [s for s in strings if any(t in s for t in marks)]
+        assert not markup, f"{path.name} writes markup: {markup[:2]}"
+
+
+def test_the_import_check_sees_function_level_and_relative_imports(tmp_path):
+    """The check above on a module that imports plotly inside a function and the app relatively: both are found."""
+    folder = tmp_path / "fdcmdie" / "explain"
+    folder.mkdir(parents=True)
+    (folder / "x.py").write_text("from ..app.common import signed\n\ndef f():\n    import plotly.graph_objects as go\n")
+    found = _imports(folder / "x.py")
+    assert "plotly.graph_objects" in found and "fdcmdie.app.common" in found

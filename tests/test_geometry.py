@@ -130,7 +130,7 @@ def test_report_section_numbers_and_both_figures(tmp_path):
     table, figures = space_analyses([("toy", True, feats)], tmp_path)
     s = G.space_report(feats).summary()
     f = lambda v: f"{v:+.3f}".replace("-", "−")
-    assert "| | `toy` (with CL) |" in table   # the app's table (geometry.cl_effect_markdown): a column per checkpoint
+    assert "| | `toy` (with CL) |" in table   # the app's table (render.space.cl_effect_markdown): a column per checkpoint
     assert f"| shared · shared, same sample | {f(s['cos_same'])} |" in table
     assert f"| shared · shared, random pairs of samples | {f(s['cos_random'])} |" in table
     assert f"| shared · private, same sample and modality | {f(s['cos_shared_private'])} |" in table

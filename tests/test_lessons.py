@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from fdcmdie.app import lessons as tab
+from fdcmdie.app import lesson_files as LF
 from fdcmdie.checkpoint import FACE_PAIR
 from fdcmdie.explain import lessons as L
 from fdcmdie.explain.shapley import ModalityShapley
@@ -119,7 +120,7 @@ LESSON = {"title": "T", "steps": [{"title": "a", "text": "{id} {label:+.1f}", "q
 
 def bad(**changes):
     data = {**LESSON, **changes}
-    return lambda: L.parse_lesson(data, "x")
+    return lambda: LF.parse_lesson(data, "x")
 
 
 def test_lesson_files_are_validated_with_reasons():
@@ -139,30 +140,30 @@ def test_lesson_files_are_validated_with_reasons():
 
 
 def test_fill_keeps_formats_and_dashes_what_is_missing():
-    assert L.fill("{label:+.2f} / {phi_a:+.2f} / {text}", {"label": -1.234, "text": "a*b"}) == "-1.23 / – / a\\*b"
-    assert L.fill("G_{{A→G}}", {}) == "G_{A→G}"
+    assert LF.fill("{label:+.2f} / {phi_a:+.2f} / {text}", {"label": -1.234, "text": "a*b"}) == "-1.23 / – / a\\*b"
+    assert LF.fill("G_{{A→G}}", {}) == "G_{A→G}"
 
 
 def test_rendered_step_sets_the_view():
-    lesson = L.parse_lesson(LESSON, "x")
-    sv = L.render_step(lesson, 0, ToySource())
+    lesson = LF.parse_lesson(LESSON, "x")
+    sv = LF.render_step(lesson, 0, ToySource())
     errors = np.abs(PRED - LABEL)
     r = int(np.argmax(errors))
     assert sv.view == {"tab": "explorer", "model": "main", "split": "test", "sample": f"s{r}"}
     assert sv.markdown.startswith(f"s{r} {LABEL[r]:+.1f}") and "chosen because" in sv.markdown
     assert sv.answer == f"{PRED[r]:+.2f}"
     with pytest.raises(ValueError, match="steps 1…1"):
-        L.render_step(lesson, 1, ToySource())
+        LF.render_step(lesson, 1, ToySource())
 
 
 def test_a_steps_own_rule_moves_past_a_sample_shown_before():
     """Step 2's own rule picks the sample step 1 showed: it takes the rule's next rank instead (here the second
     largest error, found by sorting by hand); a step that shares the lesson's rule shows the same sample on purpose."""
     step = LESSON["steps"][0]
-    lesson = L.parse_lesson({**LESSON, "steps": [step, {**step, "sample": {"rule": "largest_error"}}, step]}, "x")
+    lesson = LF.parse_lesson({**LESSON, "steps": [step, {**step, "sample": {"rule": "largest_error"}}, step]}, "x")
     errors = np.abs(PRED - LABEL)
     first, second = [int(i) for i in np.argsort(-errors, kind="stable")[:2]]
-    views = [L.render_step(lesson, i, ToySource()).view["sample"] for i in range(3)]
+    views = [LF.render_step(lesson, i, ToySource()).view["sample"] for i in range(3)]
     assert views == [f"s{first}", f"s{second}", f"s{first}"]
 
 
@@ -176,11 +177,11 @@ def test_a_teacher_writes_a_fourth_lesson_without_code(tmp_path, ctx):
         "    view: {tab: anatomy, stage: dipu}\n    question: Why?\n    answer: Because.\n"
         "---\nThe summary is the Markdown below the front matter.\n")
     (tmp_path / "20-broken.yaml").write_text("title: Broken\nsteps: nope\n")
-    lessons, problems = L.load_lessons(tmp_path)
+    lessons, problems = LF.load_lessons(tmp_path)
     assert [l.title for l in lessons] == ["My own lesson"]
     assert len(problems) == 1 and "20-broken.yaml" in problems[0] and "no steps" in problems[0]
     assert lessons[0].summary.startswith("The summary is")
-    sv = L.render_step(lessons[0], 0, tab.Source(ctx))
+    sv = LF.render_step(lessons[0], 0, tab.Source(ctx))
     preds = ctx.split_view("main", "test").preds
     r = preds.ids.index(sv.view["sample"])
     assert L.negation_cue(preds.texts[r]) and sv.view["tab"] == "anatomy" and sv.view["stage"] == "dipu"
@@ -191,7 +192,7 @@ def test_a_teacher_writes_a_fourth_lesson_without_code(tmp_path, ctx):
 
 
 def test_shipped_lessons_load():
-    lessons, problems = L.load_lessons()
+    lessons, problems = LF.load_lessons()
     assert not problems
     assert [l.key for l in lessons][:3] == ["01-modalities", "02-contrastive", "03-failures"]
     for lesson in lessons:
@@ -202,7 +203,7 @@ def check_rendered(lesson, source, preds_of):
     """Every step renders, its sample is in the split, its texts have no unfilled placeholder and no dash where the
     rule should have given a number."""
     for i in range(len(lesson.steps)):
-        sv = L.render_step(lesson, i, source)
+        sv = LF.render_step(lesson, i, source)
         preds = preds_of(sv.view["model"])
         assert sv.view["sample"] in preds.ids
         for text in (sv.title, sv.markdown, sv.question, sv.answer):
@@ -212,7 +213,7 @@ def check_rendered(lesson, source, preds_of):
 
 def test_shipped_lessons_run_on_the_app_pair(ctx):
     source = tab.Source(ctx)
-    lessons, _ = L.load_lessons()
+    lessons, _ = LF.load_lessons()
     shown = {l.key: list(check_rendered(l, source, lambda m: ctx.split_view(m, "test").preds)) for l in lessons}
     first = shown["01-modalities"][0]
     sv = ctx.shapley(first.view["model"], "test")
@@ -231,7 +232,7 @@ def test_shipped_lessons_on_the_default_pair(data_root, tmp_path):
                                 browse_checkpoints=FACE_PAIR[:1], cache_dir=str(tmp_path),
                                 warm_up=False, asr=False))
     source = tab.Source(ctx)
-    lessons, _ = L.load_lessons()
+    lessons, _ = LF.load_lessons()
     for lesson in lessons:
         steps = list(check_rendered(lesson, source, lambda m: ctx.split_view(m, "test").preds))
         if lesson.key == "01-modalities":
@@ -240,7 +241,7 @@ def test_shipped_lessons_on_the_default_pair(data_root, tmp_path):
             assert steps[0].view["model"] == "main" and steps[-1].view["model"] == "main"
             assert steps[-1].choice.values["phi_t"] * steps[-1].choice.values["phi_a"] < 0
     checked = check_every_sample_a_rule_can_choose(lessons, source, ctx)
-    assert checked >= 11 * (1 + L.MAX_SKIP) * 0.8, checked     # nearly every step × rank was really tried
+    assert checked >= 11 * (1 + LF.MAX_SKIP) * 0.8, checked     # nearly every step × rank was really tried
 
 
 APP_SOURCE = "\n".join(p.read_text() for p in (Path(__file__).resolve().parents[1] / "fdcmdie" / "app").glob("*.py"))
@@ -266,18 +267,18 @@ def check_every_sample_a_rule_can_choose(lessons, source, ctx) -> int:
     checked = 0
     for lesson in lessons:
         for i, step in enumerate(lesson.steps):
-            model = L.step_model(lesson, i, source)
+            model = LF.step_model(lesson, i, source)
             spec = step.sample or lesson.sample
             if not spec:
                 continue
-            for rank in range(1, 2 + L.MAX_SKIP):
+            for rank in range(1, 2 + LF.MAX_SKIP):
                 try:
                     choice = L.choose({**spec, "rank": rank}, source, model, lesson.split)
                 except ValueError:
                     break                                     # the rule has no further sample
                 values = {**choice.values, "model": tab.model_name(ctx, model)}
                 for part in (step.text, step.question, step.answer):
-                    check_step_text(L.fill(part, values), values, (lesson.key, i + 1, rank, choice.sample_id))
+                    check_step_text(LF.fill(part, values), values, (lesson.key, i + 1, rank, choice.sample_id))
                 checked += 1
     return checked
 
@@ -300,7 +301,7 @@ def test_step_text_check_catches_what_issue_32_found():
 
 
 def test_tab_callbacks_step_through_a_lesson(ctx):
-    lessons, _ = L.load_lessons()
+    lessons, _ = LF.load_lessons()
     summary, steps = tab.open_lesson(lessons, "03-failures", None)     # page load: nothing computed yet
     assert "choose one to begin" in summary and steps["value"] is None
     summary, steps = tab.open_lesson(lessons, "03-failures")

@@ -10,9 +10,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from fdcmdie.explain.robustness import (curve, drop_words, load_results, robustness_curves, robustness_figure,
-                                        summary_rows)
+from fdcmdie.app.plots.robustness import robustness_figure
 from fdcmdie.checkpoint import MINILM_CHECKPOINT
+from fdcmdie.explain.robustness import curve, drop_words, load_results, robustness_curves, summary_rows
 from fdcmdie.inference import Predictor
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -112,7 +112,8 @@ def test_command_writes_json_and_figure_and_the_report_section(tmp_path, data_ro
 
 
 def test_dropout_pairs_need_the_same_recipe(result):
-    from fdcmdie.explain.robustness import dropout_comparison, dropout_pairs
+    from fdcmdie.explain.robustness import dropout_pairs
+    from fdcmdie.render.robustness import dropout_comparison
 
     with_ = {**result, "checkpoint": "mosi-std-ta-mdrop", "modality_dropout": 0.3}
     other = {**result, "checkpoint": "mosi-std-ta-nocl", "recipe": {**result["recipe"], "contrastive": False}}

@@ -13,6 +13,7 @@ from torch import nn
 from fdcmdie.checkpoint import DEFAULT_PAIR
 from fdcmdie.data.base import Batch
 from fdcmdie.explain import shapley as S
+from fdcmdie.render.shapley import share_markdown
 
 ROOT = Path(__file__).resolve().parent.parent
 FT = ROOT / DEFAULT_PAIR[0]                   # the app's default (T+A, e5 top 2 tuned)
@@ -113,11 +114,11 @@ def test_share_markdown_states_the_push_and_each_modality_alone():
     phi = np.stack([labels + 0.1 * rng.normal(size=200), 0.2 + 0.02 * rng.normal(size=200)], 1)
     sv = S.ModalityShapley(["t", "a"], phi, np.zeros(200), phi.sum(1))
     alone = {"t": labels + 0.5 * rng.normal(size=200), "a": rng.normal(size=200)}
-    md = S.share_markdown(sv, "test", labels=labels, alone=alone)
+    md = share_markdown(sv, "test", labels=labels, alone=alone)
     a = np.abs(phi).mean(0)
     assert f"text {a[0]:.2f} ({a[0] / a.sum():.0%}), acoustic {a[1]:.2f} ({a[1] / a.sum():.0%})" in md
     assert "200 samples" in md and f"one push for every sample (mean φ {phi[:, 1].mean():+.2f})" in md
     assert f"text alone r = {np.corrcoef(alone['t'], labels)[0, 1]:.2f}" in md
     assert f"acoustic alone r = {np.corrcoef(alone['a'], labels)[0, 1]:.2f}" in md
     one = S.ModalityShapley(["t"], phi[:, :1], np.zeros(200), phi[:, 0])
-    assert "one modality" in S.share_markdown(one, "test")
+    assert "one modality" in share_markdown(one, "test")

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from fdcmdie.app import compare
-from fdcmdie.explain.slices import KINDS, align, disagreements, slice_figure, slice_table, slices, video_of
+from fdcmdie.app.plots.slices import slice_figure
+from fdcmdie.explain.slices import KINDS, align, disagreements, slice_table, slices, video_of
 from fdcmdie.metrics import compute_metrics
 
 

@@ -9,6 +9,7 @@ import pytest
 
 from fdcmdie.app import space
 from fdcmdie.explain import projections as P
+from fdcmdie.render.maps import CONSTELLATION
 from test_app_support import UMAP_SMALL
 
 
@@ -87,7 +88,7 @@ def test_constellation_joins_the_six_points_on_both_maps(ctx, view):
         solid = [v for v in lines[0].x if v is not None]
         # every solid line joins two of the sample's points of different modalities (T_s–A_s, T_d–A_d, …)
         xs = np.asarray([p[0] for p in pts.values()], float)
-        segments = [(a, b) for a, b in P.CONSTELLATION if a in pts and b in pts and a[0] != b[0]]
+        segments = [(a, b) for a, b in CONSTELLATION if a in pts and b in pts and a[0] != b[0]]
         assert segments and len(solid) == 2 * len(segments)
         assert all(np.min(np.abs(xs - v)) < 1e-5 for v in solid)
         assert lines[1].line.dash == "dot"

@@ -19,6 +19,7 @@ from ..explain.contributions import alpha_number, weighing
 from . import links
 from .common import class7_of, class7_text, md_escape, placeholder_figure, short, signed
 from .context import SPLITS, AppContext
+from .plots import anatomy as AP
 from .shared import Shared
 
 SOURCES = {"dataset": "a dataset sample", "typed": "a typed sentence", "upload": "the latest upload"}
@@ -128,7 +129,7 @@ def stage_markdown(trace: A.Trace, stage: str, layer: int = 0) -> str:
                 "(g ∈ [0, 1], eq. 25–26), scored and mixed with weights α = softmax(S) (eq. 27–29) into the next "
                 f"global G_s^[i+1]. {rows}.{one} In the last layer: {weighing(trace.layers[-1].alpha, mods)}")
     if stage == "prediction":
-        return A.prediction_markdown(trace)
+        return AP.prediction_markdown(trace)
     raise ValueError(f"stage must be one of {', '.join(A.STAGES)}, got {stage!r}")
 
 
@@ -154,15 +155,15 @@ def stage_figure(trace: A.Trace, stage: str, layer: int = 0, which: str = "cross
 
 def _stage_figure(trace: A.Trace, stage: str, layer: int = 0, which: str = "cross1", group: str = "extracted"):
     if stage == "features":
-        return A.features_figure(trace, group)
+        return AP.features_figure(trace, group)
     if stage == "decoupling":
-        return A.decoupling_figure(trace)
+        return AP.decoupling_figure(trace)
     if stage == "dipu":
         if not trace.layers:
             return placeholder_figure("no CMDIE layers in this model", 200)
-        return A.attention_figure(trace, min(max(0, layer), len(trace.layers) - 1), which)
+        return AP.attention_figure(trace, min(max(0, layer), len(trace.layers) - 1), which)
     if stage == "gap":
-        return A.gap_stage_figure(trace)
+        return AP.gap_stage_figure(trace)
     if stage == "prediction":
         return prediction_figure(trace)
     raise ValueError(f"stage must be one of {', '.join(A.STAGES)}, got {stage!r}")
@@ -192,11 +193,11 @@ def view(ctx: AppContext, model_key: str, trace: A.Trace | None, stage: str = "f
         slot = ctx.slots.get(model_key or "main")
         p = getattr(slot, "predictor", None)
         mods, k = (p.modalities, p.cfg.model.k) if p is not None else (["t"], 3)
-        return AnatomyView(A.architecture_svg(mods, k, stage),
+        return AnatomyView(AP.architecture_svg(mods, k, stage),
                            "Pick a sample, type a sentence or use the latest upload, then press **Trace**.",
                            stage_markdown_empty(stage), placeholder_figure("nothing traced yet", 300))
     layer0 = int(layer or 1) - 1
-    return AnatomyView(A.architecture_svg(trace.modalities, len(trace.layers), stage),
+    return AnatomyView(AP.architecture_svg(trace.modalities, len(trace.layers), stage),
                        status_markdown(ctx, model_key or "main", trace), stage_markdown(trace, stage, layer0),
                        stage_figure(trace, stage, layer0, which, group))
 
@@ -307,7 +308,7 @@ def build(ctx: AppContext, shared: Shared) -> Controls:
                               scale=4)
             go_button = gr.Button("Trace", variant="primary", elem_id="anatomy-run", scale=1)
         status = gr.Markdown(elem_id="anatomy-status")
-        diagram = gr.HTML(A.architecture_svg(["t"], 3, "features"), elem_id="anatomy-diagram")
+        diagram = gr.HTML(AP.architecture_svg(["t"], 3, "features"), elem_id="anatomy-diagram")
         with gr.Row():
             stage = gr.Radio(choices=STAGE_CHOICES, value="features", label="stage", elem_id="anatomy-stage", scale=4)
             layer = gr.Slider(1, 3, value=1, step=1, label="CMDIE layer", elem_id="anatomy-layer", scale=1)

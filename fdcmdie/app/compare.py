@@ -7,7 +7,8 @@ import numpy as np
 import pandas as pd
 
 from ..data import DataError
-from ..explain.slices import KIND_HELP, KINDS, align, disagreements, slice_figure, slice_table, slices
+from ..explain.slices import KIND_HELP, KINDS, align, disagreements, slice_table, slices
+from .plots.slices import slice_figure
 from ..metrics import METRIC_NAMES, compute_metrics
 from .common import callback, fit_widths, note, placeholder_figure, short
 from .context import SPLITS, AppContext

@@ -13,8 +13,9 @@ import pandas as pd
 from ..data import DataError
 from ..explain import MOD_NAMES
 from ..facts import in_order
-from ..explain.cases import keep_label, nonverbal_key
-from ..explain.contributions import GapEntry, alpha_text, gap_figure, weighing
+from ..explain.cases import keep_label, nonverbal_key, opposite_sign
+from ..explain.contributions import GapEntry, alpha_text, weighing
+from .plots.contributions import gap_figure
 from ..explain.shapley import input_shapley
 from . import why
 from .common import (callback, class7_of, class7_text, md_escape, modality_list, note, placeholder_figure,
@@ -52,7 +53,7 @@ def filter_samples(ctx: AppContext, model_key: str, split: str, label_min: float
     elif polarity.startswith("neutral"):
         keep &= label == 0
     elif polarity.startswith("sign"):
-        keep &= (label >= 0) != (pred >= 0)
+        keep &= opposite_sign(label, pred, zero_positive=True)
     elif polarity != "any":
         raise ValueError(f"unknown polarity filter {polarity!r}; choose one of {POLARITIES}")
     if large_error:

@@ -1,4 +1,5 @@
-"""Lessons tab: guided lessons for a class, read from the lesson files in ``lessons/`` (fdcmdie.explain.lessons).
+"""Lessons tab: guided lessons for a class, read from the lesson files in ``lessons/`` (fdcmdie.app.lesson_files;
+their samples chosen by the rules of fdcmdie.explain.lessons).
 
 Each step: a few sentences filled with the numbers of a sample its rule chose, a **Show me** button that sets the
 live view (the tab, the model, the split, the sample, the map or the anatomy stage), and a question whose answer is
@@ -15,7 +16,7 @@ from __future__ import annotations
 
 import gradio as gr
 
-from ..explain import lessons as L
+from . import lesson_files as L
 from .common import md_escape
 from .context import AppContext
 from .shared import Shared

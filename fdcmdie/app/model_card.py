@@ -8,7 +8,8 @@ from pathlib import Path
 import gradio as gr
 
 from ..explain import MOD_NAMES
-from ..explain.contributions import average_contributions, average_figure
+from ..explain.contributions import average_contributions
+from .plots.contributions import average_figure
 from .common import callback, modality_list, note, placeholder_figure
 from .context import AppContext
 from .shared import Shared
@@ -204,7 +205,9 @@ def robustness_view(ctx: AppContext, split: str = "test"):
     """(Markdown, figure): the robustness curves of the loaded checkpoints from the committed output of
     ``python -m fdcmdie robustness`` (``docs/robustness/`` beside the results page), and how checkpoints trained with
     modality dropout compare with the same recipe without. Read from disk: nothing is computed here."""
-    from ..explain.robustness import dropout_comparison, load_results, markdown_table, robustness_figure
+    from ..explain.robustness import load_results
+    from ..render.robustness import dropout_comparison, markdown_table
+    from .plots.robustness import robustness_figure
 
     folder = Path(ctx.options.results).parent / "robustness"
     results = [r for r in load_results(folder) if r["split"] == split]

@@ -86,9 +86,9 @@ class Results:
         return self._once(("shapley", key, split), build, disk=lambda: self.identity("shapley", key, split))
 
     def share_note(self, key: str, split: str) -> str:
-        """How much each modality of ``key`` carries over ``split`` (explain.shapley.share_markdown), once the split's
+        """How much each modality of ``key`` carries over ``split`` (render.shapley.share_markdown), once the split's
         predictions and Shapley values are computed (never waited for here: a note says they are on their way)."""
-        from ..explain.shapley import share_markdown
+        from ..render.shapley import share_markdown
         if len(self.predictor(key).modalities) < 2:
             return ""
         if not (self.ready(("split", key, split)) and self.ready(("shapley", key, split))):
@@ -172,7 +172,7 @@ class Results:
 
     def hover(self, key: str, split: str, method: str):
         """The hover strings of a map's points (the slowest part of drawing a map), built once per map."""
-        from ..explain.projections import hover_texts
+        from .plots.projections import hover_texts
 
         def build():
             P = self.split_view(key, split).preds

@@ -15,9 +15,11 @@ import gradio as gr
 import numpy as np
 
 from ..data import DataError
-from ..explain.geometry import cl_effect_markdown
-from ..explain.projections import COLOR_BY, METHODS, export_map, matching_rows, projection_figure
+from ..explain.projections import METHODS, matching_rows
 from ..facts import cl_label, in_order
+from ..render.maps import COLOR_BY, export_map
+from ..render.space import cl_effect_markdown
+from .plots.projections import projection_figure
 from .common import callback, note, placeholder_figure, signed
 from .context import LIGHT, SPLITS, AppContext
 from .slots import PAIR

@@ -13,7 +13,8 @@ import numpy as np
 
 from ..explain import MOD_NAMES
 from ..explain.attributions import word_attributions
-from ..explain.contributions import GapEntry, gap_figure
+from ..explain.contributions import GapEntry
+from .plots.contributions import gap_figure
 from ..explain.shapley import input_shapley
 from ..facts import MODALITIES
 from ..language import note as language_note

@@ -8,11 +8,13 @@ from __future__ import annotations
 import numpy as np
 
 from ..explain import MOD_NAMES
-from ..explain.attributions import LEGEND, word_attributions
+from ..explain.attributions import word_attributions
 from ..explain.contributions import alpha_number
 from ..explain.shapley import NOTE as SHAPLEY_NOTE
 from .common import md_escape, signed
 
+LEGEND = ("red: the word pushed the prediction up (more positive); purple: down (more negative); stronger colour = "
+          "larger share of the largest effect")   # the colours of the highlighted words (WordAttribution.highlighted)
 WORDS_LABEL = "which words pushed the prediction (" + LEGEND + ")"
 
 
@@ -58,7 +60,7 @@ def contributions_markdown(modalities: list[str], alpha_last, phi, baseline: flo
 
 
 def readable_gap(fig, *, stacked: bool = False):
-    """A GAP figure (explain.contributions.gap_figure) made readable at half the page's width: value labels upright
+    """A GAP figure (app.plots.contributions.gap_figure) made readable at half the page's width: value labels upright
     at a readable size, never shrunk to a narrow bar. ``stacked`` (two inputs, six bars a layer): the gates in a row
     of their own below α, each panel the full width, and the legend below the layer labels instead of over them."""
     if not fig.data:

@@ -1,4 +1,5 @@
-"""The model's anatomy: every stage of one forward pass as the paper names it, and a plotly figure of each.
+"""The model's anatomy: every stage of one forward pass as the paper names it (the app draws them:
+:mod:`fdcmdie.app.plots.anatomy`).
 
     unimodal features F_m (§2, eq. 1–3) → shared T_s V_s A_s / private T_d V_d A_d (§3, eq. 4–6)
     → G_s^[0] = the shared sequences one after another → per CMDIE layer i and modality X: DIPU (eq. 13–24),
@@ -7,22 +8,21 @@
     → GAP gates g and weights α of the layer (eq. 25–29) → ŷ = MLP(pooled G_s^[k], pooled X_d^[k]) (eq. 30)
 
 The stages come from :meth:`Predictor.trace <fdcmdie.inference.Predictor.trace>` (the one inference path: one
-forward pass of the checkpoint's own model, read off with hooks, so what is drawn is what the model computed);
-``from_trace`` labels them for the figures below.
+forward pass of the checkpoint's own model, read off with hooks, so what is drawn is what the model computed), as
+the one :class:`~fdcmdie.inference.trace.Trace` with its labelled steps.
 
     tr = trace_sample(predictor, "test", "03bSnISJMiM_1")      # a dataset sample (label known)
     tr = trace_input(predictor, "i loved it")                  # a typed sentence (and optional frames)
-    architecture_svg(tr.modalities, len(tr.layers), stage="dipu")
-    attention_figure(tr, layer=0, which="cross1")
+    decoupling_cosines(tr)                                       # (names, cosine matrix of T_s … A_d)
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from . import MOD_COLORS, MOD_NAMES
+from ..inference.trace import LETTER, LayerTrace, Trace  # noqa: F401  (the one Trace; LayerTrace: one CMDIE layer)
+from .geometry import unit
 
 STAGES = {  # stage key -> (name in the paper, equations)
     "features": ("unimodal features F_m", "eq. 1–3"),
@@ -36,88 +36,18 @@ ATTENTION = {  # which attention of DIPU -> (module name of the G side, of the X
     "self": ("self_g", "self_x", "self-attention (eq. 19–20)"),
     "cross2": ("cross2_g", "cross2_x", "second cross-attention, re-reading the original inputs (eq. 21–22)"),
 }
-LETTER = {"t": "T", "v": "V", "a": "A"}
+GROUPS = {"extracted": "unimodal", "shared": "shared", "private": "private"}   # feature group -> Trace field
 MAX_DIMS = 64        # feature heatmaps show the first MAX_DIMS of the d dimensions
-
-
-@dataclass
-class LayerTrace:
-    """One CMDIE layer of one sample. ``attention[m][which]`` = (to_global, to_modality): ``to_global`` (l_g, l_x)
-    rows = the global's steps (queries), columns = X's steps (keys): X→G; ``to_modality`` (l_x, l_g): G→X. For
-    which = "self" the pair is (G' over G' (l_g, l_g), X' over X' (l_x, l_x))."""
-
-    attention: dict[str, dict[str, tuple[np.ndarray, np.ndarray]]]
-    gates: np.ndarray | None     # (M,) GAP gates g (None: pooling without gates)
-    alpha: np.ndarray | None     # (M,) GAP weights α
-
-
-@dataclass
-class Trace:
-    """Every stage of one sample's forward pass (numpy, batch dimension removed, valid steps only)."""
-
-    modalities: list[str]
-    steps: dict[str, list[str]]          # labels of each modality's steps (tokens for text, "A1", "A2", … otherwise)
-    global_steps: list[str]              # labels of G_s^[0]'s steps: the shared sequences one after another
-    extracted: dict[str, np.ndarray]     # F_m (l_m, d)                         (eq. 1–3)
-    shared: dict[str, np.ndarray]        # T_s, V_s, A_s sequences (l_m, d)     (eq. 4–6)
-    private: dict[str, np.ndarray]       # T_d, V_d, A_d sequences (l_m, d)     (eq. 4–6)
-    layers: list[LayerTrace]             # one per CMDIE layer (empty w/o CMDIE)
-    pred: float
-    label: float | None = None           # the annotators' score (dataset samples)
-    text: str = ""
-    sample_id: str | None = None
-    notes: list[str] = field(default_factory=list)   # what could not be read (e.g. CrossAtt-2 with shared K/V)
-
-    def pooled(self, group: str) -> dict[str, np.ndarray]:
-        """Masked mean over steps (the model's pooling, ``masked_mean``) of "extracted", "shared" or "private"."""
-        return {m: seq.mean(0) if len(seq) else np.zeros(0) for m, seq in getattr(self, group).items()}
-
-
-# ------------------------------------------------------------------------------------------------- tracing
-
-
-def _clean(token: str) -> str:
-    """A token as a reader sees it: without the word-start marks of byte-level BPE (Ġ) and SentencePiece (▁)."""
-    return token.replace("Ġ", "").replace("\u2581", "") or token
-
-
-def from_trace(t) -> Trace:
-    """This module's view of :meth:`Predictor.trace`'s stages (fdcmdie.inference.trace.Trace): labelled steps,
-    the global's steps, and per layer and modality the (to_global, to_modality) pair of each attention."""
-    mods = list(t.modalities)
-    labels = {m: [f"{LETTER[m]}{j + 1}" for j in range(len(t.shared[m]))] for m in mods}
-    if "t" in labels and t.tokens is not None and len(t.tokens) == len(labels["t"]):
-        labels["t"] = [_clean(tok) for tok in t.tokens]
-    notes: list[str] = []
-    if t.global_source == ["mean"]:
-        notes.append("G_s^[0] is the mean of the shared vectors (global_init = mean): one global step")
-        g_labels = ["G"]
-    else:
-        g_labels = [f"{LETTER[m]}·{s}" for m in mods for s in labels[m]]    # concat_time keeps T, V, A order
-    layers = []
-    for i, lt in enumerate(t.layers):
-        att = {}
-        for m in mods:
-            att[m] = {"cross1": (lt.cross_g[m], lt.cross_x[m]), "self": (lt.self_g[m], lt.self_x[m])}
-            if m in lt.cross2_g:
-                att[m]["cross2"] = (lt.cross2_g[m], lt.cross2_x[m])
-        layers.append(LayerTrace(attention=att, gates=lt.gates, alpha=lt.alpha))
-    if t.layers and not t.layers[0].cross2_g:
-        notes.append("cross2: this DIPU variant does not expose its attention weights (no CrossAtt-2, or CrossAtt-2 "
-                     "on CrossAtt-1's keys and values)")
-    return Trace(modalities=mods, steps=labels, global_steps=g_labels, extracted=dict(t.unimodal),
-                 shared=dict(t.shared), private=dict(t.private), layers=layers, pred=float(t.pred), label=t.label,
-                 text=t.text, sample_id=t.sample_id, notes=notes)
 
 
 def trace_sample(predictor, split: str, sample_id: str, data_root: str | Path | None = None) -> Trace:
     """The trace of one dataset sample (its label attached); ValueError for an id not in the split."""
-    return from_trace(predictor.trace(split=split, row=str(sample_id), data_root=data_root))
+    return predictor.trace(split=split, row=str(sample_id), data_root=data_root)
 
 
 def trace_input(predictor, text: str, audio=None, vision=None) -> Trace:
     """The trace of a typed sentence (and optional raw acoustic / visual frames), as Predictor.predict reads it."""
-    return from_trace(predictor.trace(text, audio, vision))
+    return predictor.trace(text, audio, vision)
 
 
 # ------------------------------------------------------------------------------------------------- numbers
@@ -126,10 +56,8 @@ def trace_input(predictor, text: str, audio=None, vision=None) -> Trace:
 def cosine_matrix(vectors: dict[str, np.ndarray]) -> tuple[list[str], np.ndarray]:
     """(names, pairwise cosine matrix) of named vectors; a zero vector has cosine 0 with everything."""
     names = list(vectors)
-    x = np.stack([np.asarray(vectors[n], np.float64) for n in names])
-    norm = np.linalg.norm(x, axis=1, keepdims=True)
-    unit = np.divide(x, norm, out=np.zeros_like(x), where=norm > 0)
-    return names, unit @ unit.T
+    x = unit(np.stack([np.asarray(vectors[n], np.float64) for n in names]))
+    return names, x @ x.T
 
 
 def decoupling_cosines(trace: Trace) -> tuple[list[str], np.ndarray]:
@@ -140,209 +68,8 @@ def decoupling_cosines(trace: Trace) -> tuple[list[str], np.ndarray]:
     return cosine_matrix(vectors)
 
 
-# ------------------------------------------------------------------------------------------------- figures
-
-
-def _heatmap(z, x, y, *, title: str, zmin=None, zmax=None, colorscale="Viridis", height: int = 360,
-             xtitle: str = "", ytitle: str = "", colorbar: str = ""):
-    import plotly.graph_objects as go
-
-    z = np.asarray(z, np.float64)
-    fig = go.Figure(go.Heatmap(z=z, x=list(range(len(x))), y=list(range(len(y))), zmin=zmin, zmax=zmax,
-                               colorscale=colorscale, colorbar=dict(title=dict(text=colorbar, side="right"), thickness=12),
-                               customdata=[[f"{yy} → {xx}" for xx in x] for yy in y],
-                               hovertemplate="%{customdata}: %{z:.3f}<extra></extra>"))
-    tick = lambda labels: dict(tickmode="array", tickvals=list(range(len(labels))), ticktext=[str(s) for s in labels],
-                               tickfont=dict(size=10 if len(labels) < 30 else 8), automargin=True)
-    fig.update_layout(height=height, title=dict(text=title, x=0.01, font=dict(size=14)), plot_bgcolor="white",
-                      margin=dict(l=10, r=10, t=50, b=10),
-                      xaxis=dict(tick(x), title=xtitle, tickangle=-60 if len(x) > 8 else 0),
-                      yaxis=dict(tick(y), title=ytitle, autorange="reversed"))
-    return fig
-
-
-def features_figure(trace: Trace, group: str = "extracted", *, height: int = 420):
-    """Heatmap of the step × dimension values of F_m ("extracted"), the shared or the private sequences: each
-    modality's steps one after another (first ``MAX_DIMS`` dimensions)."""
-    if group not in ("extracted", "shared", "private"):
+def sequences(trace: Trace, group: str) -> dict[str, np.ndarray]:
+    """{m: (l_m, d)} of a feature group: "extracted" (F_m, the trace's ``unimodal``), "shared" or "private"."""
+    if group not in GROUPS:
         raise ValueError(f"group must be extracted, shared or private, got {group!r}")
-    seqs = getattr(trace, group)
-    rows, labels = [], []
-    for m in trace.modalities:
-        rows.append(seqs[m][:, :MAX_DIMS])
-        labels += [f"{LETTER[m]}·{s}" for s in trace.steps[m]]
-    z = np.concatenate(rows) if rows else np.zeros((0, 0))
-    name = {"extracted": "unimodal features F_m (eq. 1–3)", "shared": "shared features X_s = E_s(F_m) (eq. 4–6)",
-            "private": "private features X_d = E_d^m(F_m) (eq. 4–6)"}[group]
-    lim = float(np.abs(z).max()) if z.size else 1.0
-    return _heatmap(z, [str(j + 1) for j in range(z.shape[1])], labels, zmin=-lim, zmax=lim, colorscale="RdBu",
-                    title=f"{name}: one row per step, first {z.shape[1]} of {seqs[trace.modalities[0]].shape[1]} dimensions",
-                    xtitle="dimension", height=max(260, min(height, 120 + 14 * len(labels))), colorbar="value")
-
-
-def decoupling_figure(trace: Trace):
-    """Heatmap of the cosines between the pooled shared (X_s) and private (X_d) vectors of this sample: decoupling
-    pushes X_s and X_d of one modality apart (low cosine); contrastive learning pulls the shared ones together."""
-    names, cos = decoupling_cosines(trace)
-    fig = _heatmap(cos, names, names, zmin=-1, zmax=1, colorscale="RdBu", height=330, colorbar="cosine",
-                   title="cosine between the pooled shared (·_s) and private (·_d) features")
-    fig.update_traces(text=[[f"{v:.2f}" for v in row] for row in cos], texttemplate="%{text}",
-                      textfont=dict(size=12))
-    return fig
-
-
-def attention_figure(trace: Trace, layer: int = 0, which: str = "cross1"):
-    """For one CMDIE layer: per modality X, X→G (the global's steps attend to X's steps) beside G→X (X's steps attend
-    to the global's steps), heads averaged. Rows are queries, columns keys; each row sums to 1."""
-    import plotly.graph_objects as go
-    from plotly.subplots import make_subplots
-
-    if not trace.layers:
-        raise ValueError("this model has no CMDIE layers (trained w/o CMDIE): there is no DIPU attention to show")
-    if not 0 <= layer < len(trace.layers):
-        raise ValueError(f"layer must be 1…{len(trace.layers)}, got {layer + 1}")
-    if which not in ATTENTION:
-        raise ValueError(f"attention must be one of {', '.join(ATTENTION)}, got {which!r}")
-    att = trace.layers[layer].attention
-    mods = [m for m in trace.modalities if which in att.get(m, {}) and trace.steps[m]]
-    missing = [MOD_NAMES[m] for m in trace.modalities if not trace.steps[m]]
-    if not mods:
-        raise ValueError(f"the {ATTENTION[which][2]} of layer {layer + 1} is not available for this input")
-    g_name = "G'" if which == "self" else "G"
-    titles = []
-    for m in mods:
-        X = LETTER[m]
-        if which == "self":
-            titles += [f"{g_name} over itself (DIPU of {X})", f"{X}' over itself"]
-        else:
-            titles += [f"{X}→G: the global reads {MOD_NAMES[m]}", f"G→{X}: {MOD_NAMES[m]} reads the global"]
-    # each panel is coloured from 0 (white) to its own largest weight (dark), written in its title: one colour bar
-    # for all of them stopped at the first panel's maximum (0.16) while a one-step voice panel was all 1.0
-    panels = []
-    for m in mods:
-        to_global, to_mod = att[m][which]
-        xs = trace.steps[m]
-        panels += [(m, to_global, trace.global_steps if which == "self" else xs, trace.global_steps),
-                   (m, to_mod, xs if which == "self" else trace.global_steps, xs)]
-    top = [float(max(1e-6, np.max(z))) if np.size(z) else 1.0 for _, z, _, _ in panels]
-    titles = [f"{t}<br><span style='font-size:10px'>white 0 … dark {zmax:.2f}</span>" for t, zmax in zip(titles, top)]
-    fig = make_subplots(rows=len(mods), cols=2, subplot_titles=titles, horizontal_spacing=0.14,
-                        vertical_spacing=0.3 / max(1, len(mods)))    # room for the slanted key labels
-
-    def tick(labels):
-        """Every label up to 40 steps; beyond, every k-th one, at a readable size (no 7-px labels)."""
-        step = max(1, int(np.ceil(len(labels) / 40)))
-        return dict(tickmode="array", tickvals=list(range(0, len(labels), step)), ticktext=list(labels)[::step],
-                    tickfont=dict(size=10 if len(labels) < 30 else 9), automargin=True)
-
-    for i, ((m, z, cols, rows), zmax) in enumerate(zip(panels, top)):
-        r, c = i // 2 + 1, i % 2 + 1
-        fig.add_trace(go.Heatmap(z=z, x=list(range(len(cols))), y=list(range(len(rows))), zmin=0,
-                                 zmax=zmax, colorscale="Blues", showscale=False,
-                                 customdata=[[f"{q} → {k}" for k in cols] for q in rows],
-                                 hovertemplate="query %{customdata}: %{z:.3f}<extra></extra>"), row=r, col=c)
-        if len(cols) == 1:   # one key: softmax gives it the whole weight, every row is 1.0 (a solid block)
-            fig.add_annotation(text=f"one {MOD_NAMES[m]} step: every query<br>gives it all its weight (1.0)",
-                               x=0, y=(len(rows) - 1) / 2, showarrow=False, font=dict(size=11, color="white"),
-                               bgcolor="rgba(0,0,0,0.35)", row=r, col=c)
-        # no x-axis title: under slanted labels it ran into the next row's subplot title (the figure's title
-        # says rows are queries, columns keys)
-        fig.update_xaxes(tick(cols), tickangle=-60 if len(cols) > 6 else 0, row=r, col=c)
-        fig.update_yaxes(tick(rows), autorange="reversed", row=r, col=c)
-    side = max(len(trace.global_steps), max(len(trace.steps[m]) for m in mods))
-    fig.update_layout(height=min(1400, len(mods) * max(300, 120 + 13 * side)) + 40, plot_bgcolor="white",
-                      margin=dict(l=10, r=10, t=60, b=10),
-                      title=dict(text=f"layer {layer + 1}: {ATTENTION[which][2]}, heads averaged; rows: queries, "
-                                      "columns: keys"
-                                 + (f" ({', '.join(missing)} missing in this input)" if missing else ""), x=0.01,
-                                 font=dict(size=14)))
-    fig.update_annotations(font=dict(size=12))
-    return fig
-
-
-def gap_stage_figure(trace: Trace):
-    """GAP's α and gates g of every layer of this sample (the bars the explorer shows)."""
-    from .contributions import GapEntry, gap_figure
-
-    if not trace.layers:
-        return gap_figure([], trace.modalities)
-    alpha = np.stack([lt.alpha for lt in trace.layers])
-    gates = None if any(lt.gates is None for lt in trace.layers) else np.stack([lt.gates for lt in trace.layers])
-    return gap_figure([GapEntry("this sample", alpha, gates)], trace.modalities,
-                      title="GAP per layer: gate g (eq. 25) and weight α (eq. 28)")
-
-
-def prediction_markdown(trace: Trace) -> str:
-    """The prediction (eq. 30) beside the label, in words."""
-    from ..app.common import class7_of, class7_text, signed   # formatting only
-
-    lines = [f"**ŷ = {signed(trace.pred)}** ({class7_text(class7_of(trace.pred))}), from the pooled last global "
-             f"G_s^[{len(trace.layers)}] and the pooled private features "
-             f"{', '.join(LETTER[m] + '_d' for m in trace.modalities)} through the head MLP (eq. 30)."]
-    if trace.label is not None:
-        lines.append(f"The annotators said **{signed(trace.label)}** ({class7_text(class7_of(trace.label))}); "
-                     f"error {abs(trace.pred - trace.label):.2f}.")
-    return "  \n".join(lines)
-
-
-# ------------------------------------------------------------------------------------------------- diagram
-
-_BOX = dict(w=118, h=44)
-
-
-def architecture_svg(modalities: list[str], k: int, stage: str | None = None) -> str:
-    """An SVG diagram of FD-CMDIE for these modalities and k CMDIE layers, the boxes of ``stage`` (a STAGES key)
-    highlighted. Plain SVG in a <div>, for gr.HTML."""
-    if stage is not None and stage not in STAGES:
-        raise ValueError(f"stage must be one of {', '.join(STAGES)}, got {stage!r}")
-    mods = list(modalities)
-    n = len(mods)
-    row_h, top = 62, 30
-    height = top + max(n, 1) * row_h + 40
-    cy = lambda j: top + j * row_h + _BOX["h"] / 2
-    mid = top + (n * row_h) / 2 - 8
-    parts: list[str] = []
-
-    def box(x, y, text, key, sub="", color="#555"):
-        on = key == stage
-        fill, stroke, width = ("#ffe9a8", "#d08b00", 3) if on else ("#f6f7fb", color, 1.2)
-        parts.append(f'<rect x="{x}" y="{y}" width="{_BOX["w"]}" height="{_BOX["h"]}" rx="7" fill="{fill}" '
-                     f'stroke="{stroke}" stroke-width="{width}"/>')
-        parts.append(f'<text x="{x + _BOX["w"] / 2}" y="{y + 19}" text-anchor="middle" font-size="12.5" '
-                     f'font-weight="{"bold" if on else "normal"}">{text}</text>')
-        if sub:
-            parts.append(f'<text x="{x + _BOX["w"] / 2}" y="{y + 35}" text-anchor="middle" font-size="10.5" '
-                         f'fill="#555">{sub}</text>')
-
-    def arrow(x1, y1, x2, y2):
-        parts.append(f'<line x1="{x1}" y1="{y1}" x2="{x2}" y2="{y2}" stroke="#777" stroke-width="1.3" '
-                     'marker-end="url(#arr)"/>')
-
-    col = [10, 150, 290, 450, 610, 770]
-    for j, m in enumerate(mods):
-        y = cy(j) - _BOX["h"] / 2
-        box(col[0], y, MOD_NAMES[m], "input", "input", MOD_COLORS[m])
-        box(col[1], y, f"F_{LETTER[m]}", "features", "encoder" if m == "t" else "sLSTM", MOD_COLORS[m])
-        box(col[2], y, f"{LETTER[m]}_s | {LETTER[m]}_d", "decoupling", "E_s | E_d", MOD_COLORS[m])
-        arrow(col[0] + _BOX["w"], cy(j), col[1], cy(j))
-        arrow(col[1] + _BOX["w"], cy(j), col[2], cy(j))
-        arrow(col[2] + _BOX["w"], cy(j), col[3], mid + _BOX["h"] / 2)
-    box(col[3], mid, f"DIPU × {n}", "dipu", "G ⇄ X_d")
-    box(col[4], mid, "GAP", "gap", "g, α")
-    box(col[5], mid, "ŷ", "prediction", "head MLP")
-    arrow(col[3] + _BOX["w"], mid + _BOX["h"] / 2, col[4], mid + _BOX["h"] / 2)
-    arrow(col[4] + _BOX["w"], mid + _BOX["h"] / 2, col[5], mid + _BOX["h"] / 2)
-    # the layer loop: GAP's G_s^[i+1] goes back into DIPU k times
-    lx1, lx2, ly = col[3] + _BOX["w"] / 2, col[4] + _BOX["w"] / 2, mid - 14
-    parts.append(f'<path d="M {lx2} {mid} L {lx2} {ly} L {lx1} {ly} L {lx1} {mid}" fill="none" stroke="#777" '
-                 'stroke-width="1.3" stroke-dasharray="4 3" marker-end="url(#arr)"/>')
-    parts.append(f'<text x="{(lx1 + lx2) / 2}" y="{ly - 5}" text-anchor="middle" font-size="11" fill="#444">'
-                 f'× {k} layers (G_s^[i] → G_s^[i+1])</text>')
-    width = col[5] + _BOX["w"] + 12
-    svg = (f'<svg viewBox="0 0 {width} {height}" width="100%" style="max-width:{width}px" '
-           'xmlns="http://www.w3.org/2000/svg" font-family="sans-serif" role="img" '
-           'aria-label="FD-CMDIE architecture">'
-           '<defs><marker id="arr" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="7" markerHeight="7" '
-           'orient="auto-start-reverse"><path d="M 0 0 L 10 5 L 0 10 z" fill="#777"/></marker></defs>'
-           + "".join(parts) + "</svg>")
-    return f'<div class="anatomy-diagram" data-stage="{stage or ""}">{svg}</div>'
+    return getattr(trace, GROUPS[group])

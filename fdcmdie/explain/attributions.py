@@ -42,8 +42,6 @@ import torch
 from tqdm.auto import tqdm
 
 METHODS = ("auto", "ig", "occlusion")
-LEGEND = ("red: the word pushed the prediction up (more positive); purple: down (more negative); stronger colour = "
-          "larger share of the largest effect")
 
 
 @dataclass

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from ..facts import MODALITIES
-from . import MOD_NAMES
+from . import MOD_NAMES, READS as _READS, and_list as _and
 
 CATEGORIES = ("strong positive", "strong negative", "flat delivery", "text vs voice/face", "largest error")
 CATEGORY_HELP = {
@@ -27,13 +27,6 @@ CATEGORY_HELP = {
                           "values have opposite signs; the strongest such pairs first)",
     "largest error": "where the model is furthest from the annotators",
 }
-_READS = {"t": "the words", "v": "the face", "a": "the voice"}
-
-
-def _and(words: list[str], last: str = "and") -> str:
-    return words[0] if len(words) == 1 else ", ".join(words[:-1]) + f" {last} " + words[-1]
-
-
 def category_name(category: str, modalities: list[str]) -> str:
     """A category as a checkpoint's table shows it: "text vs voice" for one that hears but does not see."""
     if category == "text vs voice/face":
@@ -103,6 +96,16 @@ def nonverbal_key(ablations: dict[str, np.ndarray]) -> str | None:
     return max(keys, key=len) if keys else None
 
 
+def opposite_sign(x, y, *, margin: float = 0.0, zero_positive: bool = False) -> np.ndarray:
+    """(N,) bool: ``x`` and ``y`` lie on opposite sides of 0, each at least ``margin`` away from it. The one "wrong
+    sign / disagreement" rule of the explorer's filter, the case studies and the lessons' rules. A value of exactly 0
+    is on neither side (never opposite), or with ``zero_positive`` on the positive one, as Acc-2's negative /
+    non-negative split reads it (the explorer's "sign predicted wrong": a label of 0 read as negative is wrong)."""
+    x, y = np.asarray(x, np.float64), np.asarray(y, np.float64)
+    opposite = (x >= 0) != (y >= 0) if zero_positive else np.sign(x) * np.sign(y) < 0
+    return opposite & (np.abs(x) >= margin) & (np.abs(y) >= margin)
+
+
 def disagreement(preds, ablations: dict[str, np.ndarray], *, kind: str = "text vs full", margin: float = 0.0) -> np.ndarray:
     """(N,) bool. ``"text vs full"``: the text-only prediction and the full prediction differ in sign;
     ``"text vs nonverbal"``: text-only and voice/face-only differ in sign. Both sides must be at least ``margin``
@@ -112,8 +115,7 @@ def disagreement(preds, ablations: dict[str, np.ndarray], *, kind: str = "text v
     other = preds.pred if kind == "text vs full" else ablations.get(nonverbal_key(ablations) or "")
     if t is None or other is None:
         return np.zeros(n, bool)
-    t, other = np.asarray(t), np.asarray(other)
-    return (np.sign(t) != np.sign(other)) & (np.abs(t) >= margin) & (np.abs(other) >= margin)
+    return opposite_sign(t, other, margin=margin)
 
 
 @dataclass
@@ -169,7 +171,7 @@ def select_cases(preds, ablations: dict[str, np.ndarray] | None = None, *, per_c
         o = np.asarray(shapley.phi.sum(1), np.float64) - t
         others = " + ".join(MOD_NAMES[m] for m in shapley.modalities if m != "t")
         strength = np.minimum(np.abs(t), np.abs(o))
-        dis = rows[(np.sign(t) != np.sign(o)) & (strength >= disagree_margin)]
+        dis = rows[opposite_sign(t, o, margin=disagree_margin)]
         take("text vs voice/face", dis[np.argsort(-strength[dis], kind="stable")],
              lambda r: f"Shapley: text {number(t[r])}, {others} {number(o[r])}; full {number(pred[r])} "
                        f"(label {number(label[r])})")

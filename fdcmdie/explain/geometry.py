@@ -33,9 +33,10 @@ from ..facts import PRIVATE_SETS as PRIVATE, SHARED_SETS as SHARED
 UNIFORMITY_T = 2.0   # Wang & Isola's t (their default and the value their experiments use)
 
 
-def unit(x: np.ndarray) -> np.ndarray:
-    """Rows scaled to unit length (zero rows stay zero)."""
-    x = np.asarray(x, np.float64)
+def unit(x: np.ndarray, dtype=np.float64) -> np.ndarray:
+    """Rows scaled to unit length (zero rows stay zero), computed in ``dtype`` (the maps keep float32). The one
+    unit-normalisation of the interpreters: cosines, neighbours, maps and the anatomy's cosine matrix use it."""
+    x = np.asarray(x, dtype)
     norm = np.linalg.norm(x, axis=-1, keepdims=True)
     return x / np.where(norm > 0, norm, 1.0)
 
@@ -108,6 +109,46 @@ def separability(x: np.ndarray, y: np.ndarray, *, folds: int = 5, seed: int = 0)
     z = np.r_[np.zeros(len(x), int), np.ones(len(y), int)]
     cv = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
     return float(np.mean(cross_val_score(LogisticRegression(C=1.0, max_iter=2000), X, z, cv=cv)))
+
+
+def feature_cosines(features: dict[str, np.ndarray]) -> dict:
+    """Mean cosine similarity, within a sample, between its feature sets (the report's table of paper Fig. 8–9).
+
+    ``features``: {name: (N, d) or (d,)} (``Predictions.features["decoupled"]`` or an Explanation's). Returns
+    ``shared_shared`` (T_s·V_s, T_s·A_s, V_s·A_s), ``shared_private_same`` (X_s·X_d of the same modality),
+    ``shared_private`` (every shared × private pair), ``private_private``, each a float (None when the model lacks
+    the pairs), ``pairs`` {"Ts·Vs": float, …} and ``n`` (samples). Zero vectors (missing modality) are skipped.
+    With contrastive learning the shared·shared cosine should rise and shared·private fall. Each pair's cosines are
+    :func:`row_cosines` over the samples that have both sets, as in :func:`space_report`."""
+    arrays = {f: np.atleast_2d(np.asarray(features[f], np.float64)) for f in SHARED + PRIVATE if f in features}
+    n = len(next(iter(arrays.values()))) if arrays else 0
+
+    def cos(a: str, b: str) -> float | None:
+        ok = _present(arrays[a], arrays[b])
+        return float(np.mean(row_cosines(arrays[a][ok], arrays[b][ok]))) if ok.any() else None
+
+    pairs: dict[str, float | None] = {}
+    groups: dict[str, list[float]] = {"shared_shared": [], "shared_private_same": [], "shared_private": [],
+                                      "private_private": []}
+    names = list(arrays)
+    for i, a in enumerate(names):
+        for b in names[i + 1:]:
+            c = cos(a, b)
+            pairs[f"{a}·{b}"] = c
+            if c is None:
+                continue
+            if a in SHARED and b in SHARED:
+                groups["shared_shared"].append(c)
+            elif a in PRIVATE and b in PRIVATE:
+                groups["private_private"].append(c)
+            else:
+                groups["shared_private"].append(c)
+                if a[0] == b[0]:   # T_s·T_d, …: the same modality
+                    groups["shared_private_same"].append(c)
+    out: dict = {k: (float(np.mean(v)) if v else None) for k, v in groups.items()}
+    out["pairs"] = pairs
+    out["n"] = n
+    return out
 
 
 # ---------------------------------------------------------------------------------------------- report
@@ -208,53 +249,3 @@ class SampleSpace:
         top = np.argpartition(-sim, k - 1)[:k] if k < len(x) - 1 else np.arange(len(x))[np.isfinite(sim)]
         top = top[np.argsort(-sim[top], kind="stable")]
         return top, sim[top].astype(np.float64)
-
-
-def cl_effect_markdown(reports: list[tuple[str, SpaceReport]], split: str, *, one_modality_note: str = "") -> str:
-    """The contrastive-learning effect in numbers (Markdown), one column per checkpoint: cosines, alignment and
-    uniformity, separability and retrieval, each block with its two-line "how to read this". The app's space tab
-    and docs/RESULTS.md both show this table. ``reports``: (column label, :func:`space_report` of one checkpoint's
-    split); ``one_modality_note``: shown when the checkpoints read one modality (no cross-modal shared pairs)."""
-    reps = reports
-    if not reps:
-        raise ValueError("no checkpoints to tabulate")
-    cols = [label for label, _ in reps]
-    head = ["| | " + " | ".join(cols) + " |", "|---|" + "---:|" * len(cols)]
-    f = lambda v, d=3: "–" if v is None else f"{v:+.{d}f}".replace("-", "−")
-    pct = lambda v: "–" if v is None else f"{100 * v:.1f} %"
-    sums = [r.summary() for _, r in reps]
-    pairs = reps[0][1].shared_pairs
-    pair_text = ", ".join(p.replace("·", " · ") for p in pairs) or "no shared pairs"
-    row = lambda name, key, fmt=f: f"| {name} | " + " | ".join(fmt(s[key]) for s in sums) + " |"
-    sets = [k for k in SHARED + PRIVATE if any(k in r.uniformity for _, r in reps)]
-    alone = [one_modality_note, ""] if not pairs and one_modality_note else []
-    out = [f"### The contrastive-learning effect in numbers ({split} split, {reps[0][1].n} samples)", "", *alone,
-           f"**Cosines** (1 = same direction, 0 = unrelated, −1 = opposite; shared pairs: {pair_text})", "",
-           *head,
-           row("shared · shared, same sample", "cos_same"),
-           row("shared · shared, random pairs of samples", "cos_random"),
-           row("same sample − random pairs", "cos_gap"),
-           row("shared · private, same sample and modality", "cos_shared_private"), "",
-           "<div class='howto'><b>How to read this.</b> Contrastive learning pulls a sample's shared text and voice "
-           "features together and pushes its shared features away from its private ones: the first row rises, the "
-           "last falls.<br>If the random-pair row rises as much as the same-sample row, the shared features were "
-           "aligned <i>by modality</i> (all of them point one way), not sample by sample.</div>", "",
-           "**Alignment and uniformity** (Wang & Isola, 2020; unit vectors)", "",
-           *head,
-           row("alignment of the positive pairs E‖x̂ − ŷ‖² (0 = identical, 4 = opposite)", "alignment"),
-           row("… of random pairs, for comparison", "alignment_random"),
-           *[f"| uniformity of {k[0]}_{k[1]} log E e^(−2‖x̂ − ŷ‖²) | " +
-             " | ".join(f(r.uniformity.get(k), 2) for _, r in reps) + " |" for k in sets], "",
-           "<div class='howto'><b>How to read this.</b> Alignment is how far apart a sample's paired shared features "
-           "are (lower = closer); uniformity is how spread one feature set is over the sphere (0 = every sample the "
-           "same vector, −4 = as spread as orthogonal vectors).<br>Good contrastive features have low alignment "
-           "<i>and</i> low uniformity; low alignment with uniformity near 0 means the set collapsed.</div>", "",
-           "**Can the sets be told apart?**", "",
-           *head,
-           row("shared sets linearly separable (logistic regression, 5-fold CV accuracy)", "separability", pct),
-           row(f"a sample's own shared voice is its shared text's nearest (top-1; chance "
-               f"{pct(sums[0]['chance'])})", "retrieval", pct), "",
-           "<div class='howto'><b>How to read this.</b> 50 % means a straight cut cannot tell the shared text from "
-           "the shared voice features (they overlap); 100 % means they sit apart, even if close.<br>The top-1 row "
-           "asks whether the model can match each sentence to its own voice from the shared features alone.</div>"]
-    return "\n".join(out)

@@ -19,6 +19,8 @@ a modality with α = 0 in GAP still reaches the head through its private feature
     sv = split_shapley(predictor, "test")           # the whole split, rows as in predictor.predict_split
     sv = shapley_batch(run, batch, ["t", "v", "a"]) # any model: run(Batch) -> (n,) predictions
     modality_share(sv)                              # per modality over the rows: mean |φ|, share, mean φ
+
+The paragraph the model card, the explorer and docs/RESULTS.md show is :func:`fdcmdie.render.shapley.share_markdown`.
 """
 from __future__ import annotations
 
@@ -32,7 +34,6 @@ import numpy as np
 import torch
 
 from ..data.base import Batch
-from ..facts import MODALITY_NAMES
 
 NOTE = ("α (GAP) is how the fusion layer weighted each modality inside the network; the Shapley value is how far each "
         "modality moved the prediction (with vs without it, averaged over the orders of adding the modalities), and "
@@ -139,31 +140,14 @@ def modality_share(sv: ModalityShapley) -> dict[str, dict[str, float]]:
             for i, (m, a) in enumerate(zip(sv.modalities, mean_abs))}
 
 
-def share_markdown(sv: ModalityShapley, split: str, *, labels: np.ndarray | None = None,
-                   alone: dict[str, np.ndarray] | None = None) -> str:
-    """One paragraph for the model card, the explorer and docs/RESULTS.md: how far each modality moves the
-    predictions of a split (``modality_share``), and, given the labels and predictions with only some modalities
-    kept (``alone``: {"t": (N,), "a": (N,), …} as ``explain.cases.split_ablations`` returns), how well each
-    modality predicts on its own (Pearson r against the labels)."""
-    if len(sv.modalities) < 2:
-        return (f"This checkpoint reads one modality ({MODALITY_NAMES[sv.modalities[0]]}): its Shapley value is the "
-                "whole prediction minus the baseline." if sv.modalities else "")
-    share = modality_share(sv)
-    parts = [f"{MODALITY_NAMES[m]} {v['mean_abs']:.2f} ({v['share']:.0%})" for m, v in share.items()]
-    text = (f"**How much each modality carries** ({split} split, {len(sv.phi)} samples, exact Shapley values): on "
-            f"average it moves the prediction by {', '.join(parts)} (mean |φ|, share of the total).")
-    weakest = min(share, key=lambda m: share[m]["mean_abs"])
-    w = share[weakest]
-    if w["mean_abs"] > 0 and abs(w["mean"]) >= 0.5 * w["mean_abs"]:
-        text += (f" Much of the {MODALITY_NAMES[weakest]}'s part is one push for every sample (mean φ {w['mean']:+.2f}), "
-                 "which moves the predictions without telling the samples apart.")
-    if labels is not None and alone:
-        rs = []
-        for keep, pred in alone.items():
-            pred = np.asarray(pred, dtype=float)
-            if len(pred) == len(labels) and len(pred) > 2 and pred.std() > 0 and np.std(labels) > 0:
-                names = " + ".join(MODALITY_NAMES[m] for m in keep)
-                rs.append(f"{names} alone r = {float(np.corrcoef(pred, labels)[0, 1]):.2f}")
-        if rs:
-            text += (" Each on its own (the others marked missing), against the labels: " + "; ".join(rs) + ".")
-    return text
+def alone_correlations(labels, alone: dict[str, np.ndarray]) -> dict[str, float]:
+    """{keep: Pearson r against the labels} of the predictions with only the modalities ``keep`` kept (``alone``:
+    {"t": (N,), "a": (N,), …} as ``explain.cases.split_ablations`` returns); a variant whose length differs from the
+    labels', with fewer than 3 rows, or constant on either side, is left out."""
+    labels = np.asarray(labels, dtype=float)
+    out = {}
+    for keep, pred in (alone or {}).items():
+        pred = np.asarray(pred, dtype=float)
+        if len(pred) == len(labels) and len(pred) > 2 and pred.std() > 0 and np.std(labels) > 0:
+            out[keep] = float(np.corrcoef(pred, labels)[0, 1])
+    return out

@@ -8,6 +8,9 @@ builds them). Hooks record only the calls of the tracing thread, so other thread
 Sequences keep their real time steps only (a missing modality has none). Time steps of the global feature G: with
 ``model.global_init = "concat"`` G_s^[0] is the real steps of T_s, V_s, A_s one after the other, so
 ``Trace.global_source`` names the modality each step came from; with ``"mean"`` G has one step ("mean").
+
+This is the one ``Trace`` of the project: the model-anatomy view (:mod:`fdcmdie.explain.anatomy` and the app's
+anatomy tab) reads it as it is, through the labels below (``steps``, ``global_steps``, ``LayerTrace.attention``).
 """
 from __future__ import annotations
 
@@ -20,6 +23,14 @@ import torch
 from ..data.base import Batch
 from ..facts import class7, polarity
 from ..model import AddNormAttention, CMDIELayer, attendable, masked_mean
+
+
+LETTER = {"t": "T", "v": "V", "a": "A"}   # the paper's letter of each modality (T_s, V_d, …)
+
+
+def clean_token(token: str) -> str:
+    """A token as a reader sees it: without the word-start marks of byte-level BPE (Ġ) and SentencePiece (▁)."""
+    return token.replace("Ġ", "").replace("\u2581", "") or token
 
 
 @dataclass
@@ -39,6 +50,18 @@ class LayerTrace:
     gates: np.ndarray                 # (M,) GAP gates g_m (eq. 25)
     alpha: np.ndarray                 # (M,) GAP weights α_m (eq. 28); 0 for a missing modality
     fused: np.ndarray                 # (d,) G_s^[i+1] pooled over G's steps (eq. 29)
+
+    @property
+    def attention(self) -> dict[str, dict[str, tuple[np.ndarray, np.ndarray]]]:
+        """``attention[m][which]`` = (to_global, to_modality) for which = "cross1", "self" and (when read) "cross2":
+        ``to_global`` rows are G's steps (queries), columns X_m's steps (keys): X→G; ``to_modality`` is G→X. For
+        "self" the pair is (G' over G', X' over X')."""
+        out = {}
+        for m in self.cross_g:
+            out[m] = {"cross1": (self.cross_g[m], self.cross_x[m]), "self": (self.self_g[m], self.self_x[m])}
+            if m in self.cross2_g:
+                out[m]["cross2"] = (self.cross2_g[m], self.cross2_x[m])
+        return out
 
 
 @dataclass
@@ -62,6 +85,41 @@ class Trace:
     ignored: dict[str, str] = field(default_factory=dict)   # modality -> why it was not used
     label: float | None = None            # the annotators' score (a dataset sample)
     sample_id: str | None = None          # the dataset sample's id
+
+    @property
+    def steps(self) -> dict[str, list[str]]:
+        """A label per real step of each modality: the text's tokens as a reader sees them (when the text path reads
+        words), "V1", "V2", … / "A1", … otherwise."""
+        labels = {m: [f"{LETTER[m]}{j + 1}" for j in range(len(self.shared[m]))] for m in self.modalities}
+        if "t" in labels and self.tokens is not None and len(self.tokens) == len(labels["t"]):
+            labels["t"] = [clean_token(tok) for tok in self.tokens]
+        return labels
+
+    @property
+    def global_steps(self) -> list[str]:
+        """A label per step of G_s^[0]: "T·<step>", … the shared sequences one after another, or ["G"] (mean)."""
+        if self.global_source == ["mean"]:
+            return ["G"]
+        steps = self.steps
+        return [f"{LETTER[m]}·{s}" for m in self.modalities for s in steps[m]]   # concat_time keeps T, V, A order
+
+    @property
+    def notes(self) -> list[str]:
+        """What the trace could not read, in words (for the anatomy view)."""
+        notes = []
+        if self.global_source == ["mean"]:
+            notes.append("G_s^[0] is the mean of the shared vectors (global_init = mean): one global step")
+        if self.layers and not self.layers[0].cross2_g:
+            notes.append("cross2: this DIPU variant does not expose its attention weights (no CrossAtt-2, or "
+                         "CrossAtt-2 on CrossAtt-1's keys and values)")
+        return notes
+
+    def pooled(self, group: str) -> dict[str, np.ndarray]:
+        """Mean over the real steps (the model's pooling, ``masked_mean``) of the "unimodal", "shared" or "private"
+        sequences of each modality (an empty vector for a missing modality)."""
+        if group not in ("unimodal", "shared", "private"):
+            raise ValueError(f"group must be unimodal, shared or private, got {group!r}")
+        return {m: seq.mean(0) if len(seq) else np.zeros(0) for m, seq in getattr(self, group).items()}
 
     @property
     def alpha(self) -> np.ndarray | None:

@@ -8,9 +8,12 @@ from pathlib import Path
 
 from ..explain.cases import split_ablations
 from ..explain.contributions import average_contributions
-from ..explain.geometry import cl_effect_markdown, space_report
-from ..explain.projections import feature_cosines, fit_projection, static_figure
-from ..explain.shapley import share_markdown, split_shapley
+from ..explain.geometry import feature_cosines, space_report
+from ..explain.projections import fit_projection
+from ..explain.shapley import split_shapley
+from ..render.maps import static_figure
+from ..render.shapley import share_markdown
+from ..render.space import cl_effect_markdown
 from ..facts import MODALITIES
 from ..inference import Predictor
 from ..metrics import compute_metrics
@@ -41,7 +44,7 @@ def face_masking(checkpoints: list[str], data_root: str | None) -> list[str]:
 
 def space_analyses(items: list[tuple[str, bool, dict]], fig_dir: Path) -> tuple[list[str], list[str]]:
     """The CL effect of each shipped checkpoint in numbers (fdcmdie.explain.geometry, every test sample) and its UMAP
-    and PCA maps side by side (400 test samples, seed 0), the figures written by ``projections.static_figure`` (the
+    and PCA maps side by side (400 test samples, seed 0), the figures written by ``render.maps.static_figure`` (the
     app's PNG / SVG export). ``items``: (checkpoint name, contrastive?, test ``features["decoupled"]``).
     Returns (table lines, figure lines)."""
     if not items:

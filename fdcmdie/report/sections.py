@@ -16,7 +16,8 @@ import numpy as np
 from ..checkpoint import DEFAULT_PAIR, CheckpointInfo
 from ..config import Config, load_config
 from ..experiments import Experiment, finished, read_log
-from ..explain.robustness import dropout_comparison, load_results, markdown_table
+from ..explain.robustness import load_results
+from ..render.robustness import dropout_comparison, markdown_table
 from ..facts import MODALITY_NAMES
 from .plan import DEFAULT, DEFAULT_NOCL, ReportPlan, committed_report
 from .records import (HEADER, NOT_RUN, PAPER, PAPER_RECIPE, comparisons, fmt, mean_of, paper_row, row, run_record,

@@ -45,7 +45,7 @@ def calls(url: str, app_args: str = "") -> list[tuple[str, float, str]]:
     """(what, seconds, note) of each first-use call, in order, on the app at ``url``."""
     from gradio_client import Client
 
-    from fdcmdie.explain import lessons as L
+    from fdcmdie.app import lesson_files as L
 
     client = Client(url, verbose=False)
     rows = []

@@ -53,7 +53,7 @@ def test_class_steps_run_at_low_priority_and_fill_the_disk_cache_a_restart_reads
     assert len(lowered) == len(steps)
     for key in ("main", "compare"):
         assert fresh.projection_state(key, "test", "umap") == fresh.projection_state(key, "test", "tsne") == "ready"
-    from fdcmdie.explain import lessons as L
+    from fdcmdie.app import lesson_files as L
     lessons, _ = L.load_lessons(L.LESSON_DIR)
     assert warmup.lessons_first_use(fresh) == sum(len(lesson.steps) for lesson in lessons)   # each one made
     # a restart on the same cache folder reads the maps, predictions and Shapley values from disk: nothing recomputed

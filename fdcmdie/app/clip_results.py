@@ -14,7 +14,8 @@ from pathlib import Path
 
 from ..cache import Identity, checkpoint_hash, file_hash, register
 from ..inference.predictor import Explanation
-from .context import AppContext, clip_identities
+from .clip_cache import clip_identities
+from .context import AppContext
 
 register(Explanation)   # the cache stores allow-listed dataclasses only
 

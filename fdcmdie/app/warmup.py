@@ -117,7 +117,7 @@ def compare_first_use(ctx, split: str = "test") -> None:
 def lessons_first_use(ctx) -> int:
     """Every step of every lesson in lessons/: its filled text, then what its Show me draws. Returns the steps made;
     a step that cannot be made here is left to say so when opened."""
-    from ..explain import lessons as L
+    from . import lesson_files as L
     from . import anatomy, explorer
     from .lessons import step_view
 

@@ -14,7 +14,7 @@ from ..explain.shapley import split_shapley
 from ..render.maps import static_figure
 from ..render.shapley import share_markdown
 from ..render.space import cl_effect_markdown
-from ..facts import MODALITIES
+from ..facts import MODALITIES, cl_label
 from ..inference import Predictor
 from ..metrics import compute_metrics
 
@@ -55,14 +55,14 @@ def space_analyses(items: list[tuple[str, bool, dict]], fig_dir: Path) -> tuple[
     fig_dir.mkdir(parents=True, exist_ok=True)
     reports = []
     for name, cl, decoupled in items:
-        reports.append((f"`{name}` ({'with' if cl else 'without'} CL)", space_report(decoupled)))
+        reports.append((f"`{name}` ({cl_label(cl)})", space_report(decoupled)))
         cells = []
         for method, stem in (("umap", f"projection-{name}"), ("pca", f"projection-pca-{name}")):
             proj = fit_projection(decoupled, method=method, max_samples=400, seed=0)
             extra = (f", PC1+2 = {100 * proj.reducer.explained_variance_ratio_.sum():.0f} % of variance"
                      if method == "pca" else "")
             fig = static_figure(proj, title=f"{name}: shared vs private, {proj.label}{extra} "
-                                            f"({'with' if cl else 'without'} CL)")
+                                            f"({cl_label(cl)})")
             fig.savefig(fig_dir / f"{stem}.png")
             plt.close(fig)
             cells.append(f"![{name} {proj.label}](figures/{stem}.png)")

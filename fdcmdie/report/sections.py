@@ -18,7 +18,7 @@ from ..config import Config, load_config
 from ..experiments import Experiment, finished, read_log
 from ..explain.robustness import load_results
 from ..render.robustness import dropout_comparison, markdown_table
-from ..facts import MODALITY_NAMES
+from ..facts import MODALITY_NAMES, shipped_path
 from .plan import DEFAULT, DEFAULT_NOCL, ReportPlan, committed_report
 from .records import (HEADER, NOT_RUN, PAPER, PAPER_RECIPE, comparisons, fmt, mean_of, paper_row, row, run_record,
                       test_records, welch)
@@ -413,7 +413,7 @@ def honest_tav_section(r: Inputs) -> list[str]:
     lines = [*r.heading("honest-tav"), *honest_tav(r.plan, r.results, r.base, r.runs_dir)]
     if r.with_analyses:
         from .analyses import face_masking   # loads the checkpoints: only with the analyses
-        if face := face_masking([f"checkpoints/{e.name}" for e in r.plan if e.group == "honest-tav" and e.ship],
+        if face := face_masking([shipped_path(e.name) for e in r.plan if e.group == "honest-tav" and e.ship],
                                 r.data_root):
             lines += ["", *face]
     return lines
@@ -548,7 +548,7 @@ def analyses_section(r: Inputs) -> list[str]:
     if not r.with_analyses:
         return []
     from .analyses import analyses   # loads every shipped checkpoint
-    return [*r.heading("analyses"), *analyses([f"checkpoints/{e.name}" for e in r.plan if e.ship], r.data_root,
+    return [*r.heading("analyses"), *analyses([shipped_path(e.name) for e in r.plan if e.ship], r.data_root,
                                               r.out.parent / "figures")]
 
 

@@ -486,17 +486,19 @@ def class_run(url: str, n_users: int, duration: float, ids: list[str], files: di
 
 def busy_neighbours(skip: set[int]) -> list[str]:
     """Other processes busy on the CPU (``ps``'s %CPU: averaged over each process's lifetime) and their nice value:
-    what the app shares the cores with."""
+    what the app shares the cores with. A stopped process (state T, e.g. a training run paused with SIGSTOP for the
+    benchmark) shares nothing and is left out."""
     import subprocess
 
     try:
-        out = subprocess.run(["ps", "-eo", "pid=,ni=,pcpu=,args="], capture_output=True, text=True, timeout=10).stdout
+        out = subprocess.run(["ps", "-eo", "pid=,stat=,ni=,pcpu=,args="], capture_output=True, text=True,
+                             timeout=10).stdout
     except (OSError, subprocess.SubprocessError):
         return []
     rows = []
     for line in out.splitlines():
-        pid, ni, cpu, cmd = line.split(None, 3)
-        if int(pid) in skip or float(cpu) < 20:
+        pid, stat, ni, cpu, cmd = line.split(None, 4)
+        if int(pid) in skip or float(cpu) < 20 or stat.startswith("T"):
             continue
         rows.append((float(cpu), f"`{' '.join(cmd.split()[:6])[:90]}` (nice {ni}, {float(cpu):.0f} % CPU)"))
     return [r for _, r in sorted(rows, reverse=True)]
@@ -738,6 +740,14 @@ def main() -> int:
                      + (f" at nice {server[0]} used {server[1]:.0f} CPU-s" if server else " (gone)")
                      + "".join(f"; the clip extractor's worker (pid {pid}) at nice {v[0]} used {v[1]:.0f} CPU-s"
                                for pid, v in workers) + f" in these {run['wall']:.0f} s.")
+        missed = [a for a, goal in goals.items() if run["lat"][a] and pct(run["lat"][a], 95) >= goal]
+        if missed and server and run["loads"]:   # why: the cores, measured (the server's CPU-seconds over the run's wall time)
+            cores = os.cpu_count() or 1
+            lines.append(f"Why {' and '.join(missed)} miss their goal here: the requests wait for the CPU. The server "
+                         f"alone kept {server[1] / run['wall']:.1f} of the machine's {cores} cores busy on average, "
+                         f"and the 1-min load average stayed at {statistics.median(run['loads']):.1f} (median): with "
+                         f"{args.users} users each request queues behind the others' computations, where one user "
+                         "alone gets the same answers well inside the goals (the one-user table).")
         label = f"with {args.uploaders} of {args.users} users uploading" if uploading else f"with {args.users} users"
         if not uploading:
             summary.insert(0, (f"0 errors with {args.users} users", f"{errs} errors in {total} actions", errs == 0))

@@ -27,6 +27,8 @@ def clip_path(tmp_path_factory):
 
 
 def wait_for_maps(ctx, split="test", timeout=900):
+    for k in ("main", "compare"):      # asked for here too: a test that waits must not rely on an earlier one asking
+        ctx.request_projection(k, split)
     t = time.time()
     while time.time() - t < timeout:
         states = [ctx.projection_state(k, split) for k in ("main", "compare")]
@@ -173,6 +175,7 @@ def test_upload_refusals(ctx, tmp_path):
 # ---------------------------------------------------------------------------------------- representation
 
 
+@pytest.mark.slow   # over 10 s of a quiet 2-core machine (the quick set: README)
 def test_projection_view_starts_in_background_then_draws(ctx, view, clip_path):
     sel = {"model": "main", "split": "test", "id": view.preds.ids[2], "row": 2}
     first = space.projection_view(ctx, "test", "feature", sel, None)
@@ -196,6 +199,7 @@ def test_projection_view_starts_in_background_then_draws(ctx, view, clip_path):
     assert len(space.refresh_if_changed(ctx, "test", "type", sel, up, ("computing", "computing"))) == 5
 
 
+@pytest.mark.slow   # fits the pair's UMAP maps when no earlier test has (over 10 s of a quiet 2-core machine)
 def test_projection_cache_survives_a_restart(ctx, view):
     from pathlib import Path
 
@@ -213,6 +217,7 @@ def test_projection_cache_survives_a_restart(ctx, view):
     assert rep.separability == old.separability and np.array_equal(rep.cos_same, old.cos_same)
 
 
+@pytest.mark.slow   # over 10 s of a quiet 2-core machine (the quick set: README)
 def test_background_warm_up_reports_progress(ctx):
     import dataclasses
 

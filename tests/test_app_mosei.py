@@ -51,6 +51,7 @@ def test_mosei_checkpoint_is_offered_beside_the_mosi_pair(mosei_ctx):
     assert late.index("loading the browse checkpoints") < late.index("the explorer on mosei-tiny")
 
 
+@pytest.mark.slow   # over 10 s of a quiet 2-core machine (the quick set: README)
 def test_explorer_and_case_studies_show_mosei_samples(mosei_ctx):
     ctx, part = mosei_ctx
     test_ids = part.loc[part["split"] == "test", "id"].tolist()

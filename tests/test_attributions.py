@@ -163,6 +163,7 @@ def test_whole_encoder_model_through_its_own_encoder(predictors):
     assert full.model.extract["t"].encoder is not None  # the model itself is untouched
 
 
+@pytest.mark.slow   # over 10 s of a quiet 2-core machine (the quick set: README)
 def test_deletion_check_on_a_small_fixture(predictors, data_root, tmp_path):
     p = predictors["ft"]
     part = p.dataset(data_root).split("test")

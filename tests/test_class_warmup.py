@@ -37,6 +37,7 @@ def test_browse_checkpoint_explorer_view_is_made_after_ready(mosei_ctx):  # noqa
     assert ctx.ready(("words", "mosei-tiny", "test", first, "auto"))
 
 
+@pytest.mark.slow   # over 10 s of a quiet 2-core machine (the quick set: README)
 def test_class_steps_run_at_low_priority_and_fill_the_disk_cache_a_restart_reads(ctx, tmp_path, monkeypatch):
     # every step goes through at_low_priority; here it runs in the test's thread (at nice 19 behind the machine's
     # other jobs a step would take as long as they leave it)
@@ -60,5 +61,7 @@ def test_class_steps_run_at_low_priority_and_fill_the_disk_cache_a_restart_reads
     again = AppContext(opts, predictors=preds)
     for _, fn, _ in warmup.class_steps(again):
         fn()
-    for kind in ("split", "shapley", "projection"):
-        assert again.cache.hits.get(kind, 0) >= 2 and kind not in again.cache.misses, (kind, again.cache.misses)
+    for kind in ("split", "shapley", "projection"):   # each result the first start computed is read back, none again
+        made = fresh.cache.misses.get(kind, 0)
+        assert made >= 1 and again.cache.hits.get(kind, 0) == made and kind not in again.cache.misses, \
+            (kind, made, again.cache.hits, again.cache.misses)

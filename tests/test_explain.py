@@ -259,6 +259,7 @@ def test_one_wrong_sign_rule_reads_zero_as_the_caller_says():
     assert (C.opposite_sign(label, pred, zero_positive=True) == ((label >= 0) != (pred >= 0))).all()
 
 
+@pytest.mark.slow   # over 10 s of a quiet 2-core machine (the quick set: README)
 def test_split_ablations_match_the_predictor(app_checkpoints, data_root):
     """Masking a modality for the whole split gives what Predictor gives for that input with the modality dropped."""
     from fdcmdie.inference import Predictor

@@ -56,6 +56,7 @@ def test_worker_is_niced_and_capped_and_computes_what_extract_clip_does(clips):
         worker.close()
 
 
+@pytest.mark.slow   # over 10 s of a quiet 2-core machine (the quick set: README)
 def test_killed_worker_is_replaced_and_the_next_upload_works(clips):
     worker = ExtractWorker(nice=10, threads=1)
     try:

@@ -93,6 +93,7 @@ def test_curves_table_and_figure(result):
     assert {t.name for t in fig.data if t.type == "bar"} == {"mosi-std-ta", "other"}
 
 
+@pytest.mark.slow   # over 10 s of a quiet 2-core machine (the quick set: README)
 def test_command_writes_json_and_figure_and_the_report_section(tmp_path, data_root):
     out = tmp_path / "robustness"
     cmd = [sys.executable, "-m", "fdcmdie", "robustness", "--checkpoint", str(CKPT), "--split", "test",

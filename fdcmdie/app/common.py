@@ -8,6 +8,9 @@ import logging
 import typing
 
 import numpy as np
+# imported here, when the app's modules load (one thread), not first inside a request or a background job: two
+# threads importing plotly at once can stop on importlib's _DeadlockError (narwhals' modules import each other)
+import plotly.graph_objects as go
 
 from ..explain import MOD_NAMES
 from ..facts import class7, polarity
@@ -178,8 +181,6 @@ def md_escape(text: str) -> str:
 
 def placeholder_figure(message: str, height: int = 420):
     """An empty plotly figure carrying a message (a map still computing, nothing selected, …)."""
-    import plotly.graph_objects as go
-
     fig = go.Figure()
     fig.add_annotation(text=message, showarrow=False, x=0.5, y=0.5, xref="paper", yref="paper",
                        font=dict(size=14, color="#555"))

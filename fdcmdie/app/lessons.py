@@ -180,7 +180,10 @@ def build(ctx: AppContext, shared: Shared, folder=None) -> None:
         lesson = gr.Dropdown(choices=[(l.title, l.key) for l in lessons], value=lessons[0].key if lessons else None,
                              label="lesson", elem_id="lesson-choice")
         summary = gr.Markdown(elem_id="lesson-summary")
-        step = gr.Radio(choices=[], value=None, label="steps", elem_id="lesson-step")
+        # the first lesson's steps from the start (the page load sets the chosen lesson's; an API client that never
+        # ran the load event, e.g. benchmarks/first_use.py, can still ask for step 1)
+        step = gr.Radio(choices=step_choices(lessons[0]) if lessons else [], value=None, label="steps",
+                        elem_id="lesson-step")
         body = gr.Markdown(elem_id="lesson-body")
         with gr.Row():
             prev_button = gr.Button("← previous", size="sm", elem_id="lesson-prev", scale=1)

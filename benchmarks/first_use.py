@@ -20,7 +20,7 @@ from pathlib import Path
 
 GOAL_S = 5.0
 CLASS_STEP = re.compile(r"class warm-up: (.+) in ([0-9.]+) s")
-SAMPLE = re.compile(r"Sample (\S+) \((\w+) split")
+SAMPLE = re.compile(r"Sample `?([^`\s]+)`? \((\w+) split")   # the id as the step writes it (in Markdown backticks)
 
 
 def browse_keys(app_args: str) -> list[str]:

@@ -31,13 +31,13 @@ import numpy as np
 import torch
 
 from . import MOD_NAMES
-from ..facts import MODALITIES
+from ..facts import BATCH_FIELD, MODALITIES
 from ..metrics import compute_metrics
 
 NOISE_LEVELS = (0.5, 1.0, 2.0)               # σ of the added noise, in units of each feature's σ
 WORD_DROP = (0.1, 0.2, 0.3, 0.4, 0.5)        # probability of dropping each word
 SEED = 0
-SEQ = {"t": ("text", "text_mask"), "a": ("audio", "audio_mask"), "v": ("vision", "vision_mask")}
+SEQ = {m: (field, f"{field}_mask") for m, field in BATCH_FIELD.items()}   # a modality's batch field and its mask
 
 
 def drop_words(text: str, p: float, rng: np.random.Generator) -> str:

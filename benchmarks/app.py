@@ -364,8 +364,10 @@ def media(tmp: Path) -> dict[str, Path]:
 
 def variant(path: Path, rng: random.Random) -> Path:
     """A copy of ``path`` with 32 random bytes appended: decoded the same (demuxers stop at the last box / the data
-    chunk), another content hash, so the app extracts it instead of reading it from its cache."""
-    out = path.with_name(f"{path.stem}-{rng.getrandbits(48):012x}{path.suffix}")
+    chunk), another content hash, so the app extracts it instead of reading it from its cache. Written to the
+    system's temporary folder (never beside ``path``: the example lives in the repository's assets/)."""
+    import tempfile
+    out = Path(tempfile.gettempdir()) / f"{path.stem}-{rng.getrandbits(48):012x}{path.suffix}"
     out.write_bytes(path.read_bytes() + rng.randbytes(32))
     return out
 

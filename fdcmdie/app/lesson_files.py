@@ -28,11 +28,12 @@ from pathlib import Path
 
 from ..explain.anatomy import STAGES as ANATOMY_STAGES
 from ..explain.lessons import RULES, VALUES, Choice, choose
+from ..explain.projections import METHODS
 from ..facts import VIEW_SPLITS
 
 LESSON_DIR = Path(__file__).resolve().parents[2] / "lessons"
 TABS = ("explorer", "space", "anatomy", "cases", "compare", "card", "upload", "lessons")
-MAPS = ("umap", "pca", "tsne")
+MAPS = tuple(METHODS)             # a lesson view may open one of the space tab's projections
 STAGES = tuple(ANATOMY_STAGES)    # features, decoupling, dipu, gap, prediction
 SPLITS = VIEW_SPLITS              # a lesson view names one of these (test first, as the app offers them)
 
